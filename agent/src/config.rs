@@ -1,0 +1,403 @@
+//! The agent's configuration file (TOML).
+//!
+//! Every struct rejects unknown keys, so a typo is an error that names the file, the line and the
+//! key instead of a silently ignored setting. Defaults are named functions next to their field.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use store_drivers::DriverConfig;
+use store_proto::topics;
+
+/// Top level of `agent.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Store this agent belongs to; one MQTT topic level (no `/`, `+`, `#`).
+    pub store_id: String,
+    /// Id of this agent within its store; one MQTT topic level.
+    pub agent_id: String,
+    /// Directory for the journal and the seq reservation file. Must survive reboots.
+    pub state_dir: PathBuf,
+    #[serde(default)]
+    pub journal: JournalConfig,
+    #[serde(default)]
+    pub mqtt: MqttConfig,
+    #[serde(default)]
+    pub uplink: UplinkConfig,
+    /// Device drivers, each a `[[drivers]]` table selected by `type`.
+    #[serde(default)]
+    pub drivers: Vec<DriverConfig>,
+}
+
+/// `[journal]`: the local durable buffer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalConfig {
+    /// Byte budget for events held (key + value bytes; sled's files take about 2-3x that on
+    /// disk). When full, the journal sheds by class and records a DataLoss event.
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: u64,
+    /// Most events made durable by one fdatasync (group commit).
+    #[serde(default = "default_group_max_events")]
+    pub group_max_events: usize,
+    /// Seqs reserved ahead in the reservation file per fsync; bounds how far seq numbering jumps
+    /// after a quarantined journal.
+    #[serde(default = "default_seq_reserve")]
+    pub seq_reserve: u64,
+}
+
+fn default_max_bytes() -> u64 {
+    512 * 1024 * 1024
+}
+fn default_group_max_events() -> usize {
+    4096
+}
+fn default_seq_reserve() -> u64 {
+    100_000
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: default_max_bytes(),
+            group_max_events: default_group_max_events(),
+            seq_reserve: default_seq_reserve(),
+        }
+    }
+}
+
+/// `[mqtt]`: the broker connection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    #[serde(default = "default_host")]
+    pub host: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// Defaults to `store-agent-{store_id}-{agent_id}`.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default = "default_keep_alive_secs")]
+    pub keep_alive_secs: u64,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// File holding the broker password (e.g. a systemd credential); never the password itself.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+}
+
+fn default_host() -> String {
+    "127.0.0.1".to_owned()
+}
+fn default_port() -> u16 {
+    1883
+}
+fn default_keep_alive_secs() -> u64 {
+    30
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            host: default_host(),
+            port: default_port(),
+            client_id: None,
+            keep_alive_secs: default_keep_alive_secs(),
+            username: None,
+            password_file: None,
+        }
+    }
+}
+
+/// `[uplink]`: batching, flow control and recovery.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UplinkConfig {
+    /// Most events in one MQTT message.
+    #[serde(default = "default_batch_max_events")]
+    pub batch_max_events: usize,
+    /// Most bytes of events in one MQTT message.
+    #[serde(default = "default_batch_max_bytes")]
+    pub batch_max_bytes: usize,
+    /// Batches published and not yet acknowledged by the broker (PUBACK).
+    #[serde(default = "default_max_inflight")]
+    pub max_inflight: usize,
+    /// When a collector is online but its committed mark stays behind what the broker has
+    /// acknowledged for this long, the broker lost batches (crash, wipe): resend from the mark.
+    #[serde(default = "default_stall_timeout_secs")]
+    pub stall_timeout_secs: u64,
+    /// A backlog of at least this many events (after an outage or restart) is drained as
+    /// `historical` batches beside the live ones, so new events are not stuck behind it.
+    #[serde(default = "default_backlog_threshold_events")]
+    pub backlog_threshold_events: u64,
+    /// Drain rate of historical batches in events per second; 0 = as fast as possible.
+    #[serde(default = "default_backlog_events_per_sec")]
+    pub backlog_events_per_sec: u64,
+    /// First reconnect delay; doubles per failure up to `reconnect_max_ms`, with full jitter.
+    #[serde(default = "default_reconnect_min_ms")]
+    pub reconnect_min_ms: u64,
+    #[serde(default = "default_reconnect_max_ms")]
+    pub reconnect_max_ms: u64,
+}
+
+fn default_batch_max_events() -> usize {
+    500
+}
+fn default_batch_max_bytes() -> usize {
+    256 * 1024
+}
+fn default_max_inflight() -> usize {
+    32
+}
+fn default_stall_timeout_secs() -> u64 {
+    30
+}
+fn default_backlog_threshold_events() -> u64 {
+    10_000
+}
+fn default_backlog_events_per_sec() -> u64 {
+    5_000
+}
+fn default_reconnect_min_ms() -> u64 {
+    250
+}
+fn default_reconnect_max_ms() -> u64 {
+    30_000
+}
+
+impl Default for UplinkConfig {
+    fn default() -> Self {
+        Self {
+            batch_max_events: default_batch_max_events(),
+            batch_max_bytes: default_batch_max_bytes(),
+            max_inflight: default_max_inflight(),
+            stall_timeout_secs: default_stall_timeout_secs(),
+            backlog_threshold_events: default_backlog_threshold_events(),
+            backlog_events_per_sec: default_backlog_events_per_sec(),
+            reconnect_min_ms: default_reconnect_min_ms(),
+            reconnect_max_ms: default_reconnect_max_ms(),
+        }
+    }
+}
+
+/// A configuration file that cannot be used, with where and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: {key}: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        key: String,
+        message: String,
+    },
+}
+
+impl AgentConfig {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        Self::parse(&text, &file)
+    }
+
+    /// Parses and validates config text; `file` is used in error messages.
+    pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
+        let config: AgentConfig =
+            toml::from_str(text).map_err(|e| toml_error(text, file, &e))?;
+        config.validate(text, file)?;
+        Ok(config)
+    }
+
+    /// The MQTT client id, defaulted from store and agent ids.
+    pub fn client_id(&self) -> String {
+        self.mqtt
+            .client_id
+            .clone()
+            .unwrap_or_else(|| format!("store-agent-{}-{}", self.store_id, self.agent_id))
+    }
+
+    fn validate(&self, text: &str, file: &str) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            file: file.to_owned(),
+            line: line_of_key(text, key),
+            key: key.to_owned(),
+            message,
+        };
+        for (key, value) in [("store_id", &self.store_id), ("agent_id", &self.agent_id)] {
+            if !topics::valid_level(value) {
+                return Err(invalid(
+                    key,
+                    format!("{value:?} must be non-empty without '/', '+' or '#'"),
+                ));
+            }
+        }
+        let positive = [
+            ("journal.group_max_events", self.journal.group_max_events as u64),
+            ("journal.seq_reserve", self.journal.seq_reserve),
+            ("journal.max_bytes", self.journal.max_bytes),
+            ("uplink.batch_max_events", self.uplink.batch_max_events as u64),
+            ("uplink.batch_max_bytes", self.uplink.batch_max_bytes as u64),
+            ("uplink.max_inflight", self.uplink.max_inflight as u64),
+            ("uplink.stall_timeout_secs", self.uplink.stall_timeout_secs),
+            ("uplink.reconnect_min_ms", self.uplink.reconnect_min_ms),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(invalid(key, "must be greater than 0".to_owned()));
+            }
+        }
+        if self.uplink.max_inflight > 1000 {
+            return Err(invalid(
+                "uplink.max_inflight",
+                "must be at most 1000".to_owned(),
+            ));
+        }
+        if self.uplink.reconnect_max_ms < self.uplink.reconnect_min_ms {
+            return Err(invalid(
+                "uplink.reconnect_max_ms",
+                "must not be less than uplink.reconnect_min_ms".to_owned(),
+            ));
+        }
+        let mut ids = std::collections::HashSet::new();
+        for d in &self.drivers {
+            if d.id().is_empty() || !ids.insert(d.id()) {
+                return Err(invalid(
+                    "drivers.id",
+                    format!("driver id {:?} is empty or used twice", d.id()),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Turns a toml error into file, line, dotted key and message.
+fn toml_error(text: &str, file: &str, e: &toml::de::Error) -> ConfigError {
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+        .unwrap_or(0);
+    // Without the input attached, toml's Display appends the key path as "in `a.b`".
+    let mut bare = e.clone();
+    bare.set_input(None);
+    let rendered = bare.to_string();
+    let key = rendered
+        .lines()
+        .find_map(|l| l.strip_prefix("in `").and_then(|k| k.strip_suffix('`')))
+        .map(str::to_owned)
+        .or_else(|| key_at_line(text, line))
+        .unwrap_or_else(|| "(top level)".to_owned());
+    ConfigError::Invalid {
+        file: file.to_owned(),
+        line,
+        key,
+        message: e.message().trim().to_owned(),
+    }
+}
+
+/// The key written on `line` (1-based), prefixed by the table it is in.
+fn key_at_line(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let this = lines.get(line.checked_sub(1)?)?.trim();
+    let key = this.split_once('=').map(|(k, _)| k.trim().to_owned());
+    let table = lines[..line - 1]
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+    match (table, key) {
+        (Some(t), Some(k)) => Some(format!("{t}.{k}")),
+        (None, Some(k)) => Some(k),
+        (Some(t), None) => Some(t),
+        (None, None) => None,
+    }
+}
+
+/// Best-effort line of a dotted key for semantic errors found after parsing (0 if not written).
+fn line_of_key(text: &str, dotted: &str) -> usize {
+    let (table, key) = match dotted.rsplit_once('.') {
+        Some((t, k)) => (Some(t), k),
+        None => (None, dotted),
+    };
+    let mut current: Option<String> = None;
+    for (i, l) in text.lines().enumerate() {
+        let l = l.trim();
+        if l.starts_with('[') {
+            current = Some(l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+            continue;
+        }
+        if let Some((k, _)) = l.split_once('=') {
+            if k.trim() == key && current.as_deref() == table {
+                return i + 1;
+            }
+        }
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "store_id = \"s1\"\nagent_id = \"a1\"\nstate_dir = \"/tmp/x\"\n";
+
+    #[test]
+    fn example_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/agent.example.toml");
+        let c = AgentConfig::load(&path).unwrap();
+        assert_eq!(c.drivers.len(), 1);
+        assert_eq!(c.drivers[0].kind(), "line_feed");
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let c = AgentConfig::parse(MINIMAL, "a.toml").unwrap();
+        assert_eq!(c.mqtt.port, 1883);
+        assert_eq!(c.uplink.max_inflight, 32);
+        assert_eq!(c.client_id(), "store-agent-s1-a1");
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let text = format!("{MINIMAL}[mqtt]\nhost = \"x\"\nprot = 1\n");
+        let e = AgentConfig::parse(&text, "agent.toml").unwrap_err().to_string();
+        assert!(e.starts_with("agent.toml:6: mqtt"), "{e}");
+        assert!(e.contains("prot"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let text = format!("{MINIMAL}[uplink]\nmax_inflight = \"many\"\n");
+        let e = AgentConfig::parse(&text, "agent.toml").unwrap_err().to_string();
+        assert!(e.starts_with("agent.toml:5: uplink.max_inflight:"), "{e}");
+    }
+
+    #[test]
+    fn unknown_driver_field_is_an_error() {
+        let text = format!(
+            "{MINIMAL}[[drivers]]\ntype = \"line_feed\"\nid = \"f\"\nlisten = \"127.0.0.1:1\"\nport = 3\n"
+        );
+        let e = AgentConfig::parse(&text, "agent.toml").unwrap_err().to_string();
+        assert!(e.contains("agent.toml:") && e.contains("port"), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_key() {
+        let text = "store_id = \"a/b\"\nagent_id = \"a1\"\nstate_dir = \"/tmp\"\n";
+        let e = AgentConfig::parse(text, "agent.toml").unwrap_err().to_string();
+        assert!(e.starts_with("agent.toml:1: store_id:"), "{e}");
+        let text = format!("{MINIMAL}[uplink]\nmax_inflight = 0\n");
+        let e = AgentConfig::parse(&text, "agent.toml").unwrap_err().to_string();
+        assert!(e.starts_with("agent.toml:5: uplink.max_inflight:"), "{e}");
+    }
+}

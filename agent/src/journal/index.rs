@@ -1,0 +1,128 @@
+//! In-memory index of the journal: which seqs it holds, in which class, and how many bytes.
+//!
+//! Rebuilt by one scan at open. The byte budget and the shedding policy work on it without
+//! touching sled, and it is cheap: 16 bytes per held event.
+
+use std::collections::VecDeque;
+
+use store_proto::EventClass;
+
+#[derive(Debug, Default)]
+pub struct Index {
+    /// Per class, `(seq, bytes)` in ascending seq order.
+    by_class: [VecDeque<(u64, u32)>; 4],
+    bytes: u64,
+    entries: u64,
+}
+
+fn slot(class: EventClass) -> usize {
+    class.tag() as usize - 1
+}
+
+impl Index {
+    pub fn push(&mut self, seq: u64, class: EventClass, bytes: u32) {
+        let q = &mut self.by_class[slot(class)];
+        debug_assert!(q.back().is_none_or(|&(s, _)| s < seq));
+        q.push_back((seq, bytes));
+        self.bytes += u64::from(bytes);
+        self.entries += 1;
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    pub fn entries(&self) -> u64 {
+        self.entries
+    }
+
+    /// Lowest seq held, if any.
+    #[cfg(test)]
+    pub fn first_seq(&self) -> Option<u64> {
+        self.by_class.iter().filter_map(|q| q.front().map(|e| e.0)).min()
+    }
+
+    /// Removes and returns every seq `<= mark`.
+    pub fn remove_through(&mut self, mark: u64) -> Vec<u64> {
+        let mut out = Vec::new();
+        for q in &mut self.by_class {
+            while let Some(&(seq, bytes)) = q.front() {
+                if seq > mark {
+                    break;
+                }
+                q.pop_front();
+                self.bytes -= u64::from(bytes);
+                self.entries -= 1;
+                out.push(seq);
+            }
+        }
+        out
+    }
+
+    /// Removes the oldest event of a class.
+    pub fn pop_oldest(&mut self, class: EventClass) -> Option<(u64, u32)> {
+        let e = self.by_class[slot(class)].pop_front()?;
+        self.bytes -= u64::from(e.1);
+        self.entries -= 1;
+        Some(e)
+    }
+
+    /// The held events of a class, oldest first.
+    pub fn class(&self, class: EventClass) -> &VecDeque<(u64, u32)> {
+        &self.by_class[slot(class)]
+    }
+
+    /// Removes specific seqs of a class (used by coalescing); returns the bytes freed.
+    pub fn remove_seqs(&mut self, class: EventClass, seqs: &[u64]) -> u64 {
+        if seqs.is_empty() {
+            return 0;
+        }
+        let set: std::collections::HashSet<u64> = seqs.iter().copied().collect();
+        let q = &mut self.by_class[slot(class)];
+        let mut freed = 0u64;
+        let mut removed = 0u64;
+        q.retain(|&(s, b)| {
+            if set.contains(&s) {
+                freed += u64::from(b);
+                removed += 1;
+                false
+            } else {
+                true
+            }
+        });
+        self.bytes -= freed;
+        self.entries -= removed;
+        freed
+    }
+
+    /// Changes the recorded size of a held event (after it was rewritten).
+    pub fn resize(&mut self, class: EventClass, seq: u64, bytes: u32) {
+        let q = &mut self.by_class[slot(class)];
+        if let Ok(i) = q.binary_search_by_key(&seq, |e| e.0) {
+            self.bytes = self.bytes - u64::from(q[i].1) + u64::from(bytes);
+            q[i].1 = bytes;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracks_bytes_and_trims() {
+        let mut ix = Index::default();
+        ix.push(1, EventClass::Business, 10);
+        ix.push(2, EventClass::FootTraffic, 20);
+        ix.push(3, EventClass::Business, 30);
+        assert_eq!((ix.bytes(), ix.entries(), ix.first_seq()), (60, 3, Some(1)));
+        let mut removed = ix.remove_through(2);
+        removed.sort();
+        assert_eq!(removed, vec![1, 2]);
+        assert_eq!((ix.bytes(), ix.entries(), ix.first_seq()), (30, 1, Some(3)));
+        ix.resize(EventClass::Business, 3, 5);
+        assert_eq!(ix.bytes(), 5);
+        assert_eq!(ix.pop_oldest(EventClass::Business), Some((3, 5)));
+        assert_eq!((ix.bytes(), ix.entries(), ix.first_seq()), (0, 0, None));
+    }
+}

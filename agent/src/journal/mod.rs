@@ -1,0 +1,633 @@
+//! The journal: every event is made durable here before anything downstream sees it, and stays
+//! until a collector says it has committed it.
+//!
+//! # On-disk format
+//! `{state_dir}/journal/` is a sled database with one tree (the default one):
+//! - event entries: key = `seq` as 8 big-endian bytes (so sled's order is seq order), value =
+//!   one class tag byte ([`EventClass::tag`]) followed by the protobuf-encoded `Event` (whose
+//!   `seq` field equals the key);
+//! - one meta entry, key = `[0xFF; 8] ++ b"next_seq"` (longer than 8 bytes, so it sorts after every
+//!   event key), value = the next seq to issue, 8 big-endian bytes. It is written in the same
+//!   atomic batch as the events it accounts for.
+//!
+//! `{state_dir}/seq.reserved` (see [`seqfile`]) reserves seqs ahead, outside the journal folder,
+//! so seq numbering survives a journal that has to be quarantined.
+//!
+//! # Invariants
+//! - A group of events is acknowledged to its sources (and published to the uplink through the
+//!   durable head) only after sled's `flush()` **and** an fdatasync of sled's data file: sled's
+//!   flush uses sync_file_range, which does not survive a power cut (sled#1452).
+//! - `seq` is strictly increasing and never reused: after a normal restart it continues from the
+//!   meta entry; after a quarantine from the reservation file.
+//! - Entries are deleted only below the collector's committed mark, or by the byte-budget policy,
+//!   which records every deleted seq in a `DataLoss` event written in the same atomic batch.
+//! - A journal that cannot be opened is moved to `{state_dir}/quarantine/` and replaced; the agent
+//!   never crash-loops on it.
+
+mod budget;
+mod index;
+pub mod seqfile;
+mod writer;
+
+pub use writer::{run_writer, JournalInput};
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use prost::Message;
+use sled::IVec;
+use store_drivers::{clock, RecordError};
+use store_proto::v1::{DataLoss, DataLossReason, SeqRange};
+use store_proto::{Body, Event, EventClass};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::config::JournalConfig;
+use index::Index;
+use seqfile::{Reservation, SeqFile};
+
+const META_NEXT_SEQ: &[u8] = b"\xff\xff\xff\xff\xff\xff\xff\xffnext_seq";
+
+/// Device id of events the agent itself produces.
+pub const AGENT_DEVICE_ID: &str = "agent";
+
+/// Why the journal could not do its job.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal at {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("journal at {path}: {source}")]
+    Sled { path: PathBuf, source: sled::Error },
+    #[error("journal at {path}: corrupt: {detail}")]
+    Corrupt { path: PathBuf, detail: String },
+}
+
+/// Counters shared with the uplink, status and metrics.
+#[derive(Debug, Default)]
+pub struct JournalStats {
+    pub bytes: AtomicU64,
+    pub entries: AtomicU64,
+    pub head: AtomicU64,
+    pub trimmed_through: AtomicU64,
+    pub shed_events: AtomicU64,
+    pub coalesced_events: AtomicU64,
+    pub rejected_events: AtomicU64,
+}
+
+/// What happened while opening.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenReport {
+    /// Where a journal that failed to open was moved.
+    pub quarantined_to: Option<PathBuf>,
+    /// Next seq the journal will issue.
+    pub next_seq: u64,
+    /// Events found in the journal.
+    pub held: u64,
+}
+
+/// The writable journal. Owned by one writer (see [`run_writer`]); methods block on disk I/O.
+pub struct Journal {
+    path: PathBuf,
+    db: sled::Db,
+    data_file: File,
+    index: Index,
+    next_seq: u64,
+    seqfile: SeqFile,
+    cfg: JournalConfig,
+    trimmed_through: u64,
+    head_tx: watch::Sender<u64>,
+    stats: Arc<JournalStats>,
+    /// Events the agent itself must record first (e.g. a quarantine's DataLoss).
+    internal: Vec<Event>,
+}
+
+/// Read access for the uplink: events up to the durable head.
+#[derive(Clone)]
+pub struct JournalReader {
+    db: sled::Db,
+    head: watch::Receiver<u64>,
+    stats: Arc<JournalStats>,
+}
+
+impl std::fmt::Debug for JournalReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JournalReader")
+            .field("head", &*self.head.borrow())
+            .finish()
+    }
+}
+
+fn key(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+impl Journal {
+    /// Opens (or creates) the journal under `state_dir`, quarantining one that cannot be opened.
+    pub fn open(
+        state_dir: &Path,
+        cfg: JournalConfig,
+    ) -> Result<(Journal, JournalReader, OpenReport), JournalError> {
+        let io = |source| JournalError::Io {
+            path: state_dir.to_owned(),
+            source,
+        };
+        std::fs::create_dir_all(state_dir).map_err(io)?;
+        let (seqfile, seqfile_trusted) = match SeqFile::open(state_dir) {
+            Ok((f, existed)) => (f, existed),
+            Err(e) => {
+                error!(error = %e, "Seq reservation file unreadable; seqs will jump ahead if the journal is also lost.");
+                let path = state_dir.join("seq.reserved");
+                let _ = std::fs::rename(&path, path.with_extension("corrupt"));
+                (SeqFile::open(state_dir).map_err(io)?.0, false)
+            }
+        };
+        let path = state_dir.join("journal");
+        let existed = path.exists();
+        let mut quarantined_to = None;
+        let mut loss_detail = None;
+        let opened = match open_db(&path) {
+            Ok(o) => o,
+            Err(e) => {
+                let dest = quarantine(state_dir, &path).map_err(io)?;
+                error!(
+                    error = %e,
+                    quarantine = %dest.display(),
+                    "JOURNAL CORRUPT: moved it to quarantine and started a fresh one; its unacknowledged events are lost."
+                );
+                loss_detail = Some(format!(
+                    "journal could not be opened ({e}); moved to {}",
+                    dest.display()
+                ));
+                quarantined_to = Some(dest);
+                open_db(&path)?
+            }
+        };
+        let Opened {
+            db,
+            data_file,
+            index,
+            next_seq: stored_next,
+        } = opened;
+        let Reservation { reserved, acked } = seqfile.get();
+        let mut next_seq = stored_next.unwrap_or(1);
+        if stored_next.is_none() && (reserved > 0 || !seqfile_trusted) {
+            // The journal's own record of issued seqs is gone (quarantined, or the folder was
+            // deleted): continue above anything that may have been issued.
+            let mut floor = reserved + 1;
+            if !seqfile_trusted && (existed || quarantined_to.is_some()) {
+                // No trustworthy record at all: jump to a time-derived seq, far above any
+                // count this agent can have reached.
+                floor = floor.max(clock::wall_ms().max(1) as u64 * 1000);
+            }
+            if floor > 1 {
+                next_seq = floor;
+                let detail = loss_detail.take().unwrap_or_else(|| {
+                    "journal folder was missing; continuing seq numbering".to_owned()
+                });
+                if quarantined_to.is_none() {
+                    warn!(%detail, "Journal missing although seqs were issued before.");
+                }
+                let first = acked + 1;
+                let last = floor - 1;
+                let mut ev = Event {
+                    device_id: AGENT_DEVICE_ID.to_owned(),
+                    body: Some(Body::DataLoss(DataLoss {
+                        reason: DataLossReason::JournalQuarantined as i32,
+                        ranges: if first <= last {
+                            vec![SeqRange { first, last }]
+                        } else {
+                            vec![]
+                        },
+                        classes: vec![],
+                        exact: false,
+                        detail,
+                    })),
+                    ..Default::default()
+                };
+                clock::stamp(&mut ev);
+                return Self::assemble(
+                    path,
+                    db,
+                    data_file,
+                    index,
+                    next_seq,
+                    seqfile,
+                    cfg,
+                    vec![ev],
+                    quarantined_to,
+                );
+            }
+        }
+        if let Some(last) = index_last(&index) {
+            next_seq = next_seq.max(last + 1);
+        }
+        Self::assemble(
+            path,
+            db,
+            data_file,
+            index,
+            next_seq,
+            seqfile,
+            cfg,
+            vec![],
+            quarantined_to,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        path: PathBuf,
+        db: sled::Db,
+        data_file: File,
+        index: Index,
+        next_seq: u64,
+        seqfile: SeqFile,
+        cfg: JournalConfig,
+        internal: Vec<Event>,
+        quarantined_to: Option<PathBuf>,
+    ) -> Result<(Journal, JournalReader, OpenReport), JournalError> {
+        let head = next_seq - 1;
+        let (head_tx, head_rx) = watch::channel(head);
+        let stats = Arc::new(JournalStats::default());
+        stats.head.store(head, Ordering::Relaxed);
+        let report = OpenReport {
+            quarantined_to,
+            next_seq,
+            held: index.entries(),
+        };
+        let journal = Journal {
+            path,
+            db: db.clone(),
+            data_file,
+            index,
+            next_seq,
+            seqfile,
+            cfg,
+            trimmed_through: 0,
+            head_tx,
+            stats: stats.clone(),
+            internal,
+        };
+        journal.publish_stats();
+        info!(
+            next_seq,
+            held = report.held,
+            bytes = journal.index.bytes(),
+            "Journal open."
+        );
+        let reader = JournalReader {
+            db,
+            head: head_rx,
+            stats,
+        };
+        Ok((journal, reader, report))
+    }
+
+    /// Appends events durably, in order. Each gets its seq, or an error when the byte budget
+    /// cannot make room even after shedding everything sheddable. Returns only after fdatasync.
+    pub fn append(
+        &mut self,
+        events: Vec<Event>,
+    ) -> Result<Vec<Result<u64, RecordError>>, JournalError> {
+        let mut events = events;
+        let internal = std::mem::take(&mut self.internal);
+        let n_internal = internal.len();
+        let mut all = internal;
+        all.append(&mut events);
+        for ev in &mut all {
+            if ev.boot_id.is_empty() {
+                ev.boot_id = clock::boot_id().to_owned();
+            }
+        }
+        // Upper estimate of each entry: the seq varint (<= 10), class tag and 8-byte key.
+        let sizes: Vec<u64> = all.iter().map(|e| e.encoded_len() as u64 + 19).collect();
+        let incoming: u64 = sizes.iter().sum();
+        let mut plan = budget::ShedPlan::default();
+        if self.index.bytes() + incoming > self.cfg.max_bytes {
+            let need = self.index.bytes() + incoming - self.cfg.max_bytes;
+            plan = budget::shed(&self.db, &mut self.index, need)?;
+        }
+        // Whatever still does not fit is refused (newest first); the sources hear "err". The
+        // DataLoss record itself is exempt: the budget may be exceeded by those few bytes.
+        let mut accepted = all.len();
+        let mut total = self.index.bytes() + incoming;
+        while total > self.cfg.max_bytes && accepted > n_internal {
+            accepted -= 1;
+            total -= sizes[accepted];
+        }
+        let refused = all.len() - accepted;
+        if refused > 0 {
+            self.stats
+                .rejected_events
+                .fetch_add(refused as u64, Ordering::Relaxed);
+            warn!(
+                refused,
+                max_bytes = self.cfg.max_bytes,
+                "Journal budget exhausted by events that may not be shed; refusing new events."
+            );
+        }
+        let mut to_write: Vec<Event> = all.drain(..accepted).collect();
+        if let Some(loss) = plan.loss_event() {
+            to_write.push(loss);
+        }
+        if to_write.is_empty() && plan.is_empty() {
+            return Ok(refusals(refused));
+        }
+
+        let first = self.next_seq;
+        let last = first + to_write.len() as u64 - 1;
+        self.seqfile
+            .ensure(last, self.cfg.seq_reserve, self.trimmed_through)
+            .map_err(|source| JournalError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        let mut batch = sled::Batch::default();
+        let mut entries = Vec::with_capacity(to_write.len());
+        for (i, mut ev) in to_write.into_iter().enumerate() {
+            let seq = first + i as u64;
+            ev.seq = seq;
+            let class = EventClass::of(ev.body.as_ref());
+            let mut value = Vec::with_capacity(ev.encoded_len() + 1);
+            value.push(class.tag());
+            ev.encode(&mut value).expect("Vec grows as needed");
+            entries.push((seq, class, (value.len() + 8) as u32));
+            batch.insert(&key(seq), value);
+        }
+        // Rewrites before removes: a merged event may itself be dropped later in the same plan.
+        for (seq, value) in &plan.rewrites {
+            batch.insert(&key(*seq), value.clone());
+        }
+        for seq in &plan.removes {
+            batch.remove(&key(*seq));
+        }
+        batch.insert(META_NEXT_SEQ, &(last + 1).to_be_bytes());
+        self.db.apply_batch(batch).map_err(|e| self.sled_err(e))?;
+        self.next_seq = last + 1;
+        self.sync()?;
+        for (seq, class, bytes) in entries {
+            self.index.push(seq, class, bytes);
+        }
+        self.stats
+            .shed_events
+            .fetch_add(plan.dropped_total(), Ordering::Relaxed);
+        self.stats
+            .coalesced_events
+            .fetch_add(plan.coalesced_total(), Ordering::Relaxed);
+        if !plan.is_empty() {
+            warn!(
+                dropped = plan.dropped_total(),
+                coalesced = plan.coalesced_total(),
+                max_bytes = self.cfg.max_bytes,
+                "Journal byte budget full: shed events (recorded in a DataLoss event)."
+            );
+        }
+        let _ = self.head_tx.send(last);
+        self.publish_stats();
+        let mut out: Vec<Result<u64, RecordError>> = (0..accepted - n_internal)
+            .map(|i| Ok(first + (n_internal + i) as u64))
+            .collect();
+        out.extend(refusals(refused));
+        Ok(out)
+    }
+
+    /// Deletes every event `<= mark` (the collector committed them). Not fsynced: should a crash
+    /// undo it, the events are sent again and the collector drops them as duplicates.
+    pub fn trim(&mut self, mark: u64) -> Result<u64, JournalError> {
+        if mark <= self.trimmed_through {
+            return Ok(0);
+        }
+        let removed = self.index.remove_through(mark);
+        let mut batch = sled::Batch::default();
+        for seq in &removed {
+            batch.remove(&key(*seq));
+        }
+        self.db.apply_batch(batch).map_err(|e| self.sled_err(e))?;
+        self.trimmed_through = mark;
+        self.stats.trimmed_through.store(mark, Ordering::Relaxed);
+        self.publish_stats();
+        Ok(removed.len() as u64)
+    }
+
+    /// Next seq to be issued.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Logical bytes held.
+    pub fn bytes(&self) -> u64 {
+        self.index.bytes()
+    }
+
+    /// Events held.
+    pub fn entries(&self) -> u64 {
+        self.index.entries()
+    }
+
+    /// Flushes sled and fdatasyncs its data file: only then is a group durable.
+    fn sync(&mut self) -> Result<(), JournalError> {
+        self.db.flush().map_err(|e| self.sled_err(e))?;
+        self.data_file
+            .sync_data()
+            .map_err(|source| JournalError::Io {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    fn sled_err(&self, source: sled::Error) -> JournalError {
+        JournalError::Sled {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn publish_stats(&self) {
+        self.stats.bytes.store(self.index.bytes(), Ordering::Relaxed);
+        self.stats
+            .entries
+            .store(self.index.entries(), Ordering::Relaxed);
+        self.stats
+            .head
+            .store(self.next_seq - 1, Ordering::Relaxed);
+    }
+}
+
+fn refusals(n: usize) -> Vec<Result<u64, RecordError>> {
+    (0..n)
+        .map(|_| {
+            Err(RecordError::Journal(
+                "journal byte budget exhausted".to_owned(),
+            ))
+        })
+        .collect()
+}
+
+fn index_last(index: &Index) -> Option<u64> {
+    [
+        EventClass::Diagnostic,
+        EventClass::FootTraffic,
+        EventClass::Business,
+        EventClass::Critical,
+    ]
+    .iter()
+    .filter_map(|c| index.class(*c).back().map(|e| e.0))
+    .max()
+}
+
+struct Opened {
+    db: sled::Db,
+    data_file: File,
+    index: Index,
+    next_seq: Option<u64>,
+}
+
+/// Opens sled and validates every entry. sled may panic on some corruptions: that is caught and
+/// reported as corruption, so the caller can quarantine instead of crash-looping.
+fn open_db(path: &Path) -> Result<Opened, JournalError> {
+    let p = path.to_owned();
+    match std::panic::catch_unwind(move || open_db_inner(&p)) {
+        Ok(r) => r,
+        Err(panic) => Err(JournalError::Corrupt {
+            path: path.to_owned(),
+            detail: format!(
+                "sled panicked while opening: {}",
+                panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("(no message)")
+            ),
+        }),
+    }
+}
+
+fn open_db_inner(path: &Path) -> Result<Opened, JournalError> {
+    let corrupt = |detail: String| JournalError::Corrupt {
+        path: path.to_owned(),
+        detail,
+    };
+    let db = sled::Config::new()
+        .path(path)
+        .open()
+        .map_err(|source| JournalError::Sled {
+            path: path.to_owned(),
+            source,
+        })?;
+    let data_path = path.join("db");
+    let data_file = File::open(&data_path).map_err(|source| JournalError::Io {
+        path: data_path.clone(),
+        source,
+    })?;
+    let mut index = Index::default();
+    let mut next_seq = None;
+    for item in db.iter() {
+        let (k, v) = item.map_err(|e| corrupt(format!("unreadable entry: {e}")))?;
+        if k.len() == 8 {
+            let seq = u64::from_be_bytes(k.as_ref().try_into().expect("8 bytes"));
+            let class = v
+                .first()
+                .and_then(|t| EventClass::from_tag(*t))
+                .ok_or_else(|| corrupt(format!("entry {seq} has no valid class tag")))?;
+            index.push(seq, class, (v.len() + 8) as u32);
+        } else if k.as_ref() == META_NEXT_SEQ {
+            let bytes: [u8; 8] = v
+                .as_ref()
+                .try_into()
+                .map_err(|_| corrupt("meta next_seq is not 8 bytes".to_owned()))?;
+            next_seq = Some(u64::from_be_bytes(bytes));
+        } else {
+            return Err(corrupt(format!("unexpected key of {} bytes", k.len())));
+        }
+    }
+    Ok(Opened {
+        db,
+        data_file,
+        index,
+        next_seq,
+    })
+}
+
+/// Moves a journal folder into `{state_dir}/quarantine/journal-<ms>`.
+fn quarantine(state_dir: &Path, path: &Path) -> std::io::Result<PathBuf> {
+    let qdir = state_dir.join("quarantine");
+    std::fs::create_dir_all(&qdir)?;
+    let mut dest = qdir.join(format!("journal-{}", clock::wall_ms()));
+    let mut n = 1;
+    while dest.exists() {
+        dest = qdir.join(format!("journal-{}-{n}", clock::wall_ms()));
+        n += 1;
+    }
+    std::fs::rename(path, &dest)?;
+    Ok(dest)
+}
+
+impl JournalReader {
+    /// Highest durable seq; everything up to it may be read and sent.
+    pub fn head(&self) -> u64 {
+        *self.head.borrow()
+    }
+
+    /// A receiver that changes whenever the durable head moves.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.head.clone()
+    }
+
+    pub fn stats(&self) -> &Arc<JournalStats> {
+        &self.stats
+    }
+
+    /// Lowest seq held, if any.
+    pub fn first_seq(&self) -> Option<u64> {
+        self.db
+            .range(key(0)..=key(u64::MAX))
+            .keys()
+            .next()
+            .and_then(|k| k.ok())
+            .map(|k| u64::from_be_bytes(k.as_ref().try_into().expect("8 bytes")))
+    }
+
+    /// Reads held events with `from <= seq <= to`, at most `max_events` and about `max_bytes`
+    /// (always at least one). Returns `(seq, encoded Event)` pairs; events shed or trimmed in the
+    /// range are simply absent.
+    pub fn read(
+        &self,
+        from: u64,
+        to: u64,
+        max_events: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, IVec)>, sled::Error> {
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        for item in self.db.range(key(from)..=key(to)) {
+            let (k, v) = item?;
+            if k.len() != 8 {
+                continue;
+            }
+            if !out.is_empty() && bytes + v.len() > max_bytes {
+                break;
+            }
+            let seq = u64::from_be_bytes(k.as_ref().try_into().expect("8 bytes"));
+            bytes += v.len();
+            out.push((seq, v.subslice(1, v.len() - 1)));
+            if out.len() >= max_events {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Decodes one held event (for `journal dump` and tests).
+    pub fn get(&self, seq: u64) -> Option<Event> {
+        let v = self.db.get(key(seq)).ok()??;
+        Event::decode(&v[1..]).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,277 @@
+use super::*;
+use store_proto::v1::{DeviceStatus, FootTraffic, Scan};
+
+fn cfg(max_bytes: u64) -> JournalConfig {
+    JournalConfig {
+        max_bytes,
+        group_max_events: 4096,
+        seq_reserve: 1000,
+    }
+}
+
+fn scan(n: u32) -> Event {
+    Event {
+        device_id: "scanner-1".into(),
+        body: Some(Body::Scan(Scan {
+            data: format!("{n:014}"),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+fn tick(counter: &str, entries: u32) -> Event {
+    Event {
+        device_id: "door".into(),
+        body: Some(Body::FootTraffic(FootTraffic {
+            counter_id: counter.into(),
+            line: "main".into(),
+            entries,
+            exits: 1,
+            coalesced_ticks: 1,
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+fn status() -> Event {
+    Event {
+        device_id: "scanner-1".into(),
+        body: Some(Body::DeviceStatus(DeviceStatus::default())),
+        ..Default::default()
+    }
+}
+
+fn seqs(r: Vec<Result<u64, RecordError>>) -> Vec<u64> {
+    r.into_iter().map(|x| x.expect("stored")).collect()
+}
+
+fn held(reader: &JournalReader) -> Vec<Event> {
+    reader
+        .read(0, u64::MAX, usize::MAX, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|(_, v)| Event::decode(v.as_ref()).unwrap())
+        .collect()
+}
+
+#[test]
+fn reopen_continues_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut j, reader, report) = Journal::open(dir.path(), cfg(1 << 30)).unwrap();
+        assert_eq!(report.next_seq, 1);
+        assert_eq!(seqs(j.append(vec![scan(1), scan(2), scan(3)]).unwrap()), [1, 2, 3]);
+        assert_eq!(reader.head(), 3);
+        // Trim everything: the journal is empty, yet seqs must not restart.
+        j.trim(3).unwrap();
+        assert_eq!(j.entries(), 0);
+    }
+    let (mut j, reader, report) = Journal::open(dir.path(), cfg(1 << 30)).unwrap();
+    assert_eq!(report.next_seq, 4);
+    assert_eq!(report.held, 0);
+    assert_eq!(reader.head(), 3);
+    assert_eq!(seqs(j.append(vec![scan(4)]).unwrap()), [4]);
+    let e = reader.get(4).unwrap();
+    assert_eq!(e.seq, 4);
+    assert!(!e.boot_id.is_empty());
+}
+
+#[test]
+fn mark_deletes_exactly_up_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut j, reader, _) = Journal::open(dir.path(), cfg(1 << 30)).unwrap();
+    let events: Vec<Event> = (0..10).map(scan).collect();
+    seqs(j.append(events).unwrap());
+    assert_eq!(j.trim(6).unwrap(), 6);
+    let left: Vec<u64> = held(&reader).iter().map(|e| e.seq).collect();
+    assert_eq!(left, [7, 8, 9, 10]);
+    assert_eq!(reader.first_seq(), Some(7));
+    // An older mark changes nothing.
+    assert_eq!(j.trim(3).unwrap(), 0);
+    assert_eq!(j.entries(), 4);
+    // Persisted: a reopen sees the same.
+    drop(j);
+    drop(reader);
+    let (j, reader, _) = Journal::open(dir.path(), cfg(1 << 30)).unwrap();
+    assert_eq!(j.entries(), 4);
+    assert_eq!(reader.first_seq(), Some(7));
+}
+
+#[test]
+fn read_respects_bounds_and_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut j, reader, _) = Journal::open(dir.path(), cfg(1 << 30)).unwrap();
+    seqs(j.append((0..20).map(scan).collect()).unwrap());
+    let r = reader.read(5, 12, 3, usize::MAX).unwrap();
+    assert_eq!(r.iter().map(|x| x.0).collect::<Vec<_>>(), [5, 6, 7]);
+    let r = reader.read(5, 12, 100, usize::MAX).unwrap();
+    assert_eq!(r.len(), 8);
+    let r = reader.read(5, 12, 100, 1).unwrap();
+    assert_eq!(r.len(), 1, "always at least one event");
+}
+
+
+fn loss_events(events: &[Event]) -> Vec<(u64, DataLoss)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.body {
+            Some(Body::DataLoss(d)) => Some((e.encoded_len() as u64 + 9, d.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn budget_coalesces_ticks_first_then_sheds_by_class_with_exact_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    // Seqs: 1 scan, 2 status, 3 tick a, 4 tick b, 5 scan, 6 status, 7 tick a, 8 tick b,
+    // 9 status, 10 tick a, 11 scan, 12 scan, 13 tick b.
+    let mut first = vec![scan(1), status(), tick("a", 1), tick("b", 10), scan(2), status()];
+    first.extend([tick("a", 2), tick("b", 20), status(), tick("a", 3), scan(3), scan(4)]);
+    first.push(tick("b", 30));
+    let full = {
+        let (mut j, _r, _) = Journal::open(dir.path(), cfg(1 << 30)).unwrap();
+        assert_eq!(seqs(j.append(first).unwrap()).len(), 13);
+        j.bytes()
+    };
+    // Reopen with a budget that is just full.
+    let max = full + 10;
+    let (mut j, reader, _) = Journal::open(dir.path(), cfg(max)).unwrap();
+    assert_eq!(j.bytes(), full, "the index is rebuilt with the same sizes");
+
+    // A small overflow is absorbed by coalescing ticks alone: a/3 ticks -> 1, b/3 ticks -> 1.
+    let out = seqs(j.append(vec![scan(5)]).unwrap());
+    assert_eq!(out, [14]);
+    let events = held(&reader);
+    let loss = loss_events(&events);
+    assert_eq!(loss.len(), 1, "one DataLoss event");
+    let d = &loss[0].1;
+    assert!(d.exact);
+    assert_eq!(d.reason, DataLossReason::Budget as i32);
+    assert_eq!(d.classes.len(), 1);
+    assert_eq!(d.classes[0].class, "foot_traffic");
+    assert_eq!((d.classes[0].dropped, d.classes[0].coalesced), (0, 4));
+    // Ticks 3 (a) and 4 (b) are kept; 7, 10 and 8, 13 are merged into them.
+    let lost: Vec<(u64, u64)> = d.ranges.iter().map(|r| (r.first, r.last)).collect();
+    assert_eq!(lost, [(7, 8), (10, 10), (13, 13)]);
+    let ticks: Vec<(u64, u32, u32)> = events
+        .iter()
+        .filter_map(|e| match &e.body {
+            Some(Body::FootTraffic(f)) => Some((e.seq, f.entries, f.coalesced_ticks)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ticks, [(3, 6, 3), (4, 60, 3)], "totals survive coalescing");
+    let loss_bytes: u64 = loss.iter().map(|l| l.0).sum();
+    assert!(j.bytes() - loss_bytes <= max, "{} > {max}", j.bytes());
+
+    // A large overflow: status events go first, then foot traffic, then the oldest scans.
+    let out = seqs(j.append((10..16).map(scan).collect()).unwrap());
+    assert_eq!(out, (16..=21).collect::<Vec<u64>>());
+    let events = held(&reader);
+    let loss = loss_events(&events);
+    assert_eq!(loss.len(), 2);
+    let d = &loss[1].1;
+    let count = |class: &str| {
+        d.classes
+            .iter()
+            .find(|c| c.class == class)
+            .map(|c| (c.dropped, c.coalesced))
+            .unwrap_or((0, 0))
+    };
+    assert_eq!(count("device_status"), (3, 0));
+    assert_eq!(count("foot_traffic"), (2, 0));
+    let (scans_dropped, _) = count("business");
+    assert!(scans_dropped > 0);
+    // Every removed seq is in the ranges, and nothing held is.
+    let removed: u64 = d.ranges.iter().map(|r| r.last - r.first + 1).sum();
+    assert_eq!(removed, 3 + 2 + scans_dropped);
+    for e in &events {
+        assert!(
+            !d.ranges.iter().any(|r| (r.first..=r.last).contains(&e.seq)),
+            "held event {} listed as lost",
+            e.seq
+        );
+    }
+    assert!(events.iter().all(|e| !matches!(e.body, Some(Body::DeviceStatus(_)))));
+    assert!(events.iter().all(|e| !matches!(e.body, Some(Body::FootTraffic(_)))));
+    // Exactly the oldest scans went.
+    let all_scans: Vec<u64> = [1, 5, 11, 12, 14].into_iter().chain(16..=21).collect();
+    let held_scans: Vec<u64> = events
+        .iter()
+        .filter(|e| matches!(e.body, Some(Body::Scan(_))))
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(held_scans, all_scans[scans_dropped as usize..]);
+    let loss_bytes: u64 = loss.iter().map(|l| l.0).sum();
+    assert!(j.bytes() - loss_bytes <= max);
+}
+
+#[test]
+fn budget_refuses_what_cannot_fit_instead_of_dropping_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut j, _reader, _) = Journal::open(dir.path(), cfg(50)).unwrap();
+    let out = j.append(vec![scan(1)]).unwrap();
+    assert!(matches!(&out[0], Err(RecordError::Journal(m)) if m.contains("budget")));
+    assert_eq!(j.entries(), 0);
+}
+
+#[test]
+fn corrupt_journal_is_quarantined_and_seq_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut j, _r, _) = Journal::open(dir.path(), cfg(1 << 30)).unwrap();
+        seqs(j.append((0..50).map(scan).collect()).unwrap());
+        j.trim(20).unwrap();
+        seqs(j.append((0..50).map(scan).collect()).unwrap());
+    }
+    // Garbage over every file sled keeps.
+    let jdir = dir.path().join("journal");
+    for entry in std::fs::read_dir(&jdir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_file() {
+            std::fs::write(&p, vec![0xA5u8; 4096]).unwrap();
+        }
+    }
+    let (mut j, reader, report) = Journal::open(dir.path(), cfg(1 << 30)).unwrap();
+    let q = report.quarantined_to.expect("quarantined");
+    assert!(q.starts_with(dir.path().join("quarantine")) && q.exists());
+    // Seqs up to 100 were issued and up to 1100 reserved: numbering continues above them.
+    assert!(report.next_seq > 100, "next_seq {}", report.next_seq);
+    let out = seqs(j.append(vec![scan(7)]).unwrap());
+    // The DataLoss event comes first, then the new event.
+    assert_eq!(out, [report.next_seq + 1]);
+    let loss = reader.get(report.next_seq).expect("DataLoss event");
+    match loss.body {
+        Some(Body::DataLoss(d)) => {
+            assert_eq!(d.reason, DataLossReason::JournalQuarantined as i32);
+            assert!(!d.exact);
+            assert_eq!(d.ranges.len(), 1);
+            // Lower bound: nothing acked is claimed lost... beyond what the reservation knows.
+            assert!(d.ranges[0].first <= 21);
+            assert_eq!(d.ranges[0].last, report.next_seq - 1);
+            assert!(d.detail.contains("quarantine"), "{}", d.detail);
+        }
+        other => panic!("expected DataLoss, got {other:?}"),
+    }
+    // And a clean reopen after that keeps counting without another quarantine.
+    drop(j);
+    drop(reader);
+    let (_j, _r, again) = Journal::open(dir.path(), cfg(1 << 30)).unwrap();
+    assert_eq!(again.quarantined_to, None);
+    assert_eq!(again.next_seq, out[0] + 1);
+}
+
+#[test]
+fn deleted_journal_folder_does_not_reuse_seqs() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut j, _r, _) = Journal::open(dir.path(), cfg(1 << 30)).unwrap();
+        seqs(j.append((0..5).map(scan).collect()).unwrap());
+    }
+    std::fs::remove_dir_all(dir.path().join("journal")).unwrap();
+    let (_j, _r, report) = Journal::open(dir.path(), cfg(1 << 30)).unwrap();
+    assert!(report.next_seq > 5);
+}

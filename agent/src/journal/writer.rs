@@ -1,0 +1,106 @@
+//! The journal's writer task: group commit.
+//!
+//! Records from the drivers are taken in groups (everything waiting, up to `group_max_events`),
+//! written in one sled batch and made durable with one flush + fdatasync, and only then answered.
+//! While one group is on its way to disk, the next one gathers in the channel, so a busy store
+//! pays one fdatasync per group, not per event. Disk I/O runs on the blocking pool so it never
+//! stalls the runtime's workers.
+
+use store_drivers::{Record, RecordError};
+use tokio::sync::mpsc;
+use tracing::{debug, error};
+
+use super::Journal;
+
+/// Requests other than records: the uplink's trims.
+#[derive(Debug)]
+pub enum JournalInput {
+    /// The collector committed every seq up to this mark: delete them.
+    Trim(u64),
+}
+
+/// Runs until the record channel closes (every driver is gone), then commits what is left.
+pub async fn run_writer(
+    journal: Journal,
+    mut records: mpsc::Receiver<Record>,
+    mut inputs: mpsc::UnboundedReceiver<JournalInput>,
+) -> Journal {
+    let mut journal = journal;
+    let max_group = journal.cfg.group_max_events.max(1);
+    let mut inputs_open = true;
+    // Commit the agent's own pending events (a quarantine's DataLoss) before anything else.
+    if !journal.internal.is_empty() {
+        journal = commit(journal, Vec::new()).await;
+    }
+    loop {
+        let first = tokio::select! {
+            // Trims first: they free budget before the next group is sized against it.
+            biased;
+            input = inputs.recv(), if inputs_open => {
+                match input {
+                    Some(JournalInput::Trim(mark)) => journal = trim(journal, mark).await,
+                    None => inputs_open = false,
+                }
+                continue;
+            }
+            record = records.recv() => match record {
+                Some(r) => r,
+                None => break,
+            },
+        };
+        let mut group = Vec::with_capacity(64);
+        group.push(first);
+        while group.len() < max_group {
+            match records.try_recv() {
+                Ok(r) => group.push(r),
+                Err(_) => break,
+            }
+        }
+        journal = commit(journal, group).await;
+    }
+    debug!("Journal writer stopped: all sources closed.");
+    journal
+}
+
+async fn commit(journal: Journal, group: Vec<Record>) -> Journal {
+    let (events, replies): (Vec<_>, Vec<_>) = group.into_iter().map(|r| (r.event, r.reply)).unzip();
+    let (journal, result) = tokio::task::spawn_blocking(move || {
+        let mut journal = journal;
+        let result = journal.append(events);
+        (journal, result)
+    })
+    .await
+    .expect("journal append does not panic");
+    match result {
+        Ok(outcomes) => {
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                if let Some(reply) = reply {
+                    // A source that hung up does not need its answer; the event is stored anyway.
+                    let _ = reply.send(outcome);
+                }
+            }
+        }
+        Err(e) => {
+            error!(error = %e, "Journal write failed; the group is refused.");
+            for reply in replies.into_iter().flatten() {
+                let _ = reply.send(Err(RecordError::Journal(e.to_string())));
+            }
+        }
+    }
+    journal
+}
+
+async fn trim(journal: Journal, mark: u64) -> Journal {
+    let (journal, result) = tokio::task::spawn_blocking(move || {
+        let mut journal = journal;
+        let result = journal.trim(mark);
+        (journal, result)
+    })
+    .await
+    .expect("journal trim does not panic");
+    match result {
+        Ok(n) => debug!(mark, removed = n, "Journal trimmed to the collector's mark."),
+        Err(e) => error!(error = %e, mark, "Journal trim failed; will retry at the next mark."),
+    }
+    journal
+}

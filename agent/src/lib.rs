@@ -1,0 +1,17 @@
+//! The store agent: reads store devices through drivers, journals every event durably, and
+//! forwards the events to HQ over MQTT.
+//!
+//! ```text
+//! drivers ─▶ mpsc ─▶ journal (group commit + fdatasync) ─▶ uplink (QoS 1 batches) ─▶ broker
+//!                       ▲                                       │
+//!                       └──── trim up to the collector's mark ◀─┘ (retained .../ack)
+//! ```
+//! Each stage owns one thing: [`journal`] durability, [`uplink`] MQTT, [`supervisor`] the
+//! drivers' lifecycles. [`run`] wires them together.
+
+pub mod backoff;
+pub mod config;
+pub mod journal;
+pub mod run;
+pub mod supervisor;
+pub mod uplink;

@@ -1,0 +1,274 @@
+//! The MQTT connection: one task polls rumqttc's event loop and turns what happens into
+//! [`LinkEvent`]s; publishes go through [`Link`] without ever awaiting inside the polling task
+//! (rumqtt#1025).
+//!
+//! rumqttc has no per-message ack API, so batches are matched to PUBACKs here: publish requests
+//! leave in order, each produces one `Outgoing::Publish(pkid)` in the same order, so a FIFO of
+//! tags maps pkids to batches, and `Incoming::PubAck(pkid)` finds the batch. On a connection error
+//! rumqttc (clean session) drops everything in flight and in its request channel; the tag FIFO is
+//! cleared under the same lock that gates new publishes, so no stale request can shift the FIFO.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prost::Message;
+use rumqttc::{
+    AsyncClient, Event as MqttEvent, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS,
+};
+use store_proto::topics;
+use store_proto::v1::{AgentStatus, CollectorStatus, CommitMark};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use super::batch::Identity;
+use crate::backoff::Backoff;
+use crate::config::{AgentConfig, ConfigError};
+
+/// What the connection reports to the uplink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkEvent {
+    Connected,
+    Disconnected(String),
+    /// The broker acknowledged the batch with this id.
+    PubAck(u64),
+    /// The collector's committed mark for this agent.
+    Mark(u64),
+    Collector { id: String, online: bool },
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Tag {
+    Batch(u64),
+    Other,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    connected: bool,
+    stopping: bool,
+    /// Publish requests handed to rumqttc and not yet seen as `Outgoing::Publish`.
+    fifo: VecDeque<Tag>,
+}
+
+/// Handle for publishing; cheap to clone.
+#[derive(Clone)]
+pub struct Link {
+    client: AsyncClient,
+    shared: Arc<Mutex<Shared>>,
+    events_topic: String,
+    status_topic: String,
+    identity: Identity,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("topic", &self.events_topic)
+            .finish()
+    }
+}
+
+fn status_payload(identity: &Identity, online: bool) -> Vec<u8> {
+    AgentStatus {
+        store_id: identity.store_id.clone(),
+        agent_id: identity.agent_id.clone(),
+        online,
+        boot_id: identity.boot_id.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        wall_time_ms: store_drivers::clock::wall_ms(),
+        clock_synced: store_drivers::clock::clock_synced(),
+    }
+    .encode_to_vec()
+}
+
+impl Link {
+    /// Connects lazily: starts the polling task, which connects and reconnects with backoff.
+    pub fn start(
+        config: &AgentConfig,
+        identity: Identity,
+    ) -> Result<(Link, mpsc::UnboundedReceiver<LinkEvent>), ConfigError> {
+        let status_topic = topics::agent_status(&identity.store_id, &identity.agent_id);
+        let mut opts = MqttOptions::new(config.client_id(), &config.mqtt.host, config.mqtt.port);
+        opts.set_keep_alive(Duration::from_secs(config.mqtt.keep_alive_secs.max(5)));
+        // Clean session: our journal, not the broker's session, is the source of truth.
+        opts.set_clean_session(true);
+        opts.set_max_packet_size(16 << 20, 16 << 20);
+        opts.set_inflight((config.uplink.max_inflight + 8).min(u16::MAX as usize) as u16);
+        opts.set_last_will(LastWill::new(
+            &status_topic,
+            status_payload(&identity, false),
+            QoS::AtLeastOnce,
+            true,
+        ));
+        if let Some(user) = &config.mqtt.username {
+            let password = match &config.mqtt.password_file {
+                Some(p) => std::fs::read_to_string(p)
+                    .map_err(|source| ConfigError::Read {
+                        file: p.display().to_string(),
+                        source,
+                    })?
+                    .trim_end()
+                    .to_owned(),
+                None => String::new(),
+            };
+            opts.set_credentials(user, password);
+        }
+        let capacity = config.uplink.max_inflight * 2 + 16;
+        let (client, eventloop) = AsyncClient::new(opts, capacity);
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let link = Link {
+            client,
+            shared,
+            events_topic: topics::events(&identity.store_id, &identity.agent_id),
+            status_topic,
+            identity,
+        };
+        let backoff = Backoff::new(
+            Duration::from_millis(config.uplink.reconnect_min_ms),
+            Duration::from_millis(config.uplink.reconnect_max_ms),
+        );
+        tokio::spawn(poll(link.clone(), eventloop, tx, backoff));
+        Ok((link, rx))
+    }
+
+    /// Hands a batch to the MQTT client. False when not connected (or the client is busy):
+    /// the caller keeps the batch in its to-send set.
+    pub fn publish_batch(&self, id: u64, payload: Vec<u8>) -> bool {
+        let mut shared = self.shared.lock().expect("link lock");
+        if !shared.connected || shared.stopping {
+            return false;
+        }
+        match self
+            .client
+            .try_publish(&self.events_topic, QoS::AtLeastOnce, false, payload)
+        {
+            Ok(()) => {
+                shared.fifo.push_back(Tag::Batch(id));
+                true
+            }
+            Err(e) => {
+                debug!(error = %e, "MQTT request channel full; will retry.");
+                false
+            }
+        }
+    }
+
+    /// Publishes the retained offline status and disconnects (graceful shutdown).
+    pub fn stop(&self) {
+        let mut shared = self.shared.lock().expect("link lock");
+        shared.stopping = true;
+        if shared.connected {
+            let _ = self.client.try_publish(
+                &self.status_topic,
+                QoS::AtLeastOnce,
+                true,
+                status_payload(&self.identity, false),
+            );
+            shared.fifo.push_back(Tag::Other);
+        }
+        let _ = self.client.try_disconnect();
+    }
+}
+
+async fn poll(
+    link: Link,
+    mut eventloop: EventLoop,
+    tx: mpsc::UnboundedSender<LinkEvent>,
+    mut backoff: Backoff,
+) {
+    let ack_topic = topics::ack(&link.identity.store_id, &link.identity.agent_id);
+    let mut pkids: HashMap<u16, Tag> = HashMap::new();
+    loop {
+        let event = eventloop.poll().await;
+        match event {
+            Ok(MqttEvent::Incoming(Packet::ConnAck(_))) => {
+                {
+                    let mut shared = link.shared.lock().expect("link lock");
+                    shared.connected = true;
+                    shared.fifo.clear();
+                    // Re-subscribe every time: the session is clean.
+                    let _ = link.client.try_subscribe(&ack_topic, QoS::AtLeastOnce);
+                    let _ = link
+                        .client
+                        .try_subscribe(topics::COLLECTOR_STATUS_FILTER, QoS::AtLeastOnce);
+                    if link
+                        .client
+                        .try_publish(
+                            &link.status_topic,
+                            QoS::AtLeastOnce,
+                            true,
+                            status_payload(&link.identity, true),
+                        )
+                        .is_ok()
+                    {
+                        shared.fifo.push_back(Tag::Other);
+                    }
+                }
+                pkids.clear();
+                backoff.reset();
+                info!(topic = %link.events_topic, "Connected to the broker.");
+                let _ = tx.send(LinkEvent::Connected);
+            }
+            Ok(MqttEvent::Outgoing(Outgoing::Publish(pkid))) => {
+                let tag = link.shared.lock().expect("link lock").fifo.pop_front();
+                match tag {
+                    Some(tag) => {
+                        pkids.insert(pkid, tag);
+                    }
+                    None => warn!(pkid, "Outgoing publish without a tag; ignoring."),
+                }
+            }
+            Ok(MqttEvent::Incoming(Packet::PubAck(ack))) => {
+                if let Some(Tag::Batch(id)) = pkids.remove(&ack.pkid) {
+                    let _ = tx.send(LinkEvent::PubAck(id));
+                }
+            }
+            Ok(MqttEvent::Incoming(Packet::Publish(p))) => {
+                if p.topic == ack_topic {
+                    match CommitMark::decode(p.payload.as_ref()) {
+                        Ok(m) => {
+                            let _ = tx.send(LinkEvent::Mark(m.committed_seq));
+                        }
+                        Err(e) => warn!(error = %e, "Undecodable commit mark; ignoring."),
+                    }
+                } else if let Some(id) = topics::parse_collector_status(&p.topic) {
+                    // An empty retained payload clears the status: treat it as offline.
+                    let online = CollectorStatus::decode(p.payload.as_ref())
+                        .map(|s| s.online)
+                        .unwrap_or(false);
+                    let _ = tx.send(LinkEvent::Collector {
+                        id: id.to_owned(),
+                        online,
+                    });
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let stopping = {
+                    let mut shared = link.shared.lock().expect("link lock");
+                    let was_connected = shared.connected;
+                    shared.connected = false;
+                    // Drop whatever rumqttc still holds: with a clean session it would be lost
+                    // anyway, and a stale request sent after reconnecting would shift the FIFO.
+                    eventloop.clean();
+                    eventloop.pending.clear();
+                    shared.fifo.clear();
+                    if was_connected {
+                        warn!(error = %e, "Disconnected from the broker.");
+                    } else {
+                        debug!(error = %e, "Broker connection attempt failed.");
+                    }
+                    shared.stopping
+                };
+                pkids.clear();
+                let _ = tx.send(LinkEvent::Disconnected(e.to_string()));
+                if stopping || tx.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! The uplink: sends journaled events to the broker as QoS 1 batches and tells the journal what
+//! the collector has committed.
+//!
+//! A broker's PUBACK only means the broker holds the batch (in memory, until its next autosave),
+//! so PUBACKs drive the in-flight window and the resend cursor, while journal entries are deleted
+//! only below the collector's committed mark (retained on `.../ack`). See [`state`] for the
+//! bookkeeping and [`link`] for the connection.
+
+mod batch;
+mod link;
+pub mod state;
+
+pub use batch::Identity;
+pub use link::{Link, LinkEvent};
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info, warn};
+
+use crate::config::{AgentConfig, ConfigError};
+use crate::journal::{JournalInput, JournalReader};
+use state::State;
+
+/// How often the drain budget is refilled and stalls are checked.
+const TICK: Duration = Duration::from_millis(50);
+
+/// How long a graceful shutdown waits for batches in flight to be acknowledged.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// Runs the uplink until `shutdown` turns true and in-flight batches settle (bounded wait).
+pub async fn run(
+    config: AgentConfig,
+    reader: JournalReader,
+    journal: mpsc::UnboundedSender<JournalInput>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ConfigError> {
+    let identity = Identity {
+        store_id: config.store_id.clone(),
+        agent_id: config.agent_id.clone(),
+        boot_id: store_drivers::clock::boot_id().to_owned(),
+    };
+    let (link, mut events) = Link::start(&config, identity.clone())?;
+    let mut head_rx = reader.subscribe();
+    let head = *head_rx.borrow_and_update();
+    let mut state = State::new(config.uplink.clone(), reader.first_seq(), head, Instant::now());
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut mode = state.mode();
+    let mut stopping_since: Option<Instant> = None;
+    loop {
+        fill(&mut state, &reader, &link, &identity, &config);
+        if state.mode() != mode {
+            mode = state.mode();
+            info!(?mode, backlog = state.todo_len(), mark = state.mark(), "Uplink mode changed.");
+        }
+        if let Some(since) = stopping_since {
+            if state.inflight_len() == 0 || since.elapsed() > SHUTDOWN_GRACE {
+                break;
+            }
+        }
+        tokio::select! {
+            ev = events.recv() => match ev {
+                Some(ev) => handle(&mut state, ev, &journal),
+                None => break, // the connection task ended after a disconnect request
+            },
+            // New durable events: add them to what is to be sent.
+            changed = head_rx.changed() => {
+                if changed.is_ok() {
+                    state.on_head(*head_rx.borrow_and_update());
+                }
+            }
+            _ = tick.tick() => {
+                if state.tick(Instant::now()) {
+                    warn!(
+                        mark = state.mark(),
+                        "Collector online but its mark stalled behind the broker's acks: the broker lost batches; resending from the mark."
+                    );
+                }
+            }
+            _ = shutdown.changed(), if stopping_since.is_none() => {
+                info!(inflight = state.inflight_len(), "Uplink stopping; waiting briefly for acks.");
+                stopping_since = Some(Instant::now());
+            }
+        }
+    }
+    link.stop();
+    Ok(())
+}
+
+fn handle(state: &mut State, ev: LinkEvent, journal: &mpsc::UnboundedSender<JournalInput>) {
+    let now = Instant::now();
+    match ev {
+        LinkEvent::Connected => state.on_connected(),
+        LinkEvent::Disconnected(reason) => {
+            debug!(%reason, inflight = state.inflight_len(), "Resending what was in flight.");
+            state.on_disconnected();
+        }
+        LinkEvent::PubAck(id) => state.on_puback(id, now),
+        LinkEvent::Mark(mark) => {
+            if let Some(mark) = state.on_mark(mark, now) {
+                let _ = journal.send(JournalInput::Trim(mark));
+            }
+        }
+        LinkEvent::Collector { id, online } => {
+            info!(collector_id = %id, online, "Collector status.");
+            state.on_collector(&id, online);
+        }
+    }
+}
+
+/// Publishes batches while the window and drain budget allow.
+fn fill(
+    state: &mut State,
+    reader: &JournalReader,
+    link: &Link,
+    identity: &Identity,
+    config: &AgentConfig,
+) {
+    while let Some(pick) = state.pick() {
+        let events = match reader.read(
+            pick.from,
+            pick.to,
+            config.uplink.batch_max_events,
+            config.uplink.batch_max_bytes,
+        ) {
+            Ok(e) => e,
+            Err(e) => {
+                warn!(error = %e, "Journal read failed; retrying on the next tick.");
+                return;
+            }
+        };
+        let Some(&(last, _)) = events.last() else {
+            state.skip(pick.from, pick.to);
+            continue;
+        };
+        let payload = batch::encode(
+            identity,
+            pick.historical,
+            store_drivers::clock::wall_ms(),
+            events.iter().map(|(_, v)| v.as_ref()),
+        );
+        // The id is reserved before publishing so the link can tag the request with it.
+        let id = state.sent(pick.from, last, events.len(), pick.historical);
+        if !link.publish_batch(id, payload) {
+            state.on_disconnected_batch(id);
+            return;
+        }
+    }
+}

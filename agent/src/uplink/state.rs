@@ -1,0 +1,376 @@
+//! The uplink's bookkeeping, free of I/O so it can be tested step by step.
+//!
+//! Every held seq is in exactly one of: `todo` (to send), a batch in flight (published, no PUBACK
+//! yet), or `broker_acked` (PUBACKed, not yet under the collector's mark). The collector's mark
+//! removes seqs from all of them. What moves seqs back into `todo`:
+//! - a disconnect: in-flight batches are resent (rumqttc drops them on a clean reconnect);
+//! - a stall: a collector is online, yet its mark has not reached what the broker acknowledged
+//!   for `stall_timeout`; the broker lost them (crash, wipe), so everything PUBACKed is resent.
+//!
+//! Live first: seqs `>= live_from` are live and go first; seqs below it are the backlog,
+//! sent as `historical` batches at the configured drain rate beside the live ones.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use store_proto::SeqSet;
+
+use crate::config::UplinkConfig;
+
+/// Which mode the uplink is in, for status and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Disconnected,
+    /// Connected, nothing old to drain.
+    Normal,
+    /// Connected, draining a backlog beside live data.
+    Backlog,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InFlight {
+    pub first: u64,
+    pub last: u64,
+    pub historical: bool,
+}
+
+/// What to send next: the seq range to read from the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pick {
+    pub from: u64,
+    pub to: u64,
+    pub historical: bool,
+}
+
+#[derive(Debug)]
+pub struct State {
+    cfg: UplinkConfig,
+    todo: SeqSet,
+    inflight: HashMap<u64, InFlight>,
+    broker_acked: SeqSet,
+    mark: u64,
+    stall_since: Option<Instant>,
+    collectors: HashSet<String>,
+    head: u64,
+    live_from: u64,
+    connected: bool,
+    tokens: f64,
+    last_refill: Instant,
+    next_id: u64,
+    pub rewinds: u64,
+}
+
+impl State {
+    /// `held` is the journal's lowest held seq (if any) and `head` its durable head.
+    pub fn new(cfg: UplinkConfig, held: Option<u64>, head: u64, now: Instant) -> Self {
+        let mut todo = SeqSet::new();
+        if let Some(first) = held {
+            todo.insert_range(first, head);
+        }
+        let mut s = Self {
+            tokens: cfg.batch_max_events as f64,
+            cfg,
+            todo,
+            inflight: HashMap::new(),
+            broker_acked: SeqSet::new(),
+            mark: 0,
+            stall_since: None,
+            collectors: HashSet::new(),
+            head,
+            live_from: 0,
+            connected: false,
+            last_refill: now,
+            next_id: 1,
+            rewinds: 0,
+        };
+        s.reclassify();
+        s
+    }
+
+    pub fn mode(&self) -> Mode {
+        if !self.connected {
+            Mode::Disconnected
+        } else if self.todo.first().is_some_and(|f| f < self.live_from) {
+            Mode::Backlog
+        } else {
+            Mode::Normal
+        }
+    }
+
+    pub fn mark(&self) -> u64 {
+        self.mark
+    }
+
+    pub fn inflight_len(&self) -> usize {
+        self.inflight.len()
+    }
+
+    pub fn todo_len(&self) -> u64 {
+        self.todo.len()
+    }
+
+    pub fn collector_online(&self) -> bool {
+        !self.collectors.is_empty()
+    }
+
+    /// A large enough backlog becomes historical; new seqs from here on are live.
+    fn reclassify(&mut self) {
+        if self.todo.len() >= self.cfg.backlog_threshold_events {
+            self.live_from = self.head + 1;
+        }
+    }
+
+    /// The journal made seqs up to `head` durable.
+    pub fn on_head(&mut self, head: u64) {
+        if head > self.head {
+            self.todo.insert_range((self.head + 1).max(self.mark + 1), head);
+            self.head = head;
+        }
+    }
+
+    pub fn on_connected(&mut self) {
+        self.connected = true;
+    }
+
+    /// Everything in flight is lost with the connection: send it again.
+    pub fn on_disconnected(&mut self) {
+        self.connected = false;
+        for (_, b) in self.inflight.drain() {
+            self.todo.insert_range(b.first.max(self.mark + 1), b.last);
+        }
+        self.reclassify();
+    }
+
+    pub fn on_puback(&mut self, id: u64, now: Instant) {
+        if let Some(b) = self.inflight.remove(&id) {
+            self.broker_acked
+                .insert_range(b.first.max(self.mark + 1), b.last);
+            if self.stall_since.is_none() && !self.broker_acked.is_empty() {
+                self.stall_since = Some(now);
+            }
+        }
+    }
+
+    /// The collector's committed mark; returns the mark to trim the journal to when it moved.
+    pub fn on_mark(&mut self, mark: u64, now: Instant) -> Option<u64> {
+        if mark <= self.mark {
+            return None;
+        }
+        self.mark = mark;
+        self.todo.remove_through(mark);
+        self.broker_acked.remove_through(mark);
+        self.stall_since = (!self.broker_acked.is_empty()).then_some(now);
+        Some(mark)
+    }
+
+    pub fn on_collector(&mut self, id: &str, online: bool) {
+        if online {
+            self.collectors.insert(id.to_owned());
+        } else {
+            self.collectors.remove(id);
+        }
+    }
+
+    /// Refills the drain budget and detects a stall; returns true when it rewound.
+    pub fn tick(&mut self, now: Instant) -> bool {
+        let rate = self.cfg.backlog_events_per_sec as f64;
+        if rate > 0.0 {
+            let dt = now.saturating_duration_since(self.last_refill).as_secs_f64();
+            let cap = rate.max(self.cfg.batch_max_events as f64);
+            self.tokens = (self.tokens + rate * dt).min(cap);
+        }
+        self.last_refill = now;
+        let stalled = self.stall_since.is_some_and(|t| {
+            now.saturating_duration_since(t) >= Duration::from_secs(self.cfg.stall_timeout_secs)
+        });
+        if stalled && self.collector_online() {
+            for (a, b) in self.broker_acked.ranges().collect::<Vec<_>>() {
+                self.todo.insert_range(a, b);
+            }
+            self.broker_acked = SeqSet::new();
+            self.stall_since = None;
+            self.rewinds += 1;
+            self.reclassify();
+            return true;
+        }
+        false
+    }
+
+    /// The next range to read and send, if the window and the drain budget allow.
+    pub fn pick(&self) -> Option<Pick> {
+        if !self.connected || self.inflight.len() >= self.cfg.max_inflight {
+            return None;
+        }
+        if let Some((from, to)) = self.todo.first_range_from(self.live_from) {
+            return Some(Pick {
+                from,
+                to,
+                historical: false,
+            });
+        }
+        let (from, to) = self.todo.first_range()?;
+        if from >= self.live_from {
+            return None;
+        }
+        if self.cfg.backlog_events_per_sec > 0 && self.tokens <= 0.0 {
+            return None;
+        }
+        Some(Pick {
+            from,
+            to: to.min(self.live_from - 1),
+            historical: true,
+        })
+    }
+
+    /// A batch that could not be handed to the client after all: back to the to-send set.
+    pub fn on_disconnected_batch(&mut self, id: u64) {
+        if let Some(b) = self.inflight.remove(&id) {
+            self.todo.insert_range(b.first.max(self.mark + 1), b.last);
+            if b.historical {
+                self.tokens += (b.last - b.first + 1) as f64;
+            }
+        }
+    }
+
+    /// Nothing is held in `from..=to` any more (trimmed or shed): nothing to send there.
+    pub fn skip(&mut self, from: u64, to: u64) {
+        self.todo.remove_range(from, to);
+    }
+
+    /// A batch covering `from..=to` with `events` events was handed to the MQTT client.
+    pub fn sent(&mut self, from: u64, to: u64, events: usize, historical: bool) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.todo.remove_range(from, to);
+        self.inflight.insert(
+            id,
+            InFlight {
+                first: from,
+                last: to,
+                historical,
+            },
+        );
+        if historical {
+            self.tokens -= events as f64;
+        }
+        id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> UplinkConfig {
+        UplinkConfig {
+            batch_max_events: 10,
+            max_inflight: 2,
+            stall_timeout_secs: 5,
+            backlog_threshold_events: 100,
+            backlog_events_per_sec: 0,
+            ..UplinkConfig::default()
+        }
+    }
+
+    fn send(s: &mut State, n: u64) -> (u64, Pick) {
+        let p = s.pick().expect("something to send");
+        let to = p.to.min(p.from + n - 1);
+        (s.sent(p.from, to, (to - p.from + 1) as usize, p.historical), p)
+    }
+
+    #[test]
+    fn sends_nothing_while_disconnected_and_respects_the_window() {
+        let t = Instant::now();
+        let mut s = State::new(cfg(), Some(1), 30, t);
+        assert_eq!(s.pick(), None);
+        s.on_connected();
+        send(&mut s, 10);
+        send(&mut s, 10);
+        assert_eq!(s.pick(), None, "window of 2 is full");
+        assert_eq!(s.mode(), Mode::Normal);
+    }
+
+    #[test]
+    fn disconnect_resends_what_was_in_flight_but_not_what_was_acked() {
+        let t = Instant::now();
+        let mut s = State::new(cfg(), Some(1), 20, t);
+        s.on_connected();
+        let (a, _) = send(&mut s, 10);
+        let (_b, _) = send(&mut s, 10);
+        s.on_puback(a, t);
+        s.on_disconnected();
+        s.on_connected();
+        let p = s.pick().unwrap();
+        assert_eq!((p.from, p.to), (11, 20));
+    }
+
+    #[test]
+    fn mark_trims_and_stall_rewinds_only_with_a_collector_online() {
+        let t = Instant::now();
+        let mut s = State::new(cfg(), Some(1), 20, t);
+        s.on_connected();
+        let (a, _) = send(&mut s, 10);
+        let (b, _) = send(&mut s, 10);
+        s.on_puback(a, t);
+        s.on_puback(b, t);
+        assert_eq!(s.on_mark(5, t), Some(5));
+        assert_eq!(s.on_mark(4, t), None, "marks never go back");
+        assert_eq!(s.pick(), None, "all sent and acked by the broker");
+        let later = t + Duration::from_secs(6);
+        assert!(!s.tick(later), "no collector online: HQ is down, keep waiting");
+        s.on_collector("hq", true);
+        assert!(s.tick(later), "collector online and mark stalled: the broker lost them");
+        let p = s.pick().unwrap();
+        assert_eq!((p.from, p.to), (6, 20), "resend from the collector's mark");
+        assert_eq!(s.rewinds, 1);
+    }
+
+    #[test]
+    fn a_moving_mark_is_not_a_stall() {
+        let t = Instant::now();
+        let mut s = State::new(cfg(), Some(1), 20, t);
+        s.on_connected();
+        s.on_collector("hq", true);
+        let (a, _) = send(&mut s, 10);
+        let (b, _) = send(&mut s, 10);
+        s.on_puback(a, t);
+        s.on_puback(b, t);
+        s.on_mark(10, t + Duration::from_secs(4));
+        assert!(!s.tick(t + Duration::from_secs(8)));
+        assert!(s.tick(t + Duration::from_secs(9)));
+    }
+
+    #[test]
+    fn live_events_go_before_a_backlog_which_is_rate_limited_and_historical() {
+        let t = Instant::now();
+        let mut c = cfg();
+        c.backlog_events_per_sec = 10;
+        c.max_inflight = 100;
+        let mut s = State::new(c, Some(1), 500, t);
+        s.on_connected();
+        assert_eq!(s.mode(), Mode::Backlog);
+        s.on_head(505);
+        let (_, p) = send(&mut s, 10);
+        assert_eq!((p.from, p.to, p.historical), (501, 505, false), "live first");
+        let (_, p) = send(&mut s, 10);
+        assert_eq!((p.from, p.historical), (1, true));
+        assert_eq!(s.pick(), None, "drain budget spent");
+        s.on_head(506);
+        let (_, p) = send(&mut s, 10);
+        assert_eq!((p.from, p.historical), (506, false), "live is not held back by the budget");
+        assert_eq!(s.pick(), None);
+        s.tick(t + Duration::from_millis(500));
+        let p = s.pick().unwrap();
+        assert_eq!((p.from, p.to, p.historical), (11, 500, true), "budget refilled");
+    }
+
+    #[test]
+    fn skipped_ranges_are_not_sent() {
+        let t = Instant::now();
+        let mut s = State::new(cfg(), Some(1), 20, t);
+        s.on_connected();
+        s.skip(1, 15);
+        let p = s.pick().unwrap();
+        assert_eq!((p.from, p.to), (16, 20));
+    }
+}

@@ -1,0 +1,81 @@
+//! Time stamps for events: wall time, monotonic time, boot id and clock synchronisation, so HQ
+//! can place events from a box that booted with a wrong clock.
+
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use store_proto::Event;
+
+/// Kernel boot id, read once (it does not change while we run).
+pub fn boot_id() -> &'static str {
+    static BOOT_ID: OnceLock<String> = OnceLock::new();
+    BOOT_ID.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|_| "unknown".to_owned())
+    })
+}
+
+/// Milliseconds since the Unix epoch by the wall clock (0 if the clock is before 1970).
+pub fn wall_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// CLOCK_MONOTONIC in nanoseconds; unaffected by wall-clock jumps.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes into the timespec we own.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Whether the kernel considers the system clock synchronised (adjtimex does not report
+/// TIME_ERROR). Read-only: `modes = 0` changes nothing.
+pub fn clock_synced() -> bool {
+    // SAFETY: a zeroed timex is a valid argument; with modes = 0 adjtimex only reads.
+    #[allow(unsafe_code)]
+    unsafe {
+        let mut tx: libc::timex = std::mem::zeroed();
+        let state = libc::adjtimex(&mut tx);
+        state >= 0 && state != libc::TIME_ERROR
+    }
+}
+
+/// Fills the time fields of an event with "now".
+pub fn stamp(event: &mut Event) {
+    event.wall_time_ms = wall_ms();
+    event.monotonic_ns = monotonic_ns();
+    event.clock_synced = clock_synced();
+    event.boot_id = boot_id().to_owned();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monotonic_does_not_go_back() {
+        let a = monotonic_ns();
+        let b = monotonic_ns();
+        assert!(a > 0 && b >= a);
+    }
+
+    #[test]
+    fn stamp_fills_every_field() {
+        let mut e = Event::default();
+        stamp(&mut e);
+        assert!(e.wall_time_ms > 1_600_000_000_000);
+        assert!(e.monotonic_ns > 0);
+        assert!(!e.boot_id.is_empty());
+    }
+}

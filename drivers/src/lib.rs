@@ -1,0 +1,63 @@
+//! Device drivers of store-edge.
+//!
+//! A driver knows one kind of device and nothing of sled or MQTT: it turns device input into
+//! [`store_proto::Event`]s (stamped with [`clock::stamp`]) and hands them to the agent through a
+//! [`Sink`]. A source that can take an answer (such as the `line_feed`) passes a reply channel
+//! and learns the event's `seq` only once the journal has made it durable.
+//!
+//! Drivers are a closed enum of kinds ([`DriverConfig`]), each in its own folder with its config
+//! apart from its I/O loop, and with a pure decoder that is tested without the device.
+
+pub mod clock;
+pub mod line_feed;
+mod sink;
+
+pub use sink::{Record, RecordError, Sink};
+
+use serde::Deserialize;
+
+/// One configured driver instance: `[[drivers]]` in the agent's config, selected by `type`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DriverConfig {
+    /// JSON events, one per line, over TCP (integration with POS software and tests).
+    LineFeed(line_feed::LineFeedConfig),
+}
+
+impl DriverConfig {
+    /// The configured id of the driver instance.
+    pub fn id(&self) -> &str {
+        match self {
+            DriverConfig::LineFeed(c) => &c.id,
+        }
+    }
+
+    /// The driver kind as written in config.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DriverConfig::LineFeed(_) => "line_feed",
+        }
+    }
+}
+
+/// Errors that stop a driver; the agent's supervisor logs them and restarts the driver.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error("driver {id}: cannot listen on {addr}: {source}")]
+    Listen {
+        id: String,
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("driver {id}: I/O error: {source}")]
+    Io { id: String, source: std::io::Error },
+    #[error("driver {id}: the journal is gone (agent shutting down)")]
+    SinkClosed { id: String },
+}
+
+/// Runs a driver until it fails or the sink closes.
+pub async fn run(config: DriverConfig, sink: Sink) -> Result<(), DriverError> {
+    match config {
+        DriverConfig::LineFeed(c) => line_feed::run(c, sink).await,
+    }
+}
