@@ -1,7 +1,10 @@
 //! Compiles `proto/*.proto` with protox (pure Rust), so no system `protoc` is needed.
 
 fn main() {
-    let files = ["proto/store/edge/v1/events.proto", "proto/store/edge/v1/control.proto"];
+    let files = [
+        "proto/store/edge/v1/events.proto",
+        "proto/store/edge/v1/control.proto",
+    ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");
     }

@@ -211,8 +211,7 @@ impl AgentConfig {
 
     /// Parses and validates config text; `file` is used in error messages.
     pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
-        let config: AgentConfig =
-            toml::from_str(text).map_err(|e| toml_error(text, file, &e))?;
+        let config: AgentConfig = toml::from_str(text).map_err(|e| toml_error(text, file, &e))?;
         config.validate(text, file)?;
         Ok(config)
     }
@@ -241,10 +240,16 @@ impl AgentConfig {
             }
         }
         let positive = [
-            ("journal.group_max_events", self.journal.group_max_events as u64),
+            (
+                "journal.group_max_events",
+                self.journal.group_max_events as u64,
+            ),
             ("journal.seq_reserve", self.journal.seq_reserve),
             ("journal.max_bytes", self.journal.max_bytes),
-            ("uplink.batch_max_events", self.uplink.batch_max_events as u64),
+            (
+                "uplink.batch_max_events",
+                self.uplink.batch_max_events as u64,
+            ),
             ("uplink.batch_max_bytes", self.uplink.batch_max_bytes as u64),
             ("uplink.max_inflight", self.uplink.max_inflight as u64),
             ("uplink.stall_timeout_secs", self.uplink.stall_timeout_secs),
@@ -370,7 +375,9 @@ mod tests {
     #[test]
     fn unknown_key_names_file_line_and_key() {
         let text = format!("{MINIMAL}[mqtt]\nhost = \"x\"\nprot = 1\n");
-        let e = AgentConfig::parse(&text, "agent.toml").unwrap_err().to_string();
+        let e = AgentConfig::parse(&text, "agent.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("agent.toml:6: mqtt"), "{e}");
         assert!(e.contains("prot"), "{e}");
     }
@@ -378,7 +385,9 @@ mod tests {
     #[test]
     fn wrong_type_names_the_key() {
         let text = format!("{MINIMAL}[uplink]\nmax_inflight = \"many\"\n");
-        let e = AgentConfig::parse(&text, "agent.toml").unwrap_err().to_string();
+        let e = AgentConfig::parse(&text, "agent.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("agent.toml:5: uplink.max_inflight:"), "{e}");
     }
 
@@ -387,17 +396,23 @@ mod tests {
         let text = format!(
             "{MINIMAL}[[drivers]]\ntype = \"line_feed\"\nid = \"f\"\nlisten = \"127.0.0.1:1\"\nport = 3\n"
         );
-        let e = AgentConfig::parse(&text, "agent.toml").unwrap_err().to_string();
+        let e = AgentConfig::parse(&text, "agent.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("agent.toml:") && e.contains("port"), "{e}");
     }
 
     #[test]
     fn semantic_errors_name_the_key() {
         let text = "store_id = \"a/b\"\nagent_id = \"a1\"\nstate_dir = \"/tmp\"\n";
-        let e = AgentConfig::parse(text, "agent.toml").unwrap_err().to_string();
+        let e = AgentConfig::parse(text, "agent.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("agent.toml:1: store_id:"), "{e}");
         let text = format!("{MINIMAL}[uplink]\nmax_inflight = 0\n");
-        let e = AgentConfig::parse(&text, "agent.toml").unwrap_err().to_string();
+        let e = AgentConfig::parse(&text, "agent.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("agent.toml:5: uplink.max_inflight:"), "{e}");
     }
 }

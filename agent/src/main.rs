@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use store_agent::config::AgentConfig;
 
 #[derive(Parser)]
-#[command(name = "store-agent", version, about = "Store edge agent: devices → durable journal → HQ over MQTT")]
+#[command(
+    name = "store-agent",
+    version,
+    about = "Store edge agent: devices → durable journal → HQ over MQTT"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -37,12 +37,7 @@ pub async fn run(
     let (journal_tx, journal_rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = watch::channel(false);
     let writer = tokio::spawn(run_writer(journal, records, journal_rx));
-    let uplink = tokio::spawn(uplink::run(
-        config.clone(),
-        reader,
-        journal_tx,
-        stop_rx,
-    ));
+    let uplink = tokio::spawn(uplink::run(config.clone(), reader, journal_tx, stop_rx));
     let drivers = supervisor::spawn_drivers(&config.drivers, &sink);
     // Only drivers hold senders now, so the journal's channel closes when they are gone.
     drop(sink);

@@ -16,8 +16,8 @@ pub mod v1 {
 pub mod seqset;
 pub mod topics;
 
-pub use v1::event::Body;
 pub use seqset::SeqSet;
+pub use v1::event::Body;
 pub use v1::{Event, EventBatch};
 
 /// Which class an event belongs to when the journal's byte budget forces loss.
@@ -119,7 +119,10 @@ mod tests {
         let bytes = batch.encode_to_vec();
         let back = EventBatch::decode(bytes.as_slice()).unwrap();
         assert_eq!(back, batch);
-        assert_eq!(EventClass::of(back.events[0].body.as_ref()), EventClass::FootTraffic);
+        assert_eq!(
+            EventClass::of(back.events[0].body.as_ref()),
+            EventClass::FootTraffic
+        );
     }
 
     #[test]

@@ -70,7 +70,10 @@ mod tests {
 
     #[test]
     fn parses_collector_status() {
-        assert_eq!(parse_collector_status(&collector_status("hq1")), Some("hq1"));
+        assert_eq!(
+            parse_collector_status(&collector_status("hq1")),
+            Some("hq1")
+        );
         assert_eq!(parse_collector_status("hq/collector//status"), None);
     }
 

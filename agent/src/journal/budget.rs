@@ -21,6 +21,9 @@ use store_proto::{Body, Event, EventClass, SeqSet};
 use super::index::Index;
 use super::{key, JournalError, AGENT_DEVICE_ID};
 
+/// Ticks are merged per (device id, counter id, line).
+type CounterLine = (String, String, String);
+
 /// Foot-traffic events read per coalescing step.
 const COALESCE_CHUNK: usize = 4096;
 
@@ -119,14 +122,18 @@ fn coalesce_foot_traffic(
     need: u64,
     plan: &mut ShedPlan,
 ) -> Result<u64, JournalError> {
-    let held: Vec<(u64, u32)> = index.class(EventClass::FootTraffic).iter().copied().collect();
+    let held: Vec<(u64, u32)> = index
+        .class(EventClass::FootTraffic)
+        .iter()
+        .copied()
+        .collect();
     let mut freed = 0u64;
     for chunk in held.chunks(COALESCE_CHUNK) {
         if freed >= need {
             break;
         }
         // Group ticks of the same counter line, keeping seq order within each group.
-        let mut groups: HashMap<(String, String, String), Vec<(u64, u32, Event)>> = HashMap::new();
+        let mut groups: HashMap<CounterLine, Vec<(u64, u32, Event)>> = HashMap::new();
         let mut order = Vec::new();
         for &(seq, bytes) in chunk {
             let Some(v) = db.get(key(seq)).map_err(|source| JournalError::Sled {

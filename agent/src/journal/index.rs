@@ -39,7 +39,10 @@ impl Index {
     /// Lowest seq held, if any.
     #[cfg(test)]
     pub fn first_seq(&self) -> Option<u64> {
-        self.by_class.iter().filter_map(|q| q.front().map(|e| e.0)).min()
+        self.by_class
+            .iter()
+            .filter_map(|q| q.front().map(|e| e.0))
+            .min()
     }
 
     /// Removes and returns every seq `<= mark`.

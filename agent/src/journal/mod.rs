@@ -448,13 +448,13 @@ impl Journal {
     }
 
     fn publish_stats(&self) {
-        self.stats.bytes.store(self.index.bytes(), Ordering::Relaxed);
+        self.stats
+            .bytes
+            .store(self.index.bytes(), Ordering::Relaxed);
         self.stats
             .entries
             .store(self.index.entries(), Ordering::Relaxed);
-        self.stats
-            .head
-            .store(self.next_seq - 1, Ordering::Relaxed);
+        self.stats.head.store(self.next_seq - 1, Ordering::Relaxed);
     }
 }
 

@@ -32,12 +32,15 @@ impl SeqFile {
     pub fn open(state_dir: &Path) -> std::io::Result<(Self, bool)> {
         let path = state_dir.join("seq.reserved");
         let (current, existed) = match fs::read_to_string(&path) {
-            Ok(text) => (parse(&text).ok_or_else(|| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: cannot parse {:?}", path.display(), text.trim()),
-                )
-            })?, true),
+            Ok(text) => (
+                parse(&text).ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("{}: cannot parse {:?}", path.display(), text.trim()),
+                    )
+                })?,
+                true,
+            ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Reservation::default(), false),
             Err(e) => return Err(e),
         };
@@ -109,7 +112,13 @@ mod tests {
         assert!(f.ensure(102, 100, 7).unwrap());
         let (f2, existed) = SeqFile::open(dir.path()).unwrap();
         assert!(existed);
-        assert_eq!(f2.get(), Reservation { reserved: 202, acked: 7 });
+        assert_eq!(
+            f2.get(),
+            Reservation {
+                reserved: 202,
+                acked: 7
+            }
+        );
     }
 
     #[test]

@@ -62,7 +62,10 @@ fn reopen_continues_seq() {
     {
         let (mut j, reader, report) = Journal::open(dir.path(), cfg(1 << 30)).unwrap();
         assert_eq!(report.next_seq, 1);
-        assert_eq!(seqs(j.append(vec![scan(1), scan(2), scan(3)]).unwrap()), [1, 2, 3]);
+        assert_eq!(
+            seqs(j.append(vec![scan(1), scan(2), scan(3)]).unwrap()),
+            [1, 2, 3]
+        );
         assert_eq!(reader.head(), 3);
         // Trim everything: the journal is empty, yet seqs must not restart.
         j.trim(3).unwrap();
@@ -112,7 +115,6 @@ fn read_respects_bounds_and_limits() {
     assert_eq!(r.len(), 1, "always at least one event");
 }
 
-
 fn loss_events(events: &[Event]) -> Vec<(u64, DataLoss)> {
     events
         .iter()
@@ -128,8 +130,22 @@ fn budget_coalesces_ticks_first_then_sheds_by_class_with_exact_counts() {
     let dir = tempfile::tempdir().unwrap();
     // Seqs: 1 scan, 2 status, 3 tick a, 4 tick b, 5 scan, 6 status, 7 tick a, 8 tick b,
     // 9 status, 10 tick a, 11 scan, 12 scan, 13 tick b.
-    let mut first = vec![scan(1), status(), tick("a", 1), tick("b", 10), scan(2), status()];
-    first.extend([tick("a", 2), tick("b", 20), status(), tick("a", 3), scan(3), scan(4)]);
+    let mut first = vec![
+        scan(1),
+        status(),
+        tick("a", 1),
+        tick("b", 10),
+        scan(2),
+        status(),
+    ];
+    first.extend([
+        tick("a", 2),
+        tick("b", 20),
+        status(),
+        tick("a", 3),
+        scan(3),
+        scan(4),
+    ]);
     first.push(tick("b", 30));
     let full = {
         let (mut j, _r, _) = Journal::open(dir.path(), cfg(1 << 30)).unwrap();
@@ -195,8 +211,12 @@ fn budget_coalesces_ticks_first_then_sheds_by_class_with_exact_counts() {
             e.seq
         );
     }
-    assert!(events.iter().all(|e| !matches!(e.body, Some(Body::DeviceStatus(_)))));
-    assert!(events.iter().all(|e| !matches!(e.body, Some(Body::FootTraffic(_)))));
+    assert!(events
+        .iter()
+        .all(|e| !matches!(e.body, Some(Body::DeviceStatus(_)))));
+    assert!(events
+        .iter()
+        .all(|e| !matches!(e.body, Some(Body::FootTraffic(_)))));
     // Exactly the oldest scans went.
     let all_scans: Vec<u64> = [1, 5, 11, 12, 14].into_iter().chain(16..=21).collect();
     let held_scans: Vec<u64> = events

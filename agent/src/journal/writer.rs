@@ -99,7 +99,11 @@ async fn trim(journal: Journal, mark: u64) -> Journal {
     .await
     .expect("journal trim does not panic");
     match result {
-        Ok(n) => debug!(mark, removed = n, "Journal trimmed to the collector's mark."),
+        Ok(n) => debug!(
+            mark,
+            removed = n,
+            "Journal trimmed to the collector's mark."
+        ),
         Err(e) => error!(error = %e, mark, "Journal trim failed; will retry at the next mark."),
     }
     journal

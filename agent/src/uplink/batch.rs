@@ -73,6 +73,9 @@ mod tests {
         let batch = EventBatch::decode(bytes.as_slice()).unwrap();
         assert_eq!(batch.events, events);
         assert!(batch.historical);
-        assert_eq!((batch.store_id.as_str(), batch.sent_wall_time_ms), ("st", 7));
+        assert_eq!(
+            (batch.store_id.as_str(), batch.sent_wall_time_ms),
+            ("st", 7)
+        );
     }
 }

@@ -34,7 +34,10 @@ pub enum LinkEvent {
     PubAck(u64),
     /// The collector's committed mark for this agent.
     Mark(u64),
-    Collector { id: String, online: bool },
+    Collector {
+        id: String,
+        online: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]

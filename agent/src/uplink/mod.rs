@@ -43,7 +43,12 @@ pub async fn run(
     let (link, mut events) = Link::start(&config, identity.clone())?;
     let mut head_rx = reader.subscribe();
     let head = *head_rx.borrow_and_update();
-    let mut state = State::new(config.uplink.clone(), reader.first_seq(), head, Instant::now());
+    let mut state = State::new(
+        config.uplink.clone(),
+        reader.first_seq(),
+        head,
+        Instant::now(),
+    );
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut mode = state.mode();
@@ -52,7 +57,12 @@ pub async fn run(
         fill(&mut state, &reader, &link, &identity, &config);
         if state.mode() != mode {
             mode = state.mode();
-            info!(?mode, backlog = state.todo_len(), mark = state.mark(), "Uplink mode changed.");
+            info!(
+                ?mode,
+                backlog = state.todo_len(),
+                mark = state.mark(),
+                "Uplink mode changed."
+            );
         }
         if let Some(since) = stopping_since {
             if state.inflight_len() == 0 || since.elapsed() > SHUTDOWN_GRACE {

@@ -123,7 +123,8 @@ impl State {
     /// The journal made seqs up to `head` durable.
     pub fn on_head(&mut self, head: u64) {
         if head > self.head {
-            self.todo.insert_range((self.head + 1).max(self.mark + 1), head);
+            self.todo
+                .insert_range((self.head + 1).max(self.mark + 1), head);
             self.head = head;
         }
     }
@@ -135,6 +136,9 @@ impl State {
     /// Everything in flight is lost with the connection: send it again.
     pub fn on_disconnected(&mut self) {
         self.connected = false;
+        // Collector statuses are retained: the broker tells them again after we resubscribe,
+        // and a wiped broker must not leave us believing a collector is listening.
+        self.collectors.clear();
         for (_, b) in self.inflight.drain() {
             self.todo.insert_range(b.first.max(self.mark + 1), b.last);
         }
@@ -175,7 +179,9 @@ impl State {
     pub fn tick(&mut self, now: Instant) -> bool {
         let rate = self.cfg.backlog_events_per_sec as f64;
         if rate > 0.0 {
-            let dt = now.saturating_duration_since(self.last_refill).as_secs_f64();
+            let dt = now
+                .saturating_duration_since(self.last_refill)
+                .as_secs_f64();
             let cap = rate.max(self.cfg.batch_max_events as f64);
             self.tokens = (self.tokens + rate * dt).min(cap);
         }
@@ -275,7 +281,10 @@ mod tests {
     fn send(s: &mut State, n: u64) -> (u64, Pick) {
         let p = s.pick().expect("something to send");
         let to = p.to.min(p.from + n - 1);
-        (s.sent(p.from, to, (to - p.from + 1) as usize, p.historical), p)
+        (
+            s.sent(p.from, to, (to - p.from + 1) as usize, p.historical),
+            p,
+        )
     }
 
     #[test]
@@ -317,12 +326,36 @@ mod tests {
         assert_eq!(s.on_mark(4, t), None, "marks never go back");
         assert_eq!(s.pick(), None, "all sent and acked by the broker");
         let later = t + Duration::from_secs(6);
-        assert!(!s.tick(later), "no collector online: HQ is down, keep waiting");
+        assert!(
+            !s.tick(later),
+            "no collector online: HQ is down, keep waiting"
+        );
         s.on_collector("hq", true);
-        assert!(s.tick(later), "collector online and mark stalled: the broker lost them");
+        assert!(
+            s.tick(later),
+            "collector online and mark stalled: the broker lost them"
+        );
         let p = s.pick().unwrap();
         assert_eq!((p.from, p.to), (6, 20), "resend from the collector's mark");
         assert_eq!(s.rewinds, 1);
+    }
+
+    #[test]
+    fn collector_presence_is_forgotten_on_disconnect() {
+        let t = Instant::now();
+        let mut s = State::new(cfg(), Some(1), 10, t);
+        s.on_connected();
+        s.on_collector("hq", true);
+        let (a, _) = send(&mut s, 10);
+        s.on_puback(a, t);
+        s.on_disconnected();
+        s.on_connected();
+        assert!(
+            !s.tick(t + Duration::from_secs(6)),
+            "nobody said a collector is there"
+        );
+        s.on_collector("hq", true);
+        assert!(s.tick(t + Duration::from_secs(6)));
     }
 
     #[test]
@@ -351,17 +384,29 @@ mod tests {
         assert_eq!(s.mode(), Mode::Backlog);
         s.on_head(505);
         let (_, p) = send(&mut s, 10);
-        assert_eq!((p.from, p.to, p.historical), (501, 505, false), "live first");
+        assert_eq!(
+            (p.from, p.to, p.historical),
+            (501, 505, false),
+            "live first"
+        );
         let (_, p) = send(&mut s, 10);
         assert_eq!((p.from, p.historical), (1, true));
         assert_eq!(s.pick(), None, "drain budget spent");
         s.on_head(506);
         let (_, p) = send(&mut s, 10);
-        assert_eq!((p.from, p.historical), (506, false), "live is not held back by the budget");
+        assert_eq!(
+            (p.from, p.historical),
+            (506, false),
+            "live is not held back by the budget"
+        );
         assert_eq!(s.pick(), None);
         s.tick(t + Duration::from_millis(500));
         let p = s.pick().unwrap();
-        assert_eq!((p.from, p.to, p.historical), (11, 500, true), "budget refilled");
+        assert_eq!(
+            (p.from, p.to, p.historical),
+            (11, 500, true),
+            "budget refilled"
+        );
     }
 
     #[test]

@@ -297,8 +297,8 @@ mod tests {
     fn errors_name_the_problem() {
         let e = decode_line(br#"{"type":"scan","data":"1"}"#).unwrap_err();
         assert!(e.to_string().contains("device_id"), "{e}");
-        let e = decode_line(br#"{"type":"scan","device_id":"a","data":"1","colour":1}"#)
-            .unwrap_err();
+        let e =
+            decode_line(br#"{"type":"scan","device_id":"a","data":"1","colour":1}"#).unwrap_err();
         assert!(e.to_string().contains("colour"), "{e}");
         let e = decode_line(br#"{"type":"teleport","device_id":"a"}"#).unwrap_err();
         assert!(e.to_string().contains("teleport"), "{e}");

@@ -27,13 +27,14 @@ enum Answer {
 
 /// Accepts connections until the listener fails.
 pub async fn run(config: LineFeedConfig, sink: Sink) -> Result<(), DriverError> {
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| DriverError::Listen {
-            id: config.id.clone(),
-            addr: config.listen,
-            source,
-        })?;
+    let listener =
+        TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| DriverError::Listen {
+                id: config.id.clone(),
+                addr: config.listen,
+                source,
+            })?;
     info!(driver_id = %config.id, addr = %config.listen, "Line feed listening.");
     loop {
         let (stream, peer) = listener.accept().await.map_err(|source| DriverError::Io {

@@ -1,0 +1,600 @@
+//! The collector's configuration file (TOML).
+//!
+//! Every table rejects unknown keys, so a typo is an error at start-up instead of a setting that
+//! silently does nothing. Errors name the file, the line and the dotted key, e.g.
+//! `config/collector.toml:7: mqtt.port: invalid type: string "x", expected u16`.
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use store_proto::topics;
+
+/// Top level of `collector.toml`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Id of this collector, e.g. `"hq-1"`. It names the collector's status topic
+    /// (`hq/collector/{id}/status`) and is written into every commit mark it publishes, so it must
+    /// be usable as one MQTT topic level (no `/`, `+` or `#`). Required.
+    pub collector_id: String,
+    /// Directory for the collector's durable state. The sled database lives in
+    /// `{state_dir}/state`. Required.
+    pub state_dir: PathBuf,
+    /// Stores this collector owns. Empty (the default) means every store. With a list, the
+    /// collector subscribes to each listed store's events only, and ignores (but acknowledges)
+    /// batches of other stores that reach it anyway, so several collectors can split a chain.
+    #[serde(default = "default_stores")]
+    pub stores: Vec<String>,
+    /// Connection to the MQTT broker.
+    #[serde(default = "default_mqtt")]
+    pub mqtt: MqttConfig,
+    /// Publishing of commit marks to agents.
+    #[serde(default = "default_ack")]
+    pub ack: AckConfig,
+    /// HTTP API (health and statistics).
+    #[serde(default = "default_api")]
+    pub api: ApiConfig,
+    /// When present, the collector runs its own MQTT broker in-process and connects to it
+    /// (`mqtt.host` and `mqtt.port` are then not used). Meant for demos and small single-site
+    /// set-ups; use Mosquitto or a broker cluster in production.
+    #[serde(default = "default_embedded_broker")]
+    pub embedded_broker: Option<EmbeddedBrokerConfig>,
+}
+
+fn default_stores() -> Vec<String> {
+    Vec::new()
+}
+
+fn default_mqtt() -> MqttConfig {
+    MqttConfig {
+        host: default_host(),
+        port: default_port(),
+        client_id: default_client_id(),
+        keep_alive_secs: default_keep_alive_secs(),
+        reconnect_min_ms: default_reconnect_min_ms(),
+        reconnect_max_ms: default_reconnect_max_ms(),
+        username: default_username(),
+        password: default_password(),
+    }
+}
+
+fn default_ack() -> AckConfig {
+    AckConfig {
+        interval_ms: default_ack_interval_ms(),
+    }
+}
+
+fn default_api() -> ApiConfig {
+    ApiConfig {
+        listen: default_api_listen(),
+    }
+}
+
+fn default_embedded_broker() -> Option<EmbeddedBrokerConfig> {
+    None
+}
+
+/// `[mqtt]`: the broker connection.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    /// Broker host name or IP address.
+    #[serde(default = "default_host")]
+    pub host: String,
+    /// Broker TCP port.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// MQTT client id. The collector keeps a persistent session under this id, so the broker
+    /// queues batches for it while it is away; two running collectors must never share one.
+    /// Defaults to `store-collector-{collector_id}`.
+    #[serde(default = "default_client_id")]
+    pub client_id: Option<String>,
+    /// Seconds between keep-alive pings (1-65535). The broker declares the collector gone (and
+    /// publishes its offline status) after 1.5 times this without traffic.
+    #[serde(default = "default_keep_alive_secs")]
+    pub keep_alive_secs: u64,
+    /// Shortest wait before reconnecting, in milliseconds. Waits double after each failed attempt
+    /// up to `reconnect_max_ms`, each one picked at random below the current bound ("full
+    /// jitter"), so many clients never reconnect in step.
+    #[serde(default = "default_reconnect_min_ms")]
+    pub reconnect_min_ms: u64,
+    /// Longest wait before reconnecting, in milliseconds.
+    #[serde(default = "default_reconnect_max_ms")]
+    pub reconnect_max_ms: u64,
+    /// User name for the broker, if it requires one.
+    #[serde(default = "default_username")]
+    pub username: Option<String>,
+    /// Password for the broker (needs `username`).
+    #[serde(default = "default_password")]
+    pub password: Option<String>,
+}
+
+fn default_host() -> String {
+    "127.0.0.1".to_owned()
+}
+
+fn default_port() -> u16 {
+    1883
+}
+
+fn default_client_id() -> Option<String> {
+    None
+}
+
+fn default_keep_alive_secs() -> u64 {
+    30
+}
+
+fn default_reconnect_min_ms() -> u64 {
+    250
+}
+
+fn default_reconnect_max_ms() -> u64 {
+    30_000
+}
+
+fn default_username() -> Option<String> {
+    None
+}
+
+fn default_password() -> Option<String> {
+    None
+}
+
+/// `[ack]`: commit marks published to agents on `stores/{store}/agents/{agent}/ack`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AckConfig {
+    /// At most one mark per agent is published per interval (milliseconds), and only when it
+    /// moved. Lower means agents free journal space sooner; higher means less broker traffic.
+    #[serde(default = "default_ack_interval_ms")]
+    pub interval_ms: u64,
+}
+
+fn default_ack_interval_ms() -> u64 {
+    200
+}
+
+/// `[api]`: the HTTP API.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address the HTTP API listens on (`GET /healthz`, `GET /v1/stats`). Loopback by default:
+    /// expose it on purpose only.
+    #[serde(default = "default_api_listen")]
+    pub listen: SocketAddr,
+}
+
+fn default_api_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+/// `[embedded_broker]`: an in-process MQTT broker (rumqttd).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddedBrokerConfig {
+    /// Address the embedded broker listens on for agents (MQTT 3.1.1, plain TCP, no
+    /// authentication). Listen on a store-network or public address on purpose only.
+    #[serde(default = "default_broker_listen")]
+    pub listen: SocketAddr,
+}
+
+fn default_broker_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 1883))
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates config text; `origin` names the file in error messages.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let config: Config =
+            toml::from_str(text).map_err(|e| invalid_from_toml(text, origin, &e))?;
+        config.validate(text, origin)?;
+        Ok(config)
+    }
+
+    /// The MQTT client id, with its default filled in.
+    pub fn mqtt_client_id(&self) -> String {
+        self.mqtt
+            .client_id
+            .clone()
+            .unwrap_or_else(|| format!("store-collector-{}", self.collector_id))
+    }
+
+    /// Semantic checks serde cannot express; each error points at the offending key.
+    fn validate(&self, text: &str, origin: &str) -> Result<(), ConfigError> {
+        let fail = |path: &[&str], message: String| {
+            Err(ConfigError::Invalid {
+                file: origin.to_owned(),
+                line: line_of_key(text, path),
+                key: path.join("."),
+                message,
+            })
+        };
+        if !topics::valid_level(&self.collector_id) {
+            return fail(
+                &["collector_id"],
+                format!(
+                    "{:?} is not a valid MQTT topic level (it must be non-empty, without '/', '+' or '#')",
+                    self.collector_id
+                ),
+            );
+        }
+        if self.state_dir.as_os_str().is_empty() {
+            return fail(&["state_dir"], "must not be empty".to_owned());
+        }
+        for (i, store) in self.stores.iter().enumerate() {
+            if !topics::valid_level(store) {
+                let index = i.to_string();
+                return fail(
+                    &["stores", &index],
+                    format!(
+                        "{store:?} is not a valid MQTT topic level (it must be non-empty, without '/', '+' or '#')"
+                    ),
+                );
+            }
+        }
+        if self.mqtt.host.is_empty() {
+            return fail(&["mqtt", "host"], "must not be empty".to_owned());
+        }
+        if self.mqtt.client_id.as_deref() == Some("") {
+            return fail(
+                &["mqtt", "client_id"],
+                "must not be empty (a persistent session needs a fixed client id)".to_owned(),
+            );
+        }
+        if !(1..=u64::from(u16::MAX)).contains(&self.mqtt.keep_alive_secs) {
+            return fail(
+                &["mqtt", "keep_alive_secs"],
+                format!("{} is out of range 1..=65535", self.mqtt.keep_alive_secs),
+            );
+        }
+        if self.mqtt.reconnect_min_ms == 0 {
+            return fail(
+                &["mqtt", "reconnect_min_ms"],
+                "must be at least 1".to_owned(),
+            );
+        }
+        if self.mqtt.reconnect_max_ms < self.mqtt.reconnect_min_ms {
+            return fail(
+                &["mqtt", "reconnect_max_ms"],
+                format!(
+                    "{} is less than reconnect_min_ms ({})",
+                    self.mqtt.reconnect_max_ms, self.mqtt.reconnect_min_ms
+                ),
+            );
+        }
+        if self.mqtt.password.is_some() && self.mqtt.username.is_none() {
+            return fail(
+                &["mqtt", "password"],
+                "is set but mqtt.username is not".to_owned(),
+            );
+        }
+        if self.ack.interval_ms == 0 {
+            return fail(&["ack", "interval_ms"], "must be at least 1".to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// Why a config file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or a value is missing, unknown or out of range.
+    #[error("{}", render_invalid(file, *line, key, message))]
+    Invalid {
+        file: String,
+        /// 1-based line, when the error has a place in the file.
+        line: Option<usize>,
+        /// Dotted key (`mqtt.port`, `stores.2`); empty when the error is not about one key.
+        key: String,
+        message: String,
+    },
+}
+
+fn render_invalid(file: &str, line: Option<usize>, key: &str, message: &str) -> String {
+    let place = match line {
+        Some(line) => format!("{file}:{line}"),
+        None => file.to_owned(),
+    };
+    if key.is_empty() {
+        format!("{place}: {message}")
+    } else {
+        format!("{place}: {key}: {message}")
+    }
+}
+
+/// Turns a toml error into one that names the line and the dotted key.
+///
+/// toml keeps the key path of a deserialization error private, but its span is public: the key is
+/// the deepest entry of the parsed document whose key or value contains the span. For a missing
+/// field the span covers the table that lacks it, and the field's name is in the message.
+fn invalid_from_toml(text: &str, origin: &str, err: &toml::de::Error) -> ConfigError {
+    let message = err.message().to_owned();
+    let span = err.span();
+    let mut key: Vec<String> = Vec::new();
+    // An empty span is the document itself (e.g. a missing top-level key): no key to name.
+    if let Some(span) = span.as_ref().filter(|s| !s.is_empty()) {
+        match toml::de::DeTable::parse(text) {
+            Ok(doc) => key = key_path_at(doc.get_ref(), span),
+            Err(_) => key = key_from_line(text, span.start),
+        }
+    }
+    if let Some(field) = missing_field(&message) {
+        key.push(field.to_owned());
+    }
+    // A missing top-level key has an empty span at offset 0: there is no line to point at.
+    let line = span
+        .filter(|s| !(s.start == 0 && s.end == 0))
+        .map(|s| line_of_offset(text, s.start));
+    ConfigError::Invalid {
+        file: origin.to_owned(),
+        line,
+        key: key.join("."),
+        message,
+    }
+}
+
+/// `missing field `x`` → `x`.
+fn missing_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(field, _)| field)
+}
+
+/// 1-based line of a byte offset.
+fn line_of_offset(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    text.as_bytes()[..offset]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The dotted path of the deepest key whose key text or value contains `span.start`.
+fn key_path_at(table: &toml::de::DeTable<'_>, span: &Range<usize>) -> Vec<String> {
+    let mut best: Vec<String> = Vec::new();
+    let mut path: Vec<String> = Vec::new();
+    walk_table(table, span.start, &mut path, &mut best);
+    best
+}
+
+fn walk_table(
+    table: &toml::de::DeTable<'_>,
+    at: usize,
+    path: &mut Vec<String>,
+    best: &mut Vec<String>,
+) {
+    for (k, v) in table.iter() {
+        path.push(k.get_ref().to_string());
+        if (k.span().contains(&at) || v.span().contains(&at)) && path.len() > best.len() {
+            *best = path.clone();
+        }
+        walk_value(v.get_ref(), at, path, best);
+        path.pop();
+    }
+}
+
+fn walk_value(
+    value: &toml::de::DeValue<'_>,
+    at: usize,
+    path: &mut Vec<String>,
+    best: &mut Vec<String>,
+) {
+    match value {
+        toml::de::DeValue::Table(t) => walk_table(t, at, path, best),
+        toml::de::DeValue::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                path.push(i.to_string());
+                if item.span().contains(&at) && path.len() > best.len() {
+                    *best = path.clone();
+                }
+                walk_value(item.get_ref(), at, path, best);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Fallback for syntax errors (no parsed document): the `[table]` header above the line plus the
+/// key text before `=` on the line.
+fn key_from_line(text: &str, offset: usize) -> Vec<String> {
+    let line_no = line_of_offset(text, offset);
+    let mut table: Vec<String> = Vec::new();
+    let mut key = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if i + 1 == line_no {
+            if let Some((k, _)) = trimmed.split_once('=') {
+                let k = k.trim();
+                if !k.is_empty() && !k.starts_with('[') {
+                    key = table.clone();
+                    key.extend(k.split('.').map(|p| p.trim().trim_matches('"').to_owned()));
+                }
+            }
+            break;
+        }
+        if trimmed.starts_with('[') {
+            let inner = trimmed.trim_start_matches('[');
+            if let Some(end) = inner.find(']') {
+                table = inner[..end]
+                    .split('.')
+                    .map(|p| p.trim().trim_matches('"').to_owned())
+                    .collect();
+            }
+        }
+    }
+    key
+}
+
+/// 1-based line of the value at `path` (table keys, then array indices), if the file has it.
+fn line_of_key(text: &str, path: &[&str]) -> Option<usize> {
+    let doc = toml::de::DeTable::parse(text).ok()?;
+    let (first, rest) = path.split_first()?;
+    let mut span = None;
+    let mut current = doc
+        .get_ref()
+        .iter()
+        .find(|(k, _)| k.get_ref().as_ref() == *first)
+        .map(|(k, v)| {
+            span = Some(k.span());
+            v
+        })?;
+    for part in rest {
+        let next = match current.get_ref() {
+            toml::de::DeValue::Table(t) => t
+                .iter()
+                .find(|(k, _)| k.get_ref().as_ref() == *part)
+                .map(|(k, v)| {
+                    span = Some(k.span());
+                    v
+                }),
+            toml::de::DeValue::Array(items) => part.parse::<usize>().ok().and_then(|i| {
+                let item = items.get(i)?;
+                span = Some(item.span());
+                Some(item)
+            }),
+            _ => None,
+        };
+        current = next?;
+    }
+    span.map(|s| line_of_offset(text, s.start))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        Config::parse(text, "config/collector.toml")
+            .expect_err("config should be rejected")
+            .to_string()
+    }
+
+    const MINIMAL: &str = "collector_id = \"hq-1\"\nstate_dir = \"/tmp/x\"\n";
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = Config::parse(MINIMAL, "t.toml").unwrap();
+        assert_eq!(c.collector_id, "hq-1");
+        assert!(c.stores.is_empty());
+        assert_eq!(c.mqtt.host, "127.0.0.1");
+        assert_eq!(c.mqtt.port, 1883);
+        assert_eq!(c.mqtt_client_id(), "store-collector-hq-1");
+        assert_eq!(c.mqtt.keep_alive_secs, 30);
+        assert_eq!(
+            (c.mqtt.reconnect_min_ms, c.mqtt.reconnect_max_ms),
+            (250, 30_000)
+        );
+        assert_eq!(c.ack.interval_ms, 200);
+        assert_eq!(c.api.listen.to_string(), "127.0.0.1:8080");
+        assert!(c.embedded_broker.is_none());
+        let c = Config::parse(&format!("{MINIMAL}[embedded_broker]\n"), "t.toml").unwrap();
+        assert_eq!(
+            c.embedded_broker.unwrap().listen.to_string(),
+            "127.0.0.1:1883"
+        );
+    }
+
+    #[test]
+    fn wrong_type_names_line_and_key() {
+        let text = format!("{MINIMAL}\n[mqtt]\nhost = \"broker\"\n\nport = \"x\"\n");
+        assert_eq!(
+            err(&text),
+            "config/collector.toml:7: mqtt.port: invalid type: string \"x\", expected u16"
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let text = format!("{MINIMAL}[ack]\ninterval_msec = 5\n");
+        let e = err(&text);
+        assert!(
+            e.starts_with(
+                "config/collector.toml:4: ack.interval_msec: unknown field `interval_msec`"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn inline_and_dotted_tables_name_the_key() {
+        let text = format!("{MINIMAL}mqtt = {{ port = 99999 }}\n");
+        assert_eq!(
+            err(&text),
+            "config/collector.toml:3: mqtt.port: invalid value: integer `99999`, expected u16"
+        );
+        let text = format!("{MINIMAL}api.listen = \"nowhere\"\n");
+        let e = err(&text);
+        assert!(
+            e.starts_with("config/collector.toml:3: api.listen: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn missing_keys_are_named() {
+        let e = err("state_dir = \"/x\"\n");
+        assert_eq!(
+            e,
+            "config/collector.toml: collector_id: missing field `collector_id`"
+        );
+    }
+
+    #[test]
+    fn semantic_errors_name_line_and_key() {
+        let e = err("state_dir = \"/x\"\n\ncollector_id = \"hq/1\"\n");
+        assert!(
+            e.starts_with("config/collector.toml:3: collector_id: "),
+            "{e}"
+        );
+        let e = err(&format!("{MINIMAL}stores = [\"s1\",\n  \"s+2\"]\n"));
+        assert!(e.starts_with("config/collector.toml:4: stores.1: "), "{e}");
+        let e = err(&format!(
+            "{MINIMAL}[mqtt]\nreconnect_min_ms = 500\nreconnect_max_ms = 10\n"
+        ));
+        assert!(
+            e.starts_with("config/collector.toml:5: mqtt.reconnect_max_ms: "),
+            "{e}"
+        );
+        let e = err(&format!("{MINIMAL}[mqtt]\npassword = \"p\"\n"));
+        assert!(
+            e.starts_with("config/collector.toml:4: mqtt.password: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line() {
+        let e = err(&format!("{MINIMAL}[mqtt]\nport = 1\nport = 2\n"));
+        assert!(e.starts_with("config/collector.toml:5: mqtt.port: "), "{e}");
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/collector.example.toml");
+        let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.collector_id, "hq-1");
+        assert_eq!(c.mqtt_client_id(), "store-collector-hq-1");
+    }
+}

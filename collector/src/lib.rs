@@ -1,0 +1,199 @@
+//! `store-collector`: the HQ side of store-edge.
+//!
+//! It subscribes to every agent's `stores/{store}/agents/{agent}/events` topic with a persistent
+//! MQTT session, applies each event exactly once, and tells each agent how far it got by
+//! publishing a retained commit mark on `.../ack`; agents delete journal entries only up to that
+//! mark. The pieces, one job each:
+//!
+//! - [`config`]: the TOML file;
+//! - [`mqtt`]: broker connection and the polling task (never makes requests itself);
+//! - [`ingest`]: decode → dedup → apply → group commit → PUBACK;
+//! - [`state`]: the dedup and totals logic, pure;
+//! - [`store`]: sled persistence (key layout documented there);
+//! - [`acks`]: coalesced commit-mark publisher;
+//! - [`gaps`]: logging of missing seqs;
+//! - [`api`]: HTTP health and stats;
+//! - [`broker`]: optional embedded rumqttd.
+//!
+//! Exactly once: the dedup state and the state change it guards are written in one sled batch,
+//! made durable (flush + fdatasync) before the broker gets its PUBACK and before the mark moves.
+
+pub mod acks;
+pub mod api;
+pub mod broker;
+pub mod config;
+pub mod gaps;
+pub mod ingest;
+pub mod mqtt;
+pub mod state;
+pub mod store;
+#[cfg(test)]
+mod test_support;
+
+use std::future::{Future, IntoFuture};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{error, info, warn};
+
+use crate::config::Config;
+use crate::mqtt::Mqtt;
+use crate::state::{Live, Shared};
+use crate::store::Store;
+
+/// How long each shutdown step may take before the collector gives up on it and exits anyway
+/// (unacknowledged batches are redelivered next run, so giving up loses nothing).
+const SHUTDOWN_STEP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the collector could not run or stopped on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Broker(#[from] broker::BrokerError),
+    #[error("HTTP API cannot listen on {addr}: {source}")]
+    ApiBind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Ingest(#[from] ingest::IngestError),
+    #[error("a collector task failed: {0}")]
+    Panic(#[from] tokio::task::JoinError),
+}
+
+/// Runs the collector until `shutdown` resolves, then stops in order: no new batches; the group
+/// in hand is committed and acknowledged; pending marks and the offline status are published;
+/// the MQTT connection is closed. Returns an error if the collector cannot start or ingest fails
+/// (the process should then exit non-zero; the broker publishes the offline last will).
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    let state_path = config.state_dir.join("state");
+    let (store, state) = tokio::task::spawn_blocking(move || Store::open(&state_path)).await??;
+    info!(
+        agents = state.agents.len(),
+        stores = state.stores.len(),
+        applied_total = state.applied_total(),
+        "State loaded."
+    );
+    let shared: Shared = Arc::new(Mutex::new(Live {
+        collector_id: config.collector_id.clone(),
+        state,
+        ..Default::default()
+    }));
+
+    let (host, port) = match &config.embedded_broker {
+        Some(embedded) => {
+            let embedded = embedded.clone();
+            let addr = tokio::task::spawn_blocking(move || broker::start(&embedded)).await??;
+            (addr.ip().to_string(), addr.port())
+        }
+        None => (config.mqtt.host.clone(), config.mqtt.port),
+    };
+
+    let listener = tokio::net::TcpListener::bind(config.api.listen)
+        .await
+        .map_err(|source| RunError::ApiBind {
+            addr: config.api.listen,
+            source,
+        })?;
+    info!(listen = %config.api.listen, "HTTP API listening.");
+    let (api_stop_tx, api_stop_rx) = oneshot::channel::<()>();
+    let api = tokio::spawn(
+        axum::serve(listener, api::router(shared.clone()))
+            .with_graceful_shutdown(async {
+                let _ = api_stop_rx.await;
+            })
+            .into_future(),
+    );
+
+    let (notice_tx, notice_rx) = mpsc::unbounded_channel();
+    let backoff = mqtt::Backoff::new(config.mqtt.reconnect_min_ms, config.mqtt.reconnect_max_ms);
+    let (conn, poll_task) = mqtt::connect(mqtt::options(&config, &host, port), backoff, notice_tx);
+    info!(broker = %format!("{host}:{port}"), client_id = %config.mqtt_client_id(), "Connecting to broker.");
+
+    let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+    let acks_task = tokio::spawn(acks::run(
+        conn.clone(),
+        config.collector_id.clone(),
+        Duration::from_millis(config.ack.interval_ms),
+        ack_rx,
+    ));
+
+    let ingest = ingest::Ingest::new(
+        &config,
+        conn.clone(),
+        Arc::new(store),
+        shared,
+        ack_tx.clone(),
+    )?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut ingest_task = tokio::spawn(ingest.run(notice_rx, stop_rx));
+
+    tokio::select! {
+        _ = shutdown => info!("Shutting down: finishing the batches in hand."),
+        result = &mut ingest_task => {
+            // Ingest only ends on its own on a fatal error: exit without a clean disconnect so
+            // the broker publishes our offline last will.
+            let err = match result {
+                Ok(Ok(())) => RunError::Ingest(ingest::IngestError::PollingStopped),
+                Ok(Err(e)) => RunError::Ingest(e),
+                Err(e) => RunError::Panic(e),
+            };
+            error!(error = %err, "Ingest failed; stopping.");
+            return Err(err);
+        }
+    }
+
+    // 1. No new batches; the group in hand is committed and acknowledged.
+    let _ = stop_tx.send(true);
+    match tokio::time::timeout(Duration::from_secs(30), &mut ingest_task).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => return Err(e.into()),
+        Ok(Err(e)) => return Err(e.into()),
+        Err(_) => {
+            warn!("Ingest did not stop in time; its unacknowledged batches will be redelivered.")
+        }
+    }
+    // 2. Marks of what was committed go out before we say goodbye.
+    let (done_tx, done_rx) = oneshot::channel();
+    if ack_tx.send(acks::AckCommand::Flush(done_tx)).is_ok()
+        && tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, done_rx)
+            .await
+            .is_err()
+    {
+        warn!("Commit marks not flushed in time.");
+    }
+    drop(ack_tx);
+    // 3. Offline status (a clean disconnect suppresses the last will), then disconnect.
+    let offline = conn.publish(
+        store_proto::topics::collector_status(&config.collector_id),
+        true,
+        mqtt::status_payload(&config.collector_id, false, mqtt::now_ms()),
+    );
+    if !matches!(
+        tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, offline).await,
+        Ok(Ok(()))
+    ) {
+        warn!("Offline status not published.");
+    }
+    if !matches!(
+        tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, conn.disconnect()).await,
+        Ok(Ok(()))
+    ) {
+        warn!("MQTT disconnect not sent.");
+    }
+    if tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, poll_task)
+        .await
+        .is_err()
+    {
+        warn!("MQTT connection did not close in time.");
+    }
+    let _ = tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, acks_task).await;
+    let _ = api_stop_tx.send(());
+    let _ = tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, api).await;
+    info!("Stopped.");
+    Ok(())
+}

@@ -1,0 +1,442 @@
+//! What the collector knows, and the one function that changes it: [`apply_batch`].
+//!
+//! Pure data and logic, no I/O: [`crate::store`] persists it, [`crate::ingest`] feeds it.
+//!
+//! Per agent (keyed by the store and agent ids of the *topic*) the collector keeps the set of
+//! applied seqs and the set of settled ("lost") seqs, both as ranges. Their union is what is
+//! done; the contiguous committed mark is the highest `h` such that `1..=h` is all done. An event
+//! whose seq is already done is a duplicate and changes nothing, which is what makes redelivery
+//! (by the broker or by an agent rewinding) harmless.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use store_proto::{Body, EventBatch, SeqSet};
+
+/// Identifies one agent: the `{store}` and `{agent}` levels of its topics.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AgentKey {
+    pub store_id: String,
+    pub agent_id: String,
+}
+
+impl AgentKey {
+    pub fn new(store_id: impl Into<String>, agent_id: impl Into<String>) -> Self {
+        Self {
+            store_id: store_id.into(),
+            agent_id: agent_id.into(),
+        }
+    }
+}
+
+impl fmt::Display for AgentKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.store_id, self.agent_id)
+    }
+}
+
+/// Dedup state of one agent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentState {
+    applied: SeqSet,
+    lost: SeqSet,
+    /// `applied ∪ lost`, kept so the duplicate check and the mark are one lookup each.
+    done: SeqSet,
+    /// `sent_wall_time_ms` of the newest batch seen from this agent.
+    last_batch_wall_ms: i64,
+}
+
+impl AgentState {
+    /// Rebuilds an agent's state from its persisted parts.
+    pub fn from_parts(applied: SeqSet, lost: SeqSet, last_batch_wall_ms: i64) -> Self {
+        let mut done = applied.clone();
+        for (a, b) in lost.ranges() {
+            done.insert_range(a, b);
+        }
+        Self {
+            applied,
+            lost,
+            done,
+            last_batch_wall_ms,
+        }
+    }
+
+    /// Seqs that were applied.
+    pub fn applied(&self) -> &SeqSet {
+        &self.applied
+    }
+
+    /// Seqs settled by `DataLoss` events: they will never arrive, and were never applied.
+    pub fn lost(&self) -> &SeqSet {
+        &self.lost
+    }
+
+    pub fn last_batch_wall_ms(&self) -> i64 {
+        self.last_batch_wall_ms
+    }
+
+    /// The contiguous committed mark: every seq in `1..=mark` is applied or settled.
+    pub fn committed_seq(&self) -> u64 {
+        self.done.contiguous_from(1)
+    }
+
+    /// Highest applied seq (0 when none).
+    pub fn highest_seq(&self) -> u64 {
+        self.applied.last().unwrap_or(0)
+    }
+
+    pub fn applied_count(&self) -> u64 {
+        self.applied.len()
+    }
+
+    /// Whether `seq` was applied or settled already.
+    pub fn is_done(&self, seq: u64) -> bool {
+        self.done.contains(seq)
+    }
+
+    /// Ranges missing between the mark and the highest applied seq.
+    pub fn gaps(&self) -> Vec<(u64, u64)> {
+        let highest = self.highest_seq();
+        self.done
+            .gaps_from(self.committed_seq() + 1)
+            .into_iter()
+            .filter(|&(a, _)| a <= highest)
+            .map(|(a, b)| (a, b.min(highest)))
+            .collect()
+    }
+
+    /// Marks `first..=last` as settled, except the seqs already done (applied seqs stay applied,
+    /// so `lost` and `applied` never overlap and `applied_count` stays exact).
+    fn settle(&mut self, first: u64, last: u64) -> u64 {
+        let mut settled = 0;
+        for (a, b) in missing_in(&self.done, first, last) {
+            self.lost.insert_range(a, b);
+            self.done.insert_range(a, b);
+            settled += b - a + 1;
+        }
+        settled
+    }
+}
+
+/// The sub-ranges of `first..=last` not in `set`.
+fn missing_in(set: &SeqSet, first: u64, last: u64) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut cur = first;
+    while cur <= last {
+        match set.first_range_from(cur) {
+            Some((a, b)) if a <= cur => match b.checked_add(1) {
+                Some(next) => cur = next,
+                None => break,
+            },
+            Some((a, _)) if a <= last => {
+                out.push((cur, a - 1));
+                cur = a;
+            }
+            _ => {
+                out.push((cur, last));
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Totals of one store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Applied events per kind ([`store_proto::kind_name`]).
+    pub kinds: BTreeMap<String, u64>,
+    /// Sum of `FootTraffic.entries` over applied events.
+    pub foot_traffic_entries: u64,
+    /// Sum of `FootTraffic.exits` over applied events.
+    pub foot_traffic_exits: u64,
+}
+
+/// All durable state: what [`crate::store::Store::open`] loads and what commits write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct State {
+    pub agents: HashMap<AgentKey, AgentState>,
+    pub stores: HashMap<String, StoreStats>,
+}
+
+impl State {
+    /// Events applied over all stores.
+    pub fn applied_total(&self) -> u64 {
+        self.stores.values().flat_map(|s| s.kinds.values()).sum()
+    }
+}
+
+/// Counters kept in memory since start (not persisted).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Events skipped because their seq was already applied or settled.
+    pub duplicates_total: u64,
+    /// Batches decoded (including ones that were entirely duplicates).
+    pub batches_total: u64,
+    /// Batches that could not be decoded (acknowledged and dropped, loudly).
+    pub rejected_batches: u64,
+}
+
+impl Counters {
+    pub fn add(&mut self, other: &Counters) {
+        self.duplicates_total += other.duplicates_total;
+        self.batches_total += other.batches_total;
+        self.rejected_batches += other.rejected_batches;
+    }
+}
+
+/// The committed state plus counters, shared by the ingest task (writer) and the HTTP API
+/// (reader). It only ever holds committed data: ingest works on copies of the records a group
+/// touches and swaps them in after the commit.
+#[derive(Debug, Default)]
+pub struct Live {
+    pub collector_id: String,
+    pub state: State,
+    pub counters: Counters,
+}
+
+/// Handle on [`Live`]; keep lock holds short (no I/O, no await).
+pub type Shared = Arc<Mutex<Live>>;
+
+/// What applying one batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Events applied (new seqs).
+    pub applied: u64,
+    /// Events skipped because their seq was already applied or settled.
+    pub duplicates: u64,
+    /// Events with seq 0, which no agent issues; skipped (and logged by the caller).
+    pub invalid: u64,
+    /// Seqs newly settled by DataLoss events of this batch.
+    pub settled: u64,
+    /// DataLoss ranges that reached the DataLoss event's own seq or beyond (clipped: an agent
+    /// can only report loss of seqs it issued before).
+    pub clipped_loss_ranges: u64,
+    /// Whether anything that must be persisted changed.
+    pub changed: bool,
+}
+
+/// Applies a batch's new events to an agent and its store; duplicates change nothing.
+pub fn apply_batch(agent: &mut AgentState, store: &mut StoreStats, batch: &EventBatch) -> Outcome {
+    let mut out = Outcome::default();
+    for event in &batch.events {
+        if event.seq == 0 {
+            out.invalid += 1;
+            continue;
+        }
+        if agent.is_done(event.seq) {
+            out.duplicates += 1;
+            continue;
+        }
+        agent.applied.insert(event.seq);
+        agent.done.insert(event.seq);
+        out.applied += 1;
+        let body = event.body.as_ref();
+        let kind = store_proto::kind_name(body);
+        // get_mut first: no String allocation for kinds already counted (nearly every event).
+        match store.kinds.get_mut(kind) {
+            Some(count) => *count += 1,
+            None => {
+                store.kinds.insert(kind.to_owned(), 1);
+            }
+        }
+        match body {
+            Some(Body::FootTraffic(ft)) => {
+                store.foot_traffic_entries += u64::from(ft.entries);
+                store.foot_traffic_exits += u64::from(ft.exits);
+            }
+            Some(Body::DataLoss(loss)) => {
+                for range in &loss.ranges {
+                    let first = range.first.max(1);
+                    let mut last = range.last;
+                    if last >= event.seq {
+                        out.clipped_loss_ranges += 1;
+                        last = event.seq - 1;
+                    }
+                    if first <= last {
+                        out.settled += agent.settle(first, last);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if batch.sent_wall_time_ms > agent.last_batch_wall_ms {
+        agent.last_batch_wall_ms = batch.sent_wall_time_ms;
+        out.changed = true;
+    }
+    out.changed |= out.applied > 0;
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use store_proto::v1::{DataLoss, FootTraffic, Scan, SeqRange};
+    use store_proto::Event;
+
+    pub(crate) fn scan(seq: u64) -> Event {
+        Event {
+            seq,
+            body: Some(Body::Scan(Scan {
+                data: format!("0400000000{seq:04}"),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn foot(seq: u64, entries: u32, exits: u32) -> Event {
+        Event {
+            seq,
+            body: Some(Body::FootTraffic(FootTraffic {
+                entries,
+                exits,
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn loss(seq: u64, ranges: &[(u64, u64)]) -> Event {
+        Event {
+            seq,
+            body: Some(Body::DataLoss(DataLoss {
+                ranges: ranges
+                    .iter()
+                    .map(|&(first, last)| SeqRange { first, last })
+                    .collect(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn batch(events: Vec<Event>) -> EventBatch {
+        EventBatch {
+            store_id: "s1".into(),
+            agent_id: "a1".into(),
+            events,
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn scans(range: std::ops::RangeInclusive<u64>) -> EventBatch {
+        batch(range.map(scan).collect())
+    }
+
+    fn ranges(s: &SeqSet) -> Vec<(u64, u64)> {
+        s.ranges().collect()
+    }
+
+    #[test]
+    fn same_batch_twice_applies_once() {
+        let (mut agent, mut store) = (AgentState::default(), StoreStats::default());
+        let b = batch(vec![scan(1), foot(2, 5, 3), scan(3)]);
+        let first = apply_batch(&mut agent, &mut store, &b);
+        assert_eq!((first.applied, first.duplicates), (3, 0));
+        let (agent_before, store_before) = (agent.clone(), store.clone());
+        let second = apply_batch(&mut agent, &mut store, &b);
+        assert_eq!((second.applied, second.duplicates), (0, 3));
+        assert!(!second.changed);
+        assert_eq!(agent, agent_before);
+        assert_eq!(store, store_before);
+        assert_eq!(store.kinds["scan"], 2);
+        assert_eq!(store.kinds["foot_traffic"], 1);
+        assert_eq!(
+            (store.foot_traffic_entries, store.foot_traffic_exits),
+            (5, 3)
+        );
+        assert_eq!(agent.committed_seq(), 3);
+        assert_eq!(agent.applied_count(), 3);
+    }
+
+    #[test]
+    fn partly_duplicate_batch_applies_only_new_seqs() {
+        let (mut agent, mut store) = (AgentState::default(), StoreStats::default());
+        apply_batch(&mut agent, &mut store, &scans(1..=5));
+        let out = apply_batch(&mut agent, &mut store, &scans(4..=8));
+        assert_eq!((out.applied, out.duplicates), (3, 2));
+        assert_eq!(store.kinds["scan"], 8);
+        assert_eq!(agent.committed_seq(), 8);
+    }
+
+    #[test]
+    fn out_of_order_batches_leave_gaps_until_filled() {
+        let (mut agent, mut store) = (AgentState::default(), StoreStats::default());
+        // Live data first, backlog later.
+        apply_batch(&mut agent, &mut store, &scans(11..=15));
+        assert_eq!(agent.committed_seq(), 0);
+        assert_eq!(agent.highest_seq(), 15);
+        assert_eq!(agent.gaps(), vec![(1, 10)]);
+        apply_batch(&mut agent, &mut store, &scans(1..=4));
+        assert_eq!(agent.committed_seq(), 4);
+        assert_eq!(agent.gaps(), vec![(5, 10)]);
+        apply_batch(&mut agent, &mut store, &scans(7..=8));
+        assert_eq!(agent.gaps(), vec![(5, 6), (9, 10)]);
+        assert_eq!(agent.committed_seq(), 4);
+        apply_batch(&mut agent, &mut store, &scans(5..=6));
+        apply_batch(&mut agent, &mut store, &scans(9..=10));
+        assert_eq!(agent.committed_seq(), 15);
+        assert!(agent.gaps().is_empty());
+        assert_eq!(ranges(agent.applied()), vec![(1, 15)]);
+        assert_eq!(store.kinds["scan"], 15);
+    }
+
+    #[test]
+    fn data_loss_settles_seqs_and_moves_the_mark() {
+        let (mut agent, mut store) = (AgentState::default(), StoreStats::default());
+        apply_batch(&mut agent, &mut store, &scans(1..=3));
+        apply_batch(&mut agent, &mut store, &scans(10..=12));
+        assert_eq!(agent.committed_seq(), 3);
+        // The agent shed 4..=8 (and says so in a DataLoss event with seq 9); its range also
+        // covers 2..=3, already applied, which must stay applied and not count as lost.
+        let out = apply_batch(&mut agent, &mut store, &batch(vec![loss(9, &[(2, 8)])]));
+        assert_eq!(out.applied, 1);
+        assert_eq!(out.settled, 5);
+        assert_eq!(agent.committed_seq(), 12);
+        assert!(agent.gaps().is_empty());
+        assert_eq!(ranges(agent.lost()), vec![(4, 8)]);
+        assert_eq!(ranges(agent.applied()), vec![(1, 3), (9, 12)]);
+        assert_eq!(agent.applied_count(), 7);
+        assert_eq!(store.kinds["data_loss"], 1);
+        // A settled seq that shows up after all is a duplicate: it was reported lost.
+        let late = apply_batch(&mut agent, &mut store, &scans(5..=5));
+        assert_eq!((late.applied, late.duplicates), (0, 1));
+        assert_eq!(store.kinds["scan"], 6);
+    }
+
+    #[test]
+    fn data_loss_ranges_cannot_reach_past_their_own_event() {
+        let (mut agent, mut store) = (AgentState::default(), StoreStats::default());
+        let out = apply_batch(
+            &mut agent,
+            &mut store,
+            &batch(vec![loss(5, &[(1, u64::MAX)])]),
+        );
+        assert_eq!(out.clipped_loss_ranges, 1);
+        assert_eq!(ranges(agent.lost()), vec![(1, 4)]);
+        assert_eq!(agent.committed_seq(), 5);
+        let next = apply_batch(&mut agent, &mut store, &scans(6..=6));
+        assert_eq!(next.applied, 1);
+    }
+
+    #[test]
+    fn seq_zero_is_invalid() {
+        let (mut agent, mut store) = (AgentState::default(), StoreStats::default());
+        let out = apply_batch(&mut agent, &mut store, &batch(vec![scan(0), scan(1)]));
+        assert_eq!((out.applied, out.invalid), (1, 1));
+        assert_eq!(agent.committed_seq(), 1);
+    }
+
+    #[test]
+    fn missing_in_finds_holes() {
+        let s = SeqSet::from_ranges([(3, 4), (8, 9)]);
+        assert_eq!(missing_in(&s, 1, 10), vec![(1, 2), (5, 7), (10, 10)]);
+        assert_eq!(missing_in(&s, 3, 4), vec![]);
+        assert_eq!(missing_in(&s, 4, 8), vec![(5, 7)]);
+        let full = SeqSet::from_ranges([(1, u64::MAX)]);
+        assert_eq!(missing_in(&full, 5, u64::MAX), vec![]);
+    }
+}

@@ -1,0 +1,379 @@
+//! The collector's durable state in sled.
+//!
+//! # Layout
+//! One sled database in `{state_dir}/state`, default tree. Keys are UTF-8; topic levels never
+//! contain `/`, so they are unambiguous:
+//!
+//! | key                     | value                                                          |
+//! |-------------------------|----------------------------------------------------------------|
+//! | `meta/format`           | `1` (ASCII): layout version; other versions are refused        |
+//! | `meta/filters`          | event filters subscribed last run, one per line                |
+//! | `agent/{store}/{agent}` | [`AgentRecord`] (protobuf): applied and lost seq ranges        |
+//! | `store/{store}`         | [`StoreRecord`] (protobuf): event counts per kind, foot traffic |
+//!
+//! Ranges are stored flattened (`first0, last0, first1, last1, ...`), so an agent that delivered
+//! millions of events in order costs two numbers.
+//!
+//! # Invariants
+//! - One [`Store::commit`] writes every changed agent record *and* the store totals changed by
+//!   the same events in one sled `apply_batch`: after a crash either all of a group's effects are
+//!   on disk or none are, so no event is applied twice or lost (invariant 6).
+//! - A commit is durable only after sled's `flush()` *and* an fdatasync of sled's data file
+//!   `{state_dir}/state/db`: sled flushes with sync_file_range, which does not survive a power cut
+//!   (invariant 4). Callers PUBACK batches and publish commit marks only after `commit` returned.
+//! - Records stay small (ranges, not seqs), so they live in sled's main log. sled writes values
+//!   over about 128 KiB to separate blob files that it never fsyncs.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+use store_proto::SeqSet;
+
+use crate::state::{AgentKey, AgentState, State, StoreStats};
+
+const FORMAT_KEY: &[u8] = b"meta/format";
+const FORMAT_VERSION: &[u8] = b"1";
+const FILTERS_KEY: &[u8] = b"meta/filters";
+const AGENT_PREFIX: &str = "agent/";
+const STORE_PREFIX: &str = "store/";
+
+/// Value of `agent/{store}/{agent}`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct AgentRecord {
+    /// Applied seqs as flattened inclusive ranges.
+    #[prost(uint64, repeated, tag = "1")]
+    pub applied: Vec<u64>,
+    /// Seqs settled by DataLoss events (never applied), flattened inclusive ranges.
+    #[prost(uint64, repeated, tag = "2")]
+    pub lost: Vec<u64>,
+    /// `sent_wall_time_ms` of the newest batch seen.
+    #[prost(int64, tag = "3")]
+    pub last_batch_wall_ms: i64,
+}
+
+/// Value of `store/{store}`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StoreRecord {
+    #[prost(btree_map = "string, uint64", tag = "1")]
+    pub kinds: BTreeMap<String, u64>,
+    #[prost(uint64, tag = "2")]
+    pub foot_traffic_entries: u64,
+    #[prost(uint64, tag = "3")]
+    pub foot_traffic_exits: u64,
+}
+
+/// The records one group commit changes.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    pub agents: BTreeMap<AgentKey, AgentState>,
+    pub stores: BTreeMap<String, StoreStats>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.agents.is_empty() && self.stores.is_empty()
+    }
+}
+
+/// Errors of the state database. Any of them during a commit is fatal for the process: memory
+/// may be ahead of disk, and restarting from disk is the only safe way on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("state database {}: {source}", path.display())]
+    Sled {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    #[error("state database {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("state database {}: layout version {found:?} is not supported (expected 1)", path.display())]
+    Format { path: PathBuf, found: String },
+    #[error("state database {}: corrupt record {key:?}: {reason}", path.display())]
+    Corrupt {
+        path: PathBuf,
+        key: String,
+        reason: String,
+    },
+}
+
+/// The sled database plus the handle used to fdatasync its data file.
+pub struct Store {
+    db: sled::Db,
+    data_file: File,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the database in `dir` and loads the state. Blocking.
+    pub fn open(dir: &Path) -> Result<(Store, State), StoreError> {
+        let path = dir.to_owned();
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let db = sled::Config::new()
+            .path(dir)
+            .open()
+            .map_err(|source| StoreError::Sled {
+                path: path.clone(),
+                source,
+            })?;
+        // A separate handle on sled's data file, only for fdatasync (see the module docs).
+        let data_file = File::options()
+            .read(true)
+            .write(true)
+            .open(dir.join("db"))
+            .map_err(io)?;
+        let store = Store {
+            db,
+            data_file,
+            path: path.clone(),
+        };
+        match store.db.get(FORMAT_KEY).map_err(|e| store.sled(e))? {
+            Some(v) if v.as_ref() == FORMAT_VERSION => {}
+            Some(v) => {
+                return Err(StoreError::Format {
+                    path,
+                    found: String::from_utf8_lossy(&v).into_owned(),
+                })
+            }
+            None => {
+                store
+                    .db
+                    .insert(FORMAT_KEY, FORMAT_VERSION)
+                    .map_err(|e| store.sled(e))?;
+                store.sync()?;
+                // The database files are new: make their directory entries durable too.
+                for d in [Some(dir), dir.parent()].into_iter().flatten() {
+                    if let Ok(handle) = File::open(d) {
+                        handle.sync_all().map_err(io)?;
+                    }
+                }
+            }
+        }
+        let state = store.load()?;
+        Ok((store, state))
+    }
+
+    fn sled(&self, source: sled::Error) -> StoreError {
+        StoreError::Sled {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn corrupt(&self, key: &[u8], reason: impl ToString) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            key: String::from_utf8_lossy(key).into_owned(),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn load(&self) -> Result<State, StoreError> {
+        let mut state = State::default();
+        for item in self.db.scan_prefix(AGENT_PREFIX) {
+            let (key, value) = item.map_err(|e| self.sled(e))?;
+            let name = std::str::from_utf8(&key[AGENT_PREFIX.len()..])
+                .map_err(|e| self.corrupt(&key, e))?;
+            let (store_id, agent_id) = name
+                .split_once('/')
+                .ok_or_else(|| self.corrupt(&key, "key is not agent/{store}/{agent}"))?;
+            let record = AgentRecord::decode(value.as_ref()).map_err(|e| self.corrupt(&key, e))?;
+            let applied =
+                unflatten(&record.applied).ok_or_else(|| self.corrupt(&key, "bad ranges"))?;
+            let lost = unflatten(&record.lost).ok_or_else(|| self.corrupt(&key, "bad ranges"))?;
+            state.agents.insert(
+                AgentKey::new(store_id, agent_id),
+                AgentState::from_parts(applied, lost, record.last_batch_wall_ms),
+            );
+        }
+        for item in self.db.scan_prefix(STORE_PREFIX) {
+            let (key, value) = item.map_err(|e| self.sled(e))?;
+            let store_id = std::str::from_utf8(&key[STORE_PREFIX.len()..])
+                .map_err(|e| self.corrupt(&key, e))?;
+            let record = StoreRecord::decode(value.as_ref()).map_err(|e| self.corrupt(&key, e))?;
+            state.stores.insert(
+                store_id.to_owned(),
+                StoreStats {
+                    kinds: record.kinds,
+                    foot_traffic_entries: record.foot_traffic_entries,
+                    foot_traffic_exits: record.foot_traffic_exits,
+                },
+            );
+        }
+        Ok(state)
+    }
+
+    /// Writes all records in `changes` atomically and durably. Blocking (fdatasync).
+    pub fn commit(&self, changes: &Changes) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (key, agent) in &changes.agents {
+            let record = AgentRecord {
+                applied: flatten(agent.applied()),
+                lost: flatten(agent.lost()),
+                last_batch_wall_ms: agent.last_batch_wall_ms(),
+            };
+            batch.insert(agent_key(key).into_bytes(), record.encode_to_vec());
+        }
+        for (store_id, stats) in &changes.stores {
+            let record = StoreRecord {
+                kinds: stats.kinds.clone(),
+                foot_traffic_entries: stats.foot_traffic_entries,
+                foot_traffic_exits: stats.foot_traffic_exits,
+            };
+            batch.insert(
+                format!("{STORE_PREFIX}{store_id}").into_bytes(),
+                record.encode_to_vec(),
+            );
+        }
+        self.db.apply_batch(batch).map_err(|e| self.sled(e))?;
+        self.sync()
+    }
+
+    /// sled flush, then fdatasync of the data file: only both together survive a power cut.
+    fn sync(&self) -> Result<(), StoreError> {
+        self.db.flush().map_err(|e| self.sled(e))?;
+        self.data_file.sync_data().map_err(|source| StoreError::Io {
+            path: self.path.join("db"),
+            source,
+        })
+    }
+
+    /// The event filters recorded by the last [`Store::set_subscribed_filters`].
+    pub fn subscribed_filters(&self) -> Result<Vec<String>, StoreError> {
+        let value = self.db.get(FILTERS_KEY).map_err(|e| self.sled(e))?;
+        Ok(value
+            .map(|v| {
+                String::from_utf8_lossy(&v)
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Records the event filters this collector subscribes to now.
+    pub fn set_subscribed_filters(&self, filters: &[String]) -> Result<(), StoreError> {
+        self.db
+            .insert(FILTERS_KEY, filters.join("\n").into_bytes())
+            .map_err(|e| self.sled(e))?;
+        self.sync()
+    }
+}
+
+fn agent_key(key: &AgentKey) -> String {
+    format!("{AGENT_PREFIX}{}/{}", key.store_id, key.agent_id)
+}
+
+fn flatten(set: &SeqSet) -> Vec<u64> {
+    set.ranges().flat_map(|(a, b)| [a, b]).collect()
+}
+
+fn unflatten(flat: &[u64]) -> Option<SeqSet> {
+    if flat.len() % 2 != 0 {
+        return None;
+    }
+    let mut set = SeqSet::new();
+    for pair in flat.chunks_exact(2) {
+        if pair[0] > pair[1] {
+            return None;
+        }
+        set.insert_range(pair[0], pair[1]);
+    }
+    Some(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::apply_batch;
+    use crate::state::tests::{batch, foot, loss, scans};
+
+    /// Applies batches for `s1/a1` and commits the touched records, as ingest does.
+    fn apply_and_commit(store: &Store, state: &mut State, batches: &[store_proto::EventBatch]) {
+        let key = AgentKey::new("s1", "a1");
+        let mut changes = Changes::default();
+        let agent = state.agents.entry(key.clone()).or_default();
+        let stats = state.stores.entry("s1".into()).or_default();
+        for b in batches {
+            apply_batch(agent, stats, b);
+        }
+        changes.agents.insert(key, agent.clone());
+        changes.stores.insert("s1".into(), stats.clone());
+        store.commit(&changes).unwrap();
+    }
+
+    #[test]
+    fn reopened_state_is_identical() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        let (store, mut state) = Store::open(&path).unwrap();
+        assert_eq!(state, State::default());
+        apply_and_commit(
+            &store,
+            &mut state,
+            &[
+                scans(1..=10),
+                scans(20..=25),
+                batch(vec![foot(30, 7, 4), loss(31, &[(12, 15)])]),
+            ],
+        );
+        store
+            .set_subscribed_filters(&["stores/s1/agents/+/events".into()])
+            .unwrap();
+        drop(store);
+
+        let (store, reopened) = Store::open(&path).unwrap();
+        assert_eq!(reopened, state);
+        let agent = &reopened.agents[&AgentKey::new("s1", "a1")];
+        assert_eq!(agent.committed_seq(), 10);
+        assert_eq!(agent.gaps(), vec![(11, 11), (16, 19), (26, 29)]);
+        assert_eq!(agent.lost().ranges().collect::<Vec<_>>(), vec![(12, 15)]);
+        assert_eq!(agent.applied_count(), 18);
+        let stats = &reopened.stores["s1"];
+        assert_eq!(stats.kinds["scan"], 16);
+        assert_eq!(
+            (stats.foot_traffic_entries, stats.foot_traffic_exits),
+            (7, 4)
+        );
+        assert_eq!(reopened.applied_total(), 18);
+        assert_eq!(
+            store.subscribed_filters().unwrap(),
+            vec!["stores/s1/agents/+/events".to_owned()]
+        );
+
+        // Replaying everything after the restart changes nothing.
+        let mut again = reopened.clone();
+        apply_and_commit(&store, &mut again, &[scans(1..=10), scans(20..=25)]);
+        assert_eq!(again, reopened);
+    }
+
+    #[test]
+    fn unknown_layout_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        {
+            let (store, _) = Store::open(&path).unwrap();
+            store.db.insert(FORMAT_KEY, b"9".as_slice()).unwrap();
+            store.db.flush().unwrap();
+        }
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::Format { .. }), "{err}");
+    }
+}
