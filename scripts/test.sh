@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Builds store-edge and runs every test, including the end-to-end tests with real processes.
+#
+#   scripts/test.sh            # from anywhere inside the checkout
+#
+# Installs Mosquitto when it is missing (apt-get; sudo only when not root), builds the release
+# binaries the end-to-end tests start, runs the unit tests of every crate, then the end-to-end
+# tests one at a time, and prints a summary. Non-interactive: works as root in CI (CI=true, no
+# stdin). Knobs for the end-to-end tests (see tests/src/lib.rs): STORE_TESTS_SEED,
+# STORE_TESTS_OUTAGE_SECS, STORE_TESTS_KEEP=1, RUST_LOG.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+log() { printf '\n==> %s\n' "$*"; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo -n "$@"
+    else
+        echo "need root to run: $* (and sudo is not available)" >&2
+        return 1
+    fi
+}
+
+# --- prerequisites -----------------------------------------------------------------------------
+find_mosquitto() {
+    if [ -n "${MOSQUITTO_BIN:-}" ] && [ -x "${MOSQUITTO_BIN}" ]; then
+        echo "${MOSQUITTO_BIN}"
+    elif [ -x /usr/sbin/mosquitto ]; then
+        echo /usr/sbin/mosquitto
+    else
+        command -v mosquitto || true
+    fi
+}
+
+if [ -z "$(find_mosquitto)" ]; then
+    log "mosquitto not found: installing it"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update </dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends mosquitto </dev/null
+fi
+MOSQUITTO_BIN="$(find_mosquitto)"
+if [ -z "${MOSQUITTO_BIN}" ]; then
+    echo "mosquitto is still missing after installing it" >&2
+    exit 1
+fi
+export MOSQUITTO_BIN
+echo "mosquitto: ${MOSQUITTO_BIN} ($("${MOSQUITTO_BIN}" -h 2>/dev/null | head -n1 || true))"
+# The package may start a system broker on 1883. The tests never use 1883 (each starts its own
+# broker on a free port below the ephemeral range), so it is left alone; just say so.
+if (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
+    echo "note: something listens on 127.0.0.1:1883 (a system broker?); the tests do not use it"
+fi
+
+command -v cargo >/dev/null 2>&1 || { echo "cargo not found on PATH" >&2; exit 1; }
+
+# --- build and test ----------------------------------------------------------------------------
+declare -a SUMMARY=()
+FAILED=0
+step() {
+    local name="$1"
+    shift
+    log "${name}: $*"
+    local start=${SECONDS}
+    if "$@"; then
+        SUMMARY+=("PASS  ${name} ($((SECONDS - start)) s)")
+    else
+        SUMMARY+=("FAIL  ${name} ($((SECONDS - start)) s)")
+        FAILED=1
+        return 1
+    fi
+}
+
+BUILT=1
+step "build release binaries" cargo build --release --workspace --bins || BUILT=0
+
+if [ "${BUILT}" -eq 1 ]; then
+    # Unit and integration tests of every crate but the end-to-end one, in parallel as usual.
+    step "unit tests" cargo test --release --workspace --exclude store-tests || true
+    # End-to-end tests: real processes, one test at a time (the harness serialises them within a
+    # test binary too); output shown so the CI log has each scenario's timeline.
+    step "end-to-end tests" cargo test --release -p store-tests -- --test-threads=1 --nocapture || true
+else
+    SUMMARY+=("SKIP  unit tests (build failed)")
+    SUMMARY+=("SKIP  end-to-end tests (build failed)")
+fi
+
+log "summary"
+for line in "${SUMMARY[@]}"; do
+    echo "  ${line}"
+done
+if [ "${FAILED}" -ne 0 ]; then
+    echo "FAILED (scroll up for the failing step; failing end-to-end tests print process logs" \
+         "and keep their directory under ${TMPDIR:-/tmp})"
+    exit 1
+fi
+echo "ALL PASSED"

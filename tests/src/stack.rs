@@ -1,0 +1,151 @@
+//! One store and one HQ: a broker, a collector and an agent, each in its own subdirectory of a
+//! [`TestEnv`], wired together on free ports.
+
+use std::time::Duration;
+
+use crate::check;
+use crate::stats::Stats;
+use crate::{Agent, AgentConfig, Collector, CollectorConfig, Mosquitto, TestEnv};
+
+/// The processes of one end-to-end test. Fields drop in order: agent, collector, broker (each
+/// killed, with its log tail printed if the test is failing), then the directory.
+pub struct Stack {
+    pub agent: Agent,
+    pub collector: Collector,
+    /// `None` when the collector runs its embedded broker.
+    pub broker: Option<Mosquitto>,
+    pub env: TestEnv,
+}
+
+impl Stack {
+    /// Mosquitto, then a collector and an agent connected to it.
+    pub fn with_mosquitto(name: &str) -> Self {
+        Self::with_mosquitto_and(name, |_| {})
+    }
+
+    /// Like [`Stack::with_mosquitto`], with a chance to adjust the agent's config.
+    pub fn with_mosquitto_and(name: &str, tweak: impl FnOnce(&mut AgentConfig)) -> Self {
+        let env = TestEnv::new(name);
+        let broker = Mosquitto::start_in(&env.subdir("mosquitto"));
+        env.log(format!("mosquitto listening on {}", broker.addr()));
+        let collector_dir = env.subdir("collector");
+        let collector = Collector::start(
+            &collector_dir,
+            CollectorConfig::new(&collector_dir, broker.port()),
+        );
+        env.log(format!("collector API on {}", collector.api_addr()));
+        let agent_dir = env.subdir("agent");
+        let mut cfg = AgentConfig::new(&agent_dir, broker.port());
+        tweak(&mut cfg);
+        let agent = Agent::start(&agent_dir, cfg);
+        env.log(format!("agent line feed on {}", agent.feed_addr()));
+        Self {
+            agent,
+            collector,
+            broker: Some(broker),
+            env,
+        }
+    }
+
+    /// A collector running its embedded rumqttd broker, and an agent connected to it.
+    pub fn with_embedded_broker(name: &str) -> Self {
+        let env = TestEnv::new(name);
+        let collector_dir = env.subdir("collector");
+        let collector = Collector::start(
+            &collector_dir,
+            CollectorConfig::with_embedded_broker(&collector_dir),
+        );
+        env.log(format!(
+            "collector API on {}, embedded broker on 127.0.0.1:{}",
+            collector.api_addr(),
+            collector.mqtt_port()
+        ));
+        let agent_dir = env.subdir("agent");
+        let agent = Agent::start(
+            &agent_dir,
+            AgentConfig::new(&agent_dir, collector.mqtt_port()),
+        );
+        env.log(format!("agent line feed on {}", agent.feed_addr()));
+        Self {
+            agent,
+            collector,
+            broker: None,
+            env,
+        }
+    }
+
+    pub fn store_id(&self) -> String {
+        self.agent.config().store_id.clone()
+    }
+
+    pub fn agent_id(&self) -> String {
+        self.agent.config().agent_id.clone()
+    }
+
+    /// The broker; panics for an embedded-broker stack.
+    pub fn broker(&mut self) -> &mut Mosquitto {
+        self.broker.as_mut().expect("this stack has no Mosquitto")
+    }
+
+    /// `Ok` unless a process exited on its own (deliberately stopped ones are fine).
+    pub fn alive(&mut self) -> Result<(), String> {
+        self.agent.check_not_crashed()?;
+        self.collector.check_not_crashed()?;
+        if let Some(b) = self.broker.as_mut() {
+            b.check_not_crashed()?;
+        }
+        Ok(())
+    }
+
+    /// Current collector stats.
+    pub fn stats(&self) -> Result<Stats, String> {
+        self.collector.stats()
+    }
+
+    /// One line: the collector's view of this agent, or why it cannot be had.
+    pub fn stats_summary(&self) -> String {
+        match self.stats() {
+            Ok(s) => s.summary(&self.store_id(), &self.agent_id()),
+            Err(e) => format!("(stats unavailable: {e})"),
+        }
+    }
+
+    /// Waits until the collector's contiguous mark reaches `target` with no gaps (see
+    /// [`check::wait_committed`]); fails at once if a process crashes.
+    pub fn wait_committed(&mut self, target: u64, timeout: Duration) -> Stats {
+        let (store, agent) = (self.store_id(), self.agent_id());
+        let Self {
+            agent: a,
+            collector,
+            broker,
+            ..
+        } = self;
+        check::wait_committed(collector, &store, &agent, target, timeout, || {
+            a.check_not_crashed()?;
+            if let Some(b) = broker.as_mut() {
+                b.check_not_crashed()?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Stats after a quiet period: anything applied after the mark was reached (a late
+    /// duplicate applied twice, say) shows up here. The wait is the check itself ("nothing
+    /// changes for `quiet`"), not a wait for an outcome.
+    pub fn settled_stats(&mut self, reached: Stats, quiet: Duration) -> Stats {
+        crate::wait::sleep_checking(quiet, || self.alive());
+        let now = self
+            .stats()
+            .unwrap_or_else(|e| panic!("stats after settling: {e}"));
+        let (store, agent) = (self.store_id(), self.agent_id());
+        if now.applied_total != reached.applied_total {
+            self.env.log(format!(
+                "applied_total moved after the mark was reached: {} -> {}",
+                reached.applied_total, now.applied_total
+            ));
+        }
+        self.env
+            .log(format!("settled: {}", now.summary(&store, &agent)));
+        now
+    }
+}
