@@ -41,6 +41,9 @@ pub struct JournalConfig {
     /// Most events made durable by one fdatasync (group commit).
     #[serde(default = "default_group_max_events")]
     pub group_max_events: usize,
+    /// Memory sled may use to cache the journal's pages, in bytes.
+    #[serde(default = "default_cache_bytes")]
+    pub cache_bytes: u64,
     /// Seqs reserved ahead in the reservation file per fsync; bounds how far seq numbering jumps
     /// after a quarantined journal.
     #[serde(default = "default_seq_reserve")]
@@ -53,6 +56,9 @@ fn default_max_bytes() -> u64 {
 fn default_group_max_events() -> usize {
     4096
 }
+fn default_cache_bytes() -> u64 {
+    32 * 1024 * 1024
+}
 fn default_seq_reserve() -> u64 {
     100_000
 }
@@ -62,6 +68,7 @@ impl Default for JournalConfig {
         Self {
             max_bytes: default_max_bytes(),
             group_max_events: default_group_max_events(),
+            cache_bytes: default_cache_bytes(),
             seq_reserve: default_seq_reserve(),
         }
     }
@@ -117,6 +124,9 @@ pub struct UplinkConfig {
     /// Most events in one MQTT message.
     #[serde(default = "default_batch_max_events")]
     pub batch_max_events: usize,
+    /// How long live events may wait for a batch to fill (ms); 0 sends each at once.
+    #[serde(default = "default_linger_ms")]
+    pub linger_ms: u64,
     /// Most bytes of events in one MQTT message.
     #[serde(default = "default_batch_max_bytes")]
     pub batch_max_bytes: usize,
@@ -144,6 +154,9 @@ pub struct UplinkConfig {
 fn default_batch_max_events() -> usize {
     500
 }
+fn default_linger_ms() -> u64 {
+    5
+}
 fn default_batch_max_bytes() -> usize {
     256 * 1024
 }
@@ -170,6 +183,7 @@ impl Default for UplinkConfig {
     fn default() -> Self {
         Self {
             batch_max_events: default_batch_max_events(),
+            linger_ms: default_linger_ms(),
             batch_max_bytes: default_batch_max_bytes(),
             max_inflight: default_max_inflight(),
             stall_timeout_secs: default_stall_timeout_secs(),

@@ -150,7 +150,8 @@ impl Journal {
         let existed = path.exists();
         let mut quarantined_to = None;
         let mut loss_detail = None;
-        let opened = match open_db(&path) {
+        let cache = cfg.cache_bytes;
+        let opened = match open_db(&path, cache) {
             Ok(o) => o,
             Err(e) => {
                 let dest = quarantine(state_dir, &path).map_err(io)?;
@@ -164,7 +165,7 @@ impl Journal {
                     dest.display()
                 ));
                 quarantined_to = Some(dest);
-                open_db(&path)?
+                open_db(&path, cache)?
             }
         };
         let Opened {
@@ -347,8 +348,8 @@ impl Journal {
                 path: self.path.clone(),
                 source,
             })?;
-        let mut batch = sled::Batch::default();
         let mut entries = Vec::with_capacity(to_write.len());
+        let mut values = Vec::with_capacity(to_write.len());
         for (i, mut ev) in to_write.into_iter().enumerate() {
             let seq = first + i as u64;
             ev.seq = seq;
@@ -357,19 +358,34 @@ impl Journal {
             value.push(class.tag());
             ev.encode(&mut value).expect("Vec grows as needed");
             entries.push((seq, class, (value.len() + 8) as u32));
-            batch.insert(&key(seq), value);
+            values.push((seq, value));
         }
-        // Rewrites before removes: a merged event may itself be dropped later in the same plan.
-        for (seq, value) in &plan.rewrites {
-            batch.insert(&key(*seq), value.clone());
-        }
-        for seq in &plan.removes {
-            batch.remove(&key(*seq));
-        }
-        batch.insert(META_NEXT_SEQ, &(last + 1).to_be_bytes());
-        self.db.apply_batch(batch).map_err(|e| self.sled_err(e))?;
-        self.next_seq = last + 1;
+        let written = if plan.is_empty() {
+            // The common path: plain inserts are much cheaper in sled than a batch, and a group
+            // needs no atomicity: nothing in it is acknowledged or published before the sync.
+            self.insert_all(values, last)
+        } else {
+            // Removals and the DataLoss event that accounts for them must land together.
+            let mut batch = sled::Batch::default();
+            for (seq, value) in values {
+                batch.insert(&key(seq), value);
+            }
+            // Rewrites before removes: a merged event may itself be dropped in the same plan.
+            for (seq, value) in &plan.rewrites {
+                batch.insert(&key(*seq), value.clone());
+            }
+            for seq in &plan.removes {
+                batch.remove(&key(*seq));
+            }
+            batch.insert(META_NEXT_SEQ, &(last + 1).to_be_bytes());
+            self.db.apply_batch(batch).map_err(|e| self.sled_err(e))
+        };
+        // On failure the seqs are issued again by the next group, overwriting whatever part of
+        // this one reached sled: none of it was acknowledged or published, and skipping them
+        // would leave a gap the collector waits on forever.
+        written?;
         self.sync()?;
+        self.next_seq = last + 1;
         for (seq, class, bytes) in entries {
             self.index.push(seq, class, bytes);
         }
@@ -403,15 +419,44 @@ impl Journal {
             return Ok(0);
         }
         let removed = self.index.remove_through(mark);
-        let mut batch = sled::Batch::default();
-        for seq in &removed {
-            batch.remove(&key(*seq));
+        // Delete by scanning sled, not the index, so nothing can linger unaccounted.
+        // Plain removes (cheaper than a batch in sled); no atomicity needed: a crash halfway
+        // leaves events that are sent again and dropped by the collector as duplicates.
+        let mut n = 0u64;
+        let keys: Vec<IVec> = self
+            .db
+            .range(key(0)..=key(mark))
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.sled_err(e))?;
+        for k in keys.into_iter().filter(|k| k.len() == 8) {
+            self.db.remove(k).map_err(|e| self.sled_err(e))?;
+            n += 1;
         }
-        self.db.apply_batch(batch).map_err(|e| self.sled_err(e))?;
+        if n != removed.len() as u64 {
+            warn!(
+                sled = n,
+                index = removed.len(),
+                mark,
+                "Journal index and sled disagreed on trim."
+            );
+        }
         self.trimmed_through = mark;
         self.stats.trimmed_through.store(mark, Ordering::Relaxed);
         self.publish_stats();
         Ok(removed.len() as u64)
+    }
+
+    fn insert_all(&self, values: Vec<(u64, Vec<u8>)>, last: u64) -> Result<(), JournalError> {
+        for (seq, value) in values {
+            self.db
+                .insert(key(seq), value)
+                .map_err(|e| self.sled_err(e))?;
+        }
+        self.db
+            .insert(META_NEXT_SEQ, &(last + 1).to_be_bytes())
+            .map_err(|e| self.sled_err(e))?;
+        Ok(())
     }
 
     /// Next seq to be issued.
@@ -489,9 +534,9 @@ struct Opened {
 
 /// Opens sled and validates every entry. sled may panic on some corruptions: that is caught and
 /// reported as corruption, so the caller can quarantine instead of crash-looping.
-fn open_db(path: &Path) -> Result<Opened, JournalError> {
+fn open_db(path: &Path, cache_bytes: u64) -> Result<Opened, JournalError> {
     let p = path.to_owned();
-    match std::panic::catch_unwind(move || open_db_inner(&p)) {
+    match std::panic::catch_unwind(move || open_db_inner(&p, cache_bytes)) {
         Ok(r) => r,
         Err(panic) => Err(JournalError::Corrupt {
             path: path.to_owned(),
@@ -507,13 +552,14 @@ fn open_db(path: &Path) -> Result<Opened, JournalError> {
     }
 }
 
-fn open_db_inner(path: &Path) -> Result<Opened, JournalError> {
+fn open_db_inner(path: &Path, cache_bytes: u64) -> Result<Opened, JournalError> {
     let corrupt = |detail: String| JournalError::Corrupt {
         path: path.to_owned(),
         detail,
     };
     let db = sled::Config::new()
         .path(path)
+        .cache_capacity(cache_bytes)
         .open()
         .map_err(|source| JournalError::Sled {
             path: path.to_owned(),

@@ -5,6 +5,7 @@ fn cfg(max_bytes: u64) -> JournalConfig {
     JournalConfig {
         max_bytes,
         group_max_events: 4096,
+        cache_bytes: 8 << 20,
         seq_reserve: 1000,
     }
 }

@@ -77,9 +77,11 @@ pub async fn run(
             // New durable events: add them to what is to be sent.
             changed = head_rx.changed() => {
                 if changed.is_ok() {
-                    state.on_head(*head_rx.borrow_and_update());
+                    state.on_head(*head_rx.borrow_and_update(), Instant::now());
                 }
             }
+            // Lingering live events are due.
+            _ = sleep_until(state.linger_deadline()) => {}
             _ = tick.tick() => {
                 if state.tick(Instant::now()) {
                     warn!(
@@ -96,6 +98,14 @@ pub async fn run(
     }
     link.stop();
     Ok(())
+}
+
+/// Sleeps until `deadline`, or forever when there is none.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
 }
 
 fn handle(state: &mut State, ev: LinkEvent, journal: &mpsc::UnboundedSender<JournalInput>) {
@@ -127,7 +137,7 @@ fn fill(
     identity: &Identity,
     config: &AgentConfig,
 ) {
-    while let Some(pick) = state.pick() {
+    while let Some(pick) = state.pick(Instant::now()) {
         let events = match reader.read(
             pick.from,
             pick.to,

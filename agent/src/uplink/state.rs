@@ -57,6 +57,8 @@ pub struct State {
     tokens: f64,
     last_refill: Instant,
     next_id: u64,
+    /// When the oldest live seq not yet sent became durable (for the linger).
+    live_since: Option<Instant>,
     pub rewinds: u64,
 }
 
@@ -81,6 +83,7 @@ impl State {
             connected: false,
             last_refill: now,
             next_id: 1,
+            live_since: None,
             rewinds: 0,
         };
         s.reclassify();
@@ -121,12 +124,24 @@ impl State {
     }
 
     /// The journal made seqs up to `head` durable.
-    pub fn on_head(&mut self, head: u64) {
+    pub fn on_head(&mut self, head: u64, now: Instant) {
         if head > self.head {
             self.todo
                 .insert_range((self.head + 1).max(self.mark + 1), head);
             self.head = head;
+            self.live_since.get_or_insert(now);
         }
+    }
+
+    fn linger(&self) -> Duration {
+        Duration::from_millis(self.cfg.linger_ms)
+    }
+
+    /// When held-back live events must go out even if the batch is not full.
+    pub fn linger_deadline(&self) -> Option<Instant> {
+        let since = self.live_since?;
+        self.todo.first_range_from(self.live_from)?;
+        Some(since + self.linger())
     }
 
     pub fn on_connected(&mut self) {
@@ -203,20 +218,29 @@ impl State {
     }
 
     /// The next range to read and send, if the window and the drain budget allow.
-    pub fn pick(&self) -> Option<Pick> {
+    ///
+    /// Live events wait up to `linger_ms` for a batch to fill, so a store sending a steady
+    /// trickle does not pay one MQTT message per event.
+    pub fn pick(&self, now: Instant) -> Option<Pick> {
         if !self.connected || self.inflight.len() >= self.cfg.max_inflight {
             return None;
         }
         if let Some((from, to)) = self.todo.first_range_from(self.live_from) {
-            return Some(Pick {
-                from,
-                to,
-                historical: false,
-            });
+            let full = to - from + 1 >= self.cfg.batch_max_events as u64;
+            let waited = self
+                .live_since
+                .is_none_or(|since| now >= since + self.linger());
+            if full || waited {
+                return Some(Pick {
+                    from,
+                    to,
+                    historical: false,
+                });
+            }
         }
         let (from, to) = self.todo.first_range()?;
         if from >= self.live_from {
-            return None;
+            return None; // live events lingering
         }
         if self.cfg.backlog_events_per_sec > 0 && self.tokens <= 0.0 {
             return None;
@@ -258,6 +282,8 @@ impl State {
         );
         if historical {
             self.tokens -= events as f64;
+        } else if self.todo.first_range_from(self.live_from).is_none() {
+            self.live_since = None;
         }
         id
     }
@@ -274,12 +300,13 @@ mod tests {
             stall_timeout_secs: 5,
             backlog_threshold_events: 100,
             backlog_events_per_sec: 0,
+            linger_ms: 0,
             ..UplinkConfig::default()
         }
     }
 
     fn send(s: &mut State, n: u64) -> (u64, Pick) {
-        let p = s.pick().expect("something to send");
+        let p = s.pick(Instant::now()).expect("something to send");
         let to = p.to.min(p.from + n - 1);
         (
             s.sent(p.from, to, (to - p.from + 1) as usize, p.historical),
@@ -291,11 +318,11 @@ mod tests {
     fn sends_nothing_while_disconnected_and_respects_the_window() {
         let t = Instant::now();
         let mut s = State::new(cfg(), Some(1), 30, t);
-        assert_eq!(s.pick(), None);
+        assert_eq!(s.pick(t), None);
         s.on_connected();
         send(&mut s, 10);
         send(&mut s, 10);
-        assert_eq!(s.pick(), None, "window of 2 is full");
+        assert_eq!(s.pick(t), None, "window of 2 is full");
         assert_eq!(s.mode(), Mode::Normal);
     }
 
@@ -309,7 +336,7 @@ mod tests {
         s.on_puback(a, t);
         s.on_disconnected();
         s.on_connected();
-        let p = s.pick().unwrap();
+        let p = s.pick(t).unwrap();
         assert_eq!((p.from, p.to), (11, 20));
     }
 
@@ -324,7 +351,7 @@ mod tests {
         s.on_puback(b, t);
         assert_eq!(s.on_mark(5, t), Some(5));
         assert_eq!(s.on_mark(4, t), None, "marks never go back");
-        assert_eq!(s.pick(), None, "all sent and acked by the broker");
+        assert_eq!(s.pick(t), None, "all sent and acked by the broker");
         let later = t + Duration::from_secs(6);
         assert!(
             !s.tick(later),
@@ -335,7 +362,7 @@ mod tests {
             s.tick(later),
             "collector online and mark stalled: the broker lost them"
         );
-        let p = s.pick().unwrap();
+        let p = s.pick(t).unwrap();
         assert_eq!((p.from, p.to), (6, 20), "resend from the collector's mark");
         assert_eq!(s.rewinds, 1);
     }
@@ -382,7 +409,7 @@ mod tests {
         let mut s = State::new(c, Some(1), 500, t);
         s.on_connected();
         assert_eq!(s.mode(), Mode::Backlog);
-        s.on_head(505);
+        s.on_head(505, t);
         let (_, p) = send(&mut s, 10);
         assert_eq!(
             (p.from, p.to, p.historical),
@@ -391,17 +418,17 @@ mod tests {
         );
         let (_, p) = send(&mut s, 10);
         assert_eq!((p.from, p.historical), (1, true));
-        assert_eq!(s.pick(), None, "drain budget spent");
-        s.on_head(506);
+        assert_eq!(s.pick(t), None, "drain budget spent");
+        s.on_head(506, t);
         let (_, p) = send(&mut s, 10);
         assert_eq!(
             (p.from, p.historical),
             (506, false),
             "live is not held back by the budget"
         );
-        assert_eq!(s.pick(), None);
+        assert_eq!(s.pick(t), None);
         s.tick(t + Duration::from_millis(500));
-        let p = s.pick().unwrap();
+        let p = s.pick(t).unwrap();
         assert_eq!(
             (p.from, p.to, p.historical),
             (11, 500, true),
@@ -410,12 +437,31 @@ mod tests {
     }
 
     #[test]
+    fn live_events_linger_until_the_batch_fills_or_time_is_up() {
+        let t = Instant::now();
+        let mut c = cfg();
+        c.linger_ms = 5;
+        let mut s = State::new(c, None, 0, t);
+        s.on_connected();
+        s.on_head(3, t);
+        assert_eq!(s.pick(t), None, "3 of 10 events: wait a little");
+        assert_eq!(s.linger_deadline(), Some(t + Duration::from_millis(5)));
+        let p = s.pick(t + Duration::from_millis(5)).unwrap();
+        assert_eq!((p.from, p.to), (1, 3));
+        s.sent(1, 3, 3, false);
+        assert_eq!(s.linger_deadline(), None);
+        s.on_head(13, t + Duration::from_millis(6));
+        let p = s.pick(t + Duration::from_millis(6)).unwrap();
+        assert_eq!((p.from, p.to), (4, 13), "a full batch goes at once");
+    }
+
+    #[test]
     fn skipped_ranges_are_not_sent() {
         let t = Instant::now();
         let mut s = State::new(cfg(), Some(1), 20, t);
         s.on_connected();
         s.skip(1, 15);
-        let p = s.pick().unwrap();
+        let p = s.pick(t).unwrap();
         assert_eq!((p.from, p.to), (16, 20));
     }
 }

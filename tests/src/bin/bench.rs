@@ -3,8 +3,8 @@
 //! ```text
 //! cargo build --release --bins
 //! cargo run --release -p store-tests --bin bench -- [--runs 3] [--events 200000]
-//!     [--latency-rate 1000] [--latency-secs 10] [--idle-secs 5] [--window 8192]
-//!     [--only feed_only,e2e,latency]
+//!     [--latency-rate 1000] [--latency-secs 10] [--idle-secs 5] [--window 8192] [--group 1024]
+//!     [--only journal,feed_only,e2e,latency]
 //! ```
 //!
 //! Each run starts fresh processes in a fresh temporary directory and executes every selected
@@ -14,6 +14,8 @@
 //! baseline), medians of the per-run ratios.
 //!
 //! Measurements:
+//! - `journal`: the agent's journal alone, in process: groups of `--group` events appended and
+//!   made durable (sled flush + fdatasync) one after the other. Events/s.
 //! - `feed_only` (baseline): line feed → agent journal, no broker reachable. Events/s until the
 //!   last `ok`.
 //! - `e2e`: line feed → agent → Mosquitto → collector applied, flat out. Events/s from the first
@@ -48,6 +50,7 @@ struct Opts {
     latency_secs: u64,
     idle_secs: u64,
     window: usize,
+    group: usize,
     only: Option<Vec<String>>,
 }
 
@@ -60,6 +63,7 @@ impl Default for Opts {
             latency_secs: 10,
             idle_secs: 5,
             window: 8_192,
+            group: 1_024,
             only: None,
         }
     }
@@ -82,6 +86,11 @@ type Measure = fn(&Opts) -> Result<Vec<Metric>, String>;
 /// `(name, description, function)`, run in this order in every run.
 const MEASUREMENTS: &[(&str, &str, Measure)] = &[
     (
+        "journal",
+        "journal alone: durable group commits, in process",
+        journal,
+    ),
+    (
         "feed_only",
         "baseline: line feed -> agent journal, no broker",
         feed_only,
@@ -99,11 +108,67 @@ const MEASUREMENTS: &[(&str, &str, Measure)] = &[
 ];
 
 /// `(label, numerator, denominator)` over `measurement.metric` names taken in the same run.
-const RATIOS: &[(&str, &str, &str)] = &[(
-    "end-to-end events/s over feed-only (journal) events/s",
-    "e2e.events_per_sec",
-    "feed_only.events_per_sec",
-)];
+const RATIOS: &[(&str, &str, &str)] = &[
+    (
+        "end-to-end events/s over feed-only (journal) events/s",
+        "e2e.events_per_sec",
+        "feed_only.events_per_sec",
+    ),
+    (
+        "feed-only events/s over journal-alone events/s",
+        "feed_only.events_per_sec",
+        "journal.events_per_sec",
+    ),
+];
+
+/// Durable journal ingest, in process, without TCP or the writer task.
+fn journal(opts: &Opts) -> Result<Vec<Metric>, String> {
+    use store_agent::config::JournalConfig;
+    use store_agent::journal::Journal;
+    use store_proto::v1::FootTraffic;
+    use store_proto::{Body, Event};
+
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let (mut journal, _reader, _) =
+        Journal::open(dir.path(), JournalConfig::default()).map_err(|e| e.to_string())?;
+    let event = |i: u64| Event {
+        device_id: "door-1".into(),
+        wall_time_ms: 1_700_000_000_000 + i as i64,
+        body: Some(Body::FootTraffic(FootTraffic {
+            counter_id: "door-1".into(),
+            line: "main".into(),
+            entries: 1,
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let group = opts.group.max(1) as u64;
+    let started = Instant::now();
+    let mut i = 0;
+    while i < opts.events {
+        let n = group.min(opts.events - i);
+        let out = journal
+            .append((i..i + n).map(event).collect())
+            .map_err(|e| e.to_string())?;
+        if out.iter().any(|r| r.is_err()) {
+            return Err("journal refused events".into());
+        }
+        i += n;
+    }
+    let took = started.elapsed();
+    Ok(vec![
+        metric(
+            "events_per_sec",
+            "events/s",
+            opts.events as f64 / took.as_secs_f64(),
+        ),
+        metric(
+            "fsyncs_per_sec",
+            "groups/s",
+            opts.events.div_ceil(group) as f64 / took.as_secs_f64(),
+        ),
+    ])
+}
 
 fn main() {
     let opts = parse_args();
@@ -466,6 +531,7 @@ fn parse_args() -> Opts {
             "--latency-secs" => o.latency_secs = parse(&value("--latency-secs")),
             "--idle-secs" => o.idle_secs = parse(&value("--idle-secs")),
             "--window" => o.window = parse(&value("--window")),
+            "--group" => o.group = parse(&value("--group")),
             "--only" => {
                 let list: Vec<String> = value("--only").split(',').map(str::to_string).collect();
                 for n in &list {
@@ -496,7 +562,7 @@ fn usage(err: &str) -> ! {
     }
     eprintln!(
         "usage: bench [--runs N] [--events N] [--latency-rate R] [--latency-secs S] \
-         [--idle-secs S] [--window N] [--only {}]",
+         [--idle-secs S] [--window N] [--group N] [--only {}]",
         MEASUREMENTS
             .iter()
             .map(|(n, _, _)| *n)
