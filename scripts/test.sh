@@ -74,6 +74,9 @@ step() {
     fi
 }
 
+step "formatting" cargo fmt --all -- --check || true
+step "lints" cargo clippy --workspace --all-targets -- -D warnings || true
+
 BUILT=1
 step "build release binaries" cargo build --release --workspace --bins || BUILT=0
 

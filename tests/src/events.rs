@@ -46,6 +46,36 @@ pub fn traffic_of(i: u64) -> (u64, u64) {
     }
 }
 
+/// What one event does to the collector's store stats: its kind and, for foot traffic, the
+/// people counted in and out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Effect {
+    pub kind: Kind,
+    pub entries: u64,
+    pub exits: u64,
+}
+
+impl Effect {
+    /// An event of `kind` that counts nobody.
+    pub fn of(kind: Kind) -> Self {
+        Self {
+            kind,
+            entries: 0,
+            exits: 0,
+        }
+    }
+}
+
+/// Effect of line `i`.
+pub fn effect_of(i: u64) -> Effect {
+    let (entries, exits) = traffic_of(i);
+    Effect {
+        kind: kind_of(i),
+        entries,
+        exits,
+    }
+}
+
 /// The JSON line for index `i`, newline included.
 pub fn line(i: u64) -> String {
     match kind_of(i) {
@@ -82,10 +112,14 @@ pub struct Tally {
 impl Tally {
     /// Adds line `i`.
     pub fn add(&mut self, i: u64) {
-        *self.kinds.entry(kind_of(i).name().to_string()).or_default() += 1;
-        let (entries, exits) = traffic_of(i);
-        self.entries += entries;
-        self.exits += exits;
+        self.add_effect(effect_of(i));
+    }
+
+    /// Adds one event by its effect (for lines other than the standard mix).
+    pub fn add_effect(&mut self, e: Effect) {
+        *self.kinds.entry(e.kind.name().to_string()).or_default() += 1;
+        self.entries += e.entries;
+        self.exits += e.exits;
     }
 
     /// Adds another tally.

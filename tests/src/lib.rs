@@ -29,6 +29,7 @@
 //! cargo build --release --bins                      # then, e.g.:
 //! cargo test --release -p store-tests --test agent_sigkill -- --nocapture
 //! cargo run --release -p store-tests --bin bench -- --runs 3
+//! scripts/demo.sh                                   # the local demo (src/bin/demo.rs)
 //! ```
 //!
 //! Knobs (environment): `STORE_TESTS_SEED` replays the random kill moments of a failed run;

@@ -9,14 +9,25 @@
 use std::ffi::OsString;
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::signal::{self, Signal};
 
 /// Lines of log shown when a test fails.
 pub const TAIL_LINES: usize = 60;
+
+static OWN_PROCESS_GROUP: AtomicBool = AtomicBool::new(false);
+
+/// Starts every child started after this call in a process group of its own, so a Ctrl-C at the
+/// terminal (SIGINT to the whole foreground group) reaches only this process, which then stops
+/// its children itself, in its own order. For interactive programs (the `demo`); off by default.
+pub fn children_in_own_process_group() {
+    OWN_PROCESS_GROUP.store(true, Ordering::SeqCst);
+}
 
 /// One supervised child process.
 pub struct Proc {
@@ -113,6 +124,9 @@ impl Proc {
         cmd.env("NO_COLOR", "1");
         for (k, v) in &self.envs {
             cmd.env(k, v);
+        }
+        if OWN_PROCESS_GROUP.load(Ordering::SeqCst) {
+            cmd.process_group(0);
         }
         let child = cmd
             .spawn()

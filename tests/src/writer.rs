@@ -10,6 +10,9 @@
 //! that lost its connection would not know either), and the writer reconnects until the agent
 //! is back or `reconnect_timeout` passes.
 //!
+//! [`Writer::start_with_source`] sends the lines of a [`LineSource`] instead, each with its
+//! expected [`Effect`], so the tallies stay exact for other mixes (the `demo` binary's store day).
+//!
 //! The writer also checks what it can see of invariant 2 (seqs strictly increasing, never
 //! reused): with one writer per agent, every `ok` seq must exceed all earlier ones, across agent
 //! restarts too. Run one writer per agent at a time.
@@ -22,7 +25,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::events::{self, Tally};
+use crate::events::{self, Effect, Tally};
 
 /// What to send and how.
 #[derive(Debug, Clone)]
@@ -89,6 +92,33 @@ impl WriterOptions {
     pub fn record_send_times(mut self) -> Self {
         self.record_send_times = true;
         self
+    }
+}
+
+/// Makes the line with a given index (newline included) and names its effect on the collector's
+/// stats; replaces the standard mix of [`crate::events`]. Called from the writer thread, in index
+/// order, once per line written, just before the line is written.
+#[derive(Clone)]
+pub struct LineSource(Arc<dyn Fn(u64) -> (String, Effect) + Send + Sync>);
+
+impl LineSource {
+    pub fn new(f: impl Fn(u64) -> (String, Effect) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+
+    /// The standard mix of [`crate::events`].
+    pub fn standard() -> Self {
+        Self::new(|i| (events::line(i), events::effect_of(i)))
+    }
+
+    fn line(&self, index: u64) -> (String, Effect) {
+        (self.0)(index)
+    }
+}
+
+impl std::fmt::Debug for LineSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LineSource(..)")
     }
 }
 
@@ -229,8 +259,13 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts streaming on a background thread.
+    /// Starts streaming the standard mix of [`crate::events`] on a background thread.
     pub fn start(opts: WriterOptions) -> Self {
+        Self::start_with_source(opts, LineSource::standard())
+    }
+
+    /// Starts streaming the lines of `source` on a background thread.
+    pub fn start_with_source(opts: WriterOptions, source: LineSource) -> Self {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new(opts.first_index)),
             changed: Condvar::new(),
@@ -241,7 +276,7 @@ impl Writer {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("line-feed-writer".into())
-                .spawn(move || write_loop(&opts, &shared))
+                .spawn(move || write_loop(&opts, &source, &shared))
                 .expect("spawn writer thread")
         };
         Self {
@@ -390,6 +425,7 @@ impl Shared {
 /// A line sent and not yet answered.
 struct Pending {
     index: u64,
+    effect: Effect,
     sent_at: Instant,
 }
 
@@ -459,7 +495,7 @@ impl State {
             if !self.acked.insert(seq) {
                 self.reused_seqs.push(seq);
             }
-            self.acked_tally.add(line.index);
+            self.acked_tally.add_effect(line.effect);
             self.last_ack_at = Some(Instant::now());
             if record_send_times {
                 self.send_times.push((seq, line.sent_at));
@@ -506,7 +542,7 @@ impl State {
 /// Lines written between explicit flushes when sending flat out.
 const FLUSH_EVERY: u32 = 256;
 
-fn write_loop(opts: &WriterOptions, shared: &Arc<Shared>) {
+fn write_loop(opts: &WriterOptions, source: &LineSource, shared: &Arc<Shared>) {
     let end = opts.total.map(|t| opts.first_index + t);
     let mut next = opts.first_index;
     let interval = opts.rate.map(|r| Duration::from_secs_f64(1.0 / r));
@@ -549,18 +585,20 @@ fn write_loop(opts: &WriterOptions, shared: &Arc<Shared>) {
             if shared.stopped() {
                 break;
             }
+            let (text, effect) = source.line(next);
             {
                 let mut st = shared.lock();
                 st.pending.push_back(Pending {
                     index: next,
+                    effect,
                     sent_at: Instant::now(),
                 });
                 st.sent += 1;
-                st.sent_tally.add(next);
+                st.sent_tally.add_effect(effect);
                 next += 1;
                 st.next_index = next;
             }
-            if out.write_all(events::line(next - 1).as_bytes()).is_err() {
+            if out.write_all(text.as_bytes()).is_err() {
                 broken = true;
                 break;
             }

@@ -176,6 +176,7 @@ impl Journal {
         } = opened;
         let Reservation { reserved, acked } = seqfile.get();
         let mut next_seq = stored_next.unwrap_or(1);
+        let mut internal = Vec::new();
         if stored_next.is_none() && (reserved > 0 || !seqfile_trusted) {
             // The journal's own record of issued seqs is gone (quarantined, or the folder was
             // deleted): continue above anything that may have been issued.
@@ -193,35 +194,7 @@ impl Journal {
                 if quarantined_to.is_none() {
                     warn!(%detail, "Journal missing although seqs were issued before.");
                 }
-                let first = acked + 1;
-                let last = floor - 1;
-                let mut ev = Event {
-                    device_id: AGENT_DEVICE_ID.to_owned(),
-                    body: Some(Body::DataLoss(DataLoss {
-                        reason: DataLossReason::JournalQuarantined as i32,
-                        ranges: if first <= last {
-                            vec![SeqRange { first, last }]
-                        } else {
-                            vec![]
-                        },
-                        classes: vec![],
-                        exact: false,
-                        detail,
-                    })),
-                    ..Default::default()
-                };
-                clock::stamp(&mut ev);
-                return Self::assemble(
-                    path,
-                    db,
-                    data_file,
-                    index,
-                    next_seq,
-                    seqfile,
-                    cfg,
-                    vec![ev],
-                    quarantined_to,
-                );
+                internal.push(lost_journal_event(acked + 1, floor - 1, detail));
             }
         }
         if let Some(last) = index_last(&index) {
@@ -235,7 +208,7 @@ impl Journal {
             next_seq,
             seqfile,
             cfg,
-            vec![],
+            internal,
             quarantined_to,
         )
     }
@@ -501,6 +474,27 @@ impl Journal {
             .store(self.index.entries(), Ordering::Relaxed);
         self.stats.head.store(self.next_seq - 1, Ordering::Relaxed);
     }
+}
+
+/// The DataLoss event for a journal whose contents are gone: seqs `first..=last` are settled.
+fn lost_journal_event(first: u64, last: u64, detail: String) -> Event {
+    let mut ev = Event {
+        device_id: AGENT_DEVICE_ID.to_owned(),
+        body: Some(Body::DataLoss(DataLoss {
+            reason: DataLossReason::JournalQuarantined as i32,
+            ranges: if first <= last {
+                vec![SeqRange { first, last }]
+            } else {
+                vec![]
+            },
+            classes: vec![],
+            exact: false,
+            detail,
+        })),
+        ..Default::default()
+    };
+    clock::stamp(&mut ev);
+    ev
 }
 
 fn refusals(n: usize) -> Vec<Result<u64, RecordError>> {
