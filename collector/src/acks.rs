@@ -10,24 +10,24 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use prost::Message;
-use store_proto::v1::CommitMark;
+use store_proto::v1::{CommitMark, SeqRange};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
 use tracing::{debug, warn};
 
 use crate::mqtt::{now_ms, Mqtt};
-use crate::state::AgentKey;
+use crate::state::{AgentKey, Mark};
 
 /// Requests to the mark publisher.
 #[derive(Debug)]
 pub enum AckCommand {
     /// Committed marks after a group commit.
-    Marks(Vec<(AgentKey, u64)>),
+    Marks(Vec<(AgentKey, Mark)>),
     /// After a (re)connection: forget what was published and publish all of these.
-    RepublishAll(Vec<(AgentKey, u64)>),
+    RepublishAll(Vec<(AgentKey, Mark)>),
     /// Publish these marks at the next tick even if unchanged: their agents resent events that
     /// were already applied, so they may have missed the last mark.
-    Refresh(Vec<(AgentKey, u64)>),
+    Refresh(Vec<(AgentKey, Mark)>),
     /// Publish what is pending now (shutdown), then answer.
     Flush(oneshot::Sender<()>),
 }
@@ -57,9 +57,9 @@ pub async fn run<M: Mqtt>(
                     publisher.pending.extend(marks);
                 }
                 Some(AckCommand::Refresh(marks)) => {
-                    for (key, committed) in marks {
+                    for (key, mark) in marks {
                         publisher.published.remove(&key);
-                        publisher.pending.insert(key, committed);
+                        publisher.pending.insert(key, mark);
                     }
                 }
                 Some(AckCommand::Flush(done)) => {
@@ -81,9 +81,9 @@ struct Publisher<M> {
     mqtt: M,
     collector_id: String,
     /// Latest mark per agent not yet published.
-    pending: HashMap<AgentKey, u64>,
+    pending: HashMap<AgentKey, Mark>,
     /// Last mark published per agent on this connection.
-    published: HashMap<AgentKey, u64>,
+    published: HashMap<AgentKey, Mark>,
 }
 
 impl<M: Mqtt> Publisher<M> {
@@ -91,24 +91,31 @@ impl<M: Mqtt> Publisher<M> {
         if self.pending.is_empty() {
             return;
         }
-        let mut marks: Vec<(AgentKey, u64)> = self.pending.drain().collect();
+        let mut marks: Vec<(AgentKey, Mark)> = self.pending.drain().collect();
         marks.sort();
-        for (key, committed) in marks {
-            // Mark 0 says nothing an agent can act on.
-            if committed == 0 || self.published.get(&key) == Some(&committed) {
+        for (key, mark) in marks {
+            // An empty mark says nothing an agent can act on.
+            let empty = mark.committed == 0 && mark.done_above.is_empty();
+            if empty || self.published.get(&key) == Some(&mark) {
                 continue;
             }
+            let committed = mark.committed;
             let payload = CommitMark {
                 committed_seq: committed,
                 collector_id: self.collector_id.clone(),
                 wall_time_ms: now_ms(),
+                done_above: mark
+                    .done_above
+                    .iter()
+                    .map(|&(first, last)| SeqRange { first, last })
+                    .collect(),
             }
             .encode_to_vec();
             let topic = store_proto::topics::ack(&key.store_id, &key.agent_id);
             match self.mqtt.publish(topic, true, payload).await {
                 Ok(()) => {
                     debug!(store_id = %key.store_id, agent_id = %key.agent_id, committed, "Ack published.");
-                    self.published.insert(key, committed);
+                    self.published.insert(key, mark);
                 }
                 Err(e) => {
                     // Only when the client is closed, i.e. shutting down.
@@ -156,9 +163,11 @@ mod tests {
         ));
         tokio::time::sleep(Duration::from_millis(10)).await;
         for m in 1..=50 {
-            tx.send(AckCommand::Marks(vec![(key("a1"), m)])).unwrap();
+            tx.send(AckCommand::Marks(vec![(key("a1"), m.into())]))
+                .unwrap();
         }
-        tx.send(AckCommand::Marks(vec![(key("a2"), 7)])).unwrap();
+        tx.send(AckCommand::Marks(vec![(key("a2"), 7.into())]))
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(marks(&fake).is_empty(), "nothing before the interval ends");
         tokio::time::sleep(Duration::from_millis(150)).await;
@@ -170,29 +179,56 @@ mod tests {
             ]
         );
         // Unchanged marks are not published again.
-        tx.send(AckCommand::Marks(vec![(key("a1"), 50), (key("a2"), 7)]))
-            .unwrap();
+        tx.send(AckCommand::Marks(vec![
+            (key("a1"), 50.into()),
+            (key("a2"), 7.into()),
+        ]))
+        .unwrap();
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(marks(&fake).len(), 2);
         // A reconnection republishes everything.
         tx.send(AckCommand::RepublishAll(vec![
-            (key("a1"), 50),
-            (key("a3"), 0),
+            (key("a1"), 50.into()),
+            (key("a3"), 0.into()),
         ]))
         .unwrap();
         tokio::time::sleep(Duration::from_millis(250)).await;
         assert_eq!(marks(&fake).len(), 3);
         assert_eq!(marks(&fake)[2], ("stores/s1/agents/a1/ack".to_owned(), 50));
         // Duplicates from an agent make its unchanged mark go out again.
-        tx.send(AckCommand::Refresh(vec![(key("a1"), 50)])).unwrap();
+        tx.send(AckCommand::Refresh(vec![(key("a1"), 50.into())]))
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(250)).await;
         assert_eq!(marks(&fake).len(), 4);
         // Flush publishes at once.
-        tx.send(AckCommand::Marks(vec![(key("a2"), 9)])).unwrap();
+        tx.send(AckCommand::Marks(vec![(key("a2"), 9.into())]))
+            .unwrap();
         let (done_tx, done_rx) = oneshot::channel();
         tx.send(AckCommand::Flush(done_tx)).unwrap();
         done_rx.await.unwrap();
         assert_eq!(marks(&fake)[4], ("stores/s1/agents/a2/ack".to_owned(), 9));
+        // Ranges done above a stuck mark go out with it, and a change in them is news.
+        let stuck = |above: Vec<(u64, u64)>| Mark {
+            committed: 9,
+            done_above: above,
+        };
+        tx.send(AckCommand::Marks(vec![(key("a2"), stuck(vec![(12, 20)]))]))
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        tx.send(AckCommand::Marks(vec![(key("a2"), stuck(vec![(12, 30)]))]))
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let published = fake.published();
+        assert_eq!(published.len(), 7);
+        let last = CommitMark::decode(published[6].2.as_slice()).unwrap();
+        assert_eq!(last.committed_seq, 9);
+        assert_eq!(
+            last.done_above,
+            vec![SeqRange {
+                first: 12,
+                last: 30
+            }]
+        );
         drop(tx);
         task.await.unwrap();
     }

@@ -28,7 +28,7 @@ use crate::acks::AckCommand;
 use crate::config::Config;
 use crate::gaps::GapTracker;
 use crate::mqtt::{now_ms, status_payload, Incoming, Mqtt, MqttError, Notice};
-use crate::state::{apply_batch, AgentKey, AgentState, Counters, Shared, StoreStats};
+use crate::state::{apply_batch, AgentKey, AgentState, Counters, Mark, Shared, StoreStats};
 use crate::store::{Changes, Store, StoreError};
 
 /// Most publishes committed together.
@@ -213,12 +213,12 @@ impl<M: Mqtt> Ingest<M> {
                 status_payload(&self.collector_id, true, now_ms()),
             )
             .await?;
-        let marks: Vec<(AgentKey, u64)> = {
+        let marks: Vec<(AgentKey, Mark)> = {
             let live = self.shared.lock().expect("state lock poisoned");
             live.state
                 .agents
                 .iter()
-                .map(|(k, a)| (k.clone(), a.committed_seq()))
+                .map(|(k, a)| (k.clone(), a.mark()))
                 .collect()
         };
         info!(session_present, filters = ?self.filters, agents = marks.len(), "Subscribed; collector online.");
@@ -310,24 +310,24 @@ impl<M: Mqtt> Ingest<M> {
         }
 
         // Durable from here on.
-        let marks: Vec<(AgentKey, u64)> = changes
+        let marks: Vec<(AgentKey, Mark)> = changes
             .agents
             .iter()
-            .map(|(k, a)| (k.clone(), a.committed_seq()))
+            .map(|(k, a)| (k.clone(), a.mark()))
             .collect();
         let gaps: Vec<(AgentKey, Vec<(u64, u64)>)> = changes
             .agents
             .iter()
             .map(|(k, a)| (k.clone(), a.gaps()))
             .collect();
-        let refresh: Vec<(AgentKey, u64)> = {
+        let refresh: Vec<(AgentKey, Mark)> = {
             let mut live = self.shared.lock().expect("state lock poisoned");
             live.state.agents.extend(changes.agents);
             live.state.stores.extend(changes.stores);
             live.counters.add(&counters);
             with_duplicates
                 .into_iter()
-                .filter_map(|k| live.state.agents.get(&k).map(|a| (k, a.committed_seq())))
+                .filter_map(|k| live.state.agents.get(&k).map(|a| (k, a.mark())))
                 .collect()
         };
 
@@ -536,7 +536,7 @@ mod tests {
         let mut saw_mark = false;
         while let Ok(cmd) = h.acks.try_recv() {
             if let AckCommand::Marks(m) = cmd {
-                assert_eq!(m, vec![(AgentKey::new("s1", "a1"), 10)]);
+                assert_eq!(m, vec![(AgentKey::new("s1", "a1"), 10.into())]);
                 saw_mark = true;
             }
         }

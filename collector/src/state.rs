@@ -36,6 +36,25 @@ impl fmt::Display for AgentKey {
     }
 }
 
+/// Most ranges above the mark sent with it; beyond that the agent simply resends more.
+const MAX_DONE_ABOVE: usize = 64;
+
+/// An agent's committed mark and the ranges already done above it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Mark {
+    pub committed: u64,
+    pub done_above: Vec<(u64, u64)>,
+}
+
+impl From<u64> for Mark {
+    fn from(committed: u64) -> Self {
+        Mark {
+            committed,
+            done_above: Vec::new(),
+        }
+    }
+}
+
 /// Dedup state of one agent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AgentState {
@@ -74,6 +93,21 @@ impl AgentState {
 
     pub fn last_batch_wall_ms(&self) -> i64 {
         self.last_batch_wall_ms
+    }
+
+    /// The committed mark with what is already done above it, as published to the agent.
+    pub fn mark(&self) -> Mark {
+        let committed = self.committed_seq();
+        let done_above = self
+            .done
+            .ranges()
+            .filter(|&(_, last)| last > committed)
+            .take(MAX_DONE_ABOVE)
+            .collect();
+        Mark {
+            committed,
+            done_above,
+        }
     }
 
     /// The contiguous committed mark: every seq in `1..=mark` is applied or settled.
@@ -328,6 +362,22 @@ pub(crate) mod tests {
 
     fn ranges(s: &SeqSet) -> Vec<(u64, u64)> {
         s.ranges().collect()
+    }
+
+    #[test]
+    fn mark_carries_what_is_done_above_it() {
+        let agent = AgentState::from_parts(
+            SeqSet::from_ranges([(1, 3), (6, 8), (10, 10)]),
+            SeqSet::new(),
+            0,
+        );
+        assert_eq!(
+            agent.mark(),
+            Mark {
+                committed: 3,
+                done_above: vec![(6, 8), (10, 10)],
+            }
+        );
     }
 
     #[test]

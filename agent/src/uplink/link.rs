@@ -32,8 +32,12 @@ pub enum LinkEvent {
     Disconnected(String),
     /// The broker acknowledged the batch with this id.
     PubAck(u64),
-    /// The collector's committed mark for this agent.
-    Mark(u64),
+    /// The collector's committed mark for this agent, and the seq ranges it already holds above
+    /// the mark.
+    Mark {
+        committed: u64,
+        done_above: Vec<(u64, u64)>,
+    },
     Collector {
         id: String,
         online: bool,
@@ -232,7 +236,14 @@ async fn poll(
                 if p.topic == ack_topic {
                     match CommitMark::decode(p.payload.as_ref()) {
                         Ok(m) => {
-                            let _ = tx.send(LinkEvent::Mark(m.committed_seq));
+                            let _ = tx.send(LinkEvent::Mark {
+                                committed: m.committed_seq,
+                                done_above: m
+                                    .done_above
+                                    .iter()
+                                    .map(|r| (r.first, r.last))
+                                    .collect(),
+                            });
                         }
                         Err(e) => warn!(error = %e, "Undecodable commit mark; ignoring."),
                     }

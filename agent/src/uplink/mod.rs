@@ -117,8 +117,11 @@ fn handle(state: &mut State, ev: LinkEvent, journal: &mpsc::UnboundedSender<Jour
             state.on_disconnected();
         }
         LinkEvent::PubAck(id) => state.on_puback(id, now),
-        LinkEvent::Mark(mark) => {
-            if let Some(mark) = state.on_mark(mark, now) {
+        LinkEvent::Mark {
+            committed,
+            done_above,
+        } => {
+            if let Some(mark) = state.on_mark(committed, &done_above, now) {
                 let _ = journal.send(JournalInput::Trim(mark));
             }
         }

@@ -49,6 +49,8 @@ pub struct State {
     inflight: HashMap<u64, InFlight>,
     broker_acked: SeqSet,
     mark: u64,
+    /// Seqs above the mark the collector already holds (from its last mark message).
+    done_above: SeqSet,
     stall_since: Option<Instant>,
     collectors: HashSet<String>,
     head: u64,
@@ -76,6 +78,7 @@ impl State {
             inflight: HashMap::new(),
             broker_acked: SeqSet::new(),
             mark: 0,
+            done_above: SeqSet::new(),
             stall_since: None,
             collectors: HashSet::new(),
             head,
@@ -170,14 +173,25 @@ impl State {
         }
     }
 
-    /// The collector's committed mark; returns the mark to trim the journal to when it moved.
-    pub fn on_mark(&mut self, mark: u64, now: Instant) -> Option<u64> {
-        if mark <= self.mark {
+    /// The collector's committed mark and what it holds above it; returns the mark to trim the
+    /// journal to when it moved.
+    pub fn on_mark(&mut self, mark: u64, done_above: &[(u64, u64)], now: Instant) -> Option<u64> {
+        if mark < self.mark {
+            return None; // a stale retained message
+        }
+        // What the collector holds needs no sending, now or after a rewind.
+        self.done_above = SeqSet::from_ranges(done_above.iter().copied());
+        self.done_above.remove_through(mark);
+        for (a, b) in self.done_above.ranges() {
+            self.todo.remove_range(a, b);
+        }
+        if mark == self.mark {
             return None;
         }
         self.mark = mark;
         self.todo.remove_through(mark);
         self.broker_acked.remove_through(mark);
+        self.done_above.remove_through(mark);
         self.stall_since = (!self.broker_acked.is_empty()).then_some(now);
         Some(mark)
     }
@@ -207,6 +221,10 @@ impl State {
         if stalled && self.collector_online() {
             for (a, b) in self.broker_acked.ranges().collect::<Vec<_>>() {
                 self.todo.insert_range(a, b);
+            }
+            // Only what the collector lacks: a small gap costs a small resend.
+            for (a, b) in self.done_above.ranges() {
+                self.todo.remove_range(a, b);
             }
             self.broker_acked = SeqSet::new();
             self.stall_since = None;
@@ -349,8 +367,8 @@ mod tests {
         let (b, _) = send(&mut s, 10);
         s.on_puback(a, t);
         s.on_puback(b, t);
-        assert_eq!(s.on_mark(5, t), Some(5));
-        assert_eq!(s.on_mark(4, t), None, "marks never go back");
+        assert_eq!(s.on_mark(5, &[], t), Some(5));
+        assert_eq!(s.on_mark(4, &[], t), None, "marks never go back");
         assert_eq!(s.pick(t), None, "all sent and acked by the broker");
         let later = t + Duration::from_secs(6);
         assert!(
@@ -365,6 +383,27 @@ mod tests {
         let p = s.pick(t).unwrap();
         assert_eq!((p.from, p.to), (6, 20), "resend from the collector's mark");
         assert_eq!(s.rewinds, 1);
+    }
+
+    #[test]
+    fn a_rewind_resends_only_what_the_collector_lacks() {
+        let t = Instant::now();
+        let mut c = cfg();
+        c.max_inflight = 10;
+        let mut s = State::new(c, Some(1), 40, t);
+        s.on_connected();
+        s.on_collector("hq", true);
+        for _ in 0..4 {
+            let (id, _) = send(&mut s, 10);
+            s.on_puback(id, t);
+        }
+        // The broker lost 11..=14; the collector holds 1..=10 and 15..=40.
+        assert_eq!(s.on_mark(10, &[(15, 40)], t), Some(10));
+        assert!(s.tick(t + Duration::from_secs(5)));
+        let p = s.pick(t).unwrap();
+        assert_eq!((p.from, p.to), (11, 14));
+        s.sent(11, 14, 4, p.historical);
+        assert_eq!(s.pick(t), None, "nothing else to resend");
     }
 
     #[test]
@@ -395,7 +434,7 @@ mod tests {
         let (b, _) = send(&mut s, 10);
         s.on_puback(a, t);
         s.on_puback(b, t);
-        s.on_mark(10, t + Duration::from_secs(4));
+        s.on_mark(10, &[], t + Duration::from_secs(4));
         assert!(!s.tick(t + Duration::from_secs(8)));
         assert!(s.tick(t + Duration::from_secs(9)));
     }
