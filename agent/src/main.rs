@@ -1,5 +1,6 @@
 //! `store-agent`: command line entry point.
 
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -30,6 +31,20 @@ enum Command {
         /// Configuration file.
         file: PathBuf,
     },
+    /// Decode what a barcode scanner sent (AIM id, GS1 element strings, GTIN) and print it as
+    /// one JSON object. Exit 0 whether or not the data is valid (see `valid` and `error`);
+    /// 2 for a usage error such as bad hex.
+    ///
+    /// Example: store-agent decode-scan ']C101095060001343521012345<GS>17220630'
+    DecodeScan {
+        /// DATA is hex bytes (spaces allowed), such as `5d 43 31 30 31 ...`.
+        #[arg(long)]
+        hex: bool,
+        /// The scanner's data, AIM id included if it sent one. GS (the GS1 separator, 0x1D)
+        /// may be given as the byte itself or as the text `<GS>`.
+        #[arg(allow_hyphen_values = true)]
+        data: OsString,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -51,6 +66,18 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         },
+        Command::DecodeScan { hex, data } => {
+            let raw = match scan_bytes(&data, hex) {
+                Ok(raw) => raw,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::exit(2);
+                }
+            };
+            let decoded = store_drivers::scanner::gs1::decode_scan(&raw);
+            println!("{}", serde_json::to_string(&decoded)?);
+            Ok(())
+        }
         Command::Run { config } => {
             init_logging();
             let config = AgentConfig::load(&config)?;
@@ -65,6 +92,46 @@ fn main() -> anyhow::Result<()> {
             })
         }
     }
+}
+
+/// The raw bytes of `decode-scan`'s DATA: hex digits (whitespace ignored) with `--hex`, else
+/// the argument's bytes with each `<GS>` replaced by GS (0x1D).
+fn scan_bytes(data: &OsStr, hex: bool) -> Result<Vec<u8>, String> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = data.as_bytes();
+    if !hex {
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            if let Some(after) = rest.strip_prefix(b"<GS>") {
+                out.push(0x1D);
+                rest = after;
+            } else {
+                out.push(rest[0]);
+                rest = &rest[1..];
+            }
+        }
+        return Ok(out);
+    }
+    let digits: Vec<u8> = bytes
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    if digits.len() % 2 != 0 {
+        return Err("--hex: odd number of hex digits".to_string());
+    }
+    let nibble = |b: u8| char::from(b).to_digit(16);
+    digits
+        .chunks(2)
+        .map(|pair| match (nibble(pair[0]), nibble(pair[1])) {
+            (Some(hi), Some(lo)) => Ok((hi * 16 + lo) as u8),
+            _ => Err(format!(
+                "--hex: {:?} is not a hex byte",
+                String::from_utf8_lossy(pair)
+            )),
+        })
+        .collect()
 }
 
 fn init_logging() {

@@ -10,6 +10,7 @@
 
 pub mod clock;
 pub mod line_feed;
+pub mod scanner;
 mod sink;
 
 pub use sink::{Record, RecordError, Sink};
