@@ -55,6 +55,13 @@ if (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
     echo "note: something listens on 127.0.0.1:1883 (a system broker?); the tests do not use it"
 fi
 
+# The unit-file test runs `systemd-analyze verify` (Debian package systemd; not started).
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+    log "systemd-analyze not found: installing systemd"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update </dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends systemd </dev/null
+fi
+
 command -v cargo >/dev/null 2>&1 || { echo "cargo not found on PATH" >&2; exit 1; }
 
 # --- build and test ----------------------------------------------------------------------------

@@ -13,5 +13,6 @@ pub mod backoff;
 pub mod config;
 pub mod journal;
 pub mod run;
+pub mod service;
 pub mod supervisor;
 pub mod uplink;

@@ -5,7 +5,7 @@ use tracing::{error, info};
 
 use crate::config::{AgentConfig, ConfigError};
 use crate::journal::{run_writer, Journal, JournalError};
-use crate::{supervisor, uplink};
+use crate::{service, supervisor, uplink};
 
 /// Records waiting for the journal before drivers are slowed down.
 const SINK_CAPACITY: usize = 16 * 1024;
@@ -47,8 +47,14 @@ pub async fn run(
         drivers = config.drivers.len(),
         "Agent running."
     );
+    service::ready();
+    let watchdog = service::spawn_watchdog();
 
     shutdown.await;
+    service::stopping();
+    if let Some(w) = watchdog {
+        w.abort();
+    }
     info!("Shutting down: stopping drivers.");
     for d in &drivers {
         d.abort();

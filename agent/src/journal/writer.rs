@@ -66,7 +66,9 @@ async fn commit(journal: Journal, group: Vec<Record>) -> Journal {
     let (events, replies): (Vec<_>, Vec<_>) = group.into_iter().map(|r| (r.event, r.reply)).unzip();
     let (journal, result) = tokio::task::spawn_blocking(move || {
         let mut journal = journal;
+        crate::service::journal_busy(true);
         let result = journal.append(events);
+        crate::service::journal_busy(false);
         (journal, result)
     })
     .await
@@ -93,7 +95,9 @@ async fn commit(journal: Journal, group: Vec<Record>) -> Journal {
 async fn trim(journal: Journal, mark: u64) -> Journal {
     let (journal, result) = tokio::task::spawn_blocking(move || {
         let mut journal = journal;
+        crate::service::journal_busy(true);
         let result = journal.trim(mark);
+        crate::service::journal_busy(false);
         (journal, result)
     })
     .await

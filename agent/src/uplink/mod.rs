@@ -54,6 +54,7 @@ pub async fn run(
     let mut mode = state.mode();
     let mut stopping_since: Option<Instant> = None;
     loop {
+        crate::service::uplink_tick();
         fill(&mut state, &reader, &link, &identity, &config);
         if state.mode() != mode {
             mode = state.mode();
