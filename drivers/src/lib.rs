@@ -9,7 +9,9 @@
 //! apart from its I/O loop, and with a pure decoder that is tested without the device.
 
 pub mod clock;
+pub mod counter;
 pub mod line_feed;
+pub mod pos;
 pub mod scanner;
 mod sink;
 
@@ -23,6 +25,8 @@ use serde::Deserialize;
 pub enum DriverConfig {
     /// JSON events, one per line, over TCP (integration with POS software and tests).
     LineFeed(line_feed::LineFeedConfig),
+    /// People counters posting their counts over HTTP (Axis, Xovis, Irisys, Hikvision, VIVOTEK).
+    CounterPush(counter::CounterPushConfig),
 }
 
 impl DriverConfig {
@@ -30,6 +34,7 @@ impl DriverConfig {
     pub fn id(&self) -> &str {
         match self {
             DriverConfig::LineFeed(c) => &c.id,
+            DriverConfig::CounterPush(c) => &c.id,
         }
     }
 
@@ -37,6 +42,7 @@ impl DriverConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             DriverConfig::LineFeed(_) => "line_feed",
+            DriverConfig::CounterPush(_) => "counter_push",
         }
     }
 }
@@ -60,5 +66,6 @@ pub enum DriverError {
 pub async fn run(config: DriverConfig, sink: Sink) -> Result<(), DriverError> {
     match config {
         DriverConfig::LineFeed(c) => line_feed::run(c, sink).await,
+        DriverConfig::CounterPush(c) => counter::push::run(c, sink).await,
     }
 }

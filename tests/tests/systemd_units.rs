@@ -117,7 +117,7 @@ fn agent_notifies_ready_pings_the_watchdog_and_says_stopping() {
             .spawn()
             .unwrap(),
     );
-    let mut recv = || {
+    let recv = || {
         let mut buf = [0u8; 512];
         let n = socket.recv(&mut buf).expect("a notification within 10 s");
         String::from_utf8_lossy(&buf[..n]).into_owned()

@@ -1,0 +1,307 @@
+//! `counter_push` driver: an HTTP endpoint that people counters post their counts to.
+//!
+//! Counters are set up (in their own web pages) to POST to `http://<agent>:<port>/` or
+//! `http://<agent>:<port>/counter` (both paths do the same; some devices insist on a path). The
+//! body is decoded with the decoder of the configured `vendor` (see [`crate::counter`]), and each
+//! resulting [`FootTraffic`](store_proto::v1::FootTraffic) becomes one event, recorded under the
+//! driver's id as `device_id`.
+//!
+//! Answers:
+//! - **200** `stored <n>` once *every* event of the request is durable in the journal. Only then
+//!   may the counter forget what it sent. A payload may produce no event (a first running total,
+//!   a duplicate, metadata that is not a count); that is still a 200.
+//! - **400** with the decoder's message when the payload cannot be decoded. The body is not
+//!   dropped: it is journaled first as a `DeviceStatus` event (state `DECODE_ERROR`, the message
+//!   as reason, the first 4 KiB of the body as raw), and the 400 comes once that is durable.
+//! - **401** without the configured token (`Authorization: Bearer <token>` or `?token=`);
+//!   nothing is journaled, so strangers cannot fill the journal.
+//! - **413** when the body is larger than `max_body_bytes`; recorded as a `DeviceStatus` event
+//!   too (without the body), so HQ sees why a counter's data is missing.
+//! - **503** when the journal refused an event (or the agent is shutting down): the counter
+//!   should send the payload again later.
+//! - 404 for other paths, 405 for other methods.
+//!
+//! Running totals (Axis live sums, Irisys registers) go through per-counter
+//! [`Trackers`](crate::counter::tracker::Trackers), held in memory. Such payloads are handled
+//! one at a time per driver, and a tracker moves past a sample only once the event made from it
+//! is durable: a payload answered 503 and sent again is counted again, not taken for a
+//! duplicate. For interval counts, a 503 after some of the request's events were stored means
+//! the retry repeats those (at least once, never lost).
+
+mod config;
+#[cfg(test)]
+mod tests;
+
+pub use config::CounterPushConfig;
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use serde::Deserialize;
+use store_proto::v1::{self, FootTraffic};
+use store_proto::{Body, Event};
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, Mutex};
+use tracing::{debug, info, warn};
+
+use crate::counter::decode::{decode, Decoded};
+use crate::counter::tracker::Trackers;
+use crate::{clock, DriverError, Record, RecordError, Sink};
+
+/// How much of an undecodable body is kept in its `DeviceStatus` event.
+const MAX_RAW_BYTES: usize = 4096;
+
+/// Listens until the listener fails or the journal goes away.
+pub async fn run(config: CounterPushConfig, sink: Sink) -> Result<(), DriverError> {
+    let listener =
+        TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| DriverError::Listen {
+                id: config.id.clone(),
+                addr: config.listen,
+                source,
+            })?;
+    info!(
+        driver_id = %config.id,
+        addr = %config.listen,
+        vendor = config.vendor.name(),
+        "Counter push listening."
+    );
+    serve(listener, config, sink).await
+}
+
+/// Serves on a bound listener (tests bind port 0 and pass the listener in).
+async fn serve(
+    listener: TcpListener,
+    config: CounterPushConfig,
+    sink: Sink,
+) -> Result<(), DriverError> {
+    let id = config.id.clone();
+    let watch = sink.clone();
+    let app = router(config, sink);
+    axum::serve(listener, app)
+        // The journal is gone when the agent shuts down: stop taking requests we cannot store.
+        .with_graceful_shutdown(async move { watch.closed().await })
+        .await
+        .map_err(|source| DriverError::Io {
+            id: id.clone(),
+            source,
+        })?;
+    Err(DriverError::SinkClosed { id })
+}
+
+fn router(config: CounterPushConfig, sink: Sink) -> Router {
+    let limit = config.max_body_bytes;
+    let shared = Arc::new(Shared {
+        config,
+        sink,
+        trackers: Mutex::new(Trackers::new()),
+    });
+    Router::new()
+        .route("/", post(receive))
+        .route("/counter", post(receive))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(shared)
+}
+
+struct Shared {
+    config: CounterPushConfig,
+    sink: Sink,
+    /// Locked for the whole of a running-totals request, journal wait included, so that two
+    /// requests never compute differences from the same baseline.
+    trackers: Mutex<Trackers>,
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+/// Compares without stopping at the first difference, so response times do not reveal how much
+/// of a guessed token was right.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn text(status: StatusCode, body: String) -> Response {
+    (status, body).into_response()
+}
+
+async fn receive(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let driver_id = &shared.config.id;
+    if !shared.authorized(request.headers(), request.uri()) {
+        warn!(%driver_id, "Rejected counter push without a valid token.");
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "missing or wrong token\n",
+        )
+            .into_response();
+    }
+    let limit = shared.config.max_body_bytes;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    // Refuse a declared oversize body before reading any of it.
+    if declared.is_some_and(|n| n > limit as u64) {
+        return shared.too_large().await;
+    }
+    let body = match Bytes::from_request(request, &()).await {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return shared.too_large().await;
+        }
+        Err(rejection) => {
+            // The client went away or sent a broken body: nothing to keep.
+            debug!(%driver_id, error = %rejection, "Could not read counter push body.");
+            return rejection.into_response();
+        }
+    };
+    match decode(shared.config.vendor, &body) {
+        Ok(decoded) => shared.store(decoded).await,
+        Err(e) => {
+            let reason = format!("{} payload: {e}", shared.config.vendor.name());
+            warn!(%driver_id, error = %reason, bytes = body.len(), "Rejected counter payload.");
+            let raw = body.get(..MAX_RAW_BYTES).unwrap_or(&body).to_vec();
+            shared
+                .report(reason.clone(), raw, StatusCode::BAD_REQUEST)
+                .await
+        }
+    }
+}
+
+impl Shared {
+    fn authorized(&self, headers: &HeaderMap, uri: &Uri) -> bool {
+        let Some(expected) = &self.config.token else {
+            return true;
+        };
+        let bearer = headers
+            .get_all(header::AUTHORIZATION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .any(|(_, token)| same_secret(token.trim().as_bytes(), expected.as_bytes()));
+        bearer
+            || Query::<TokenQuery>::try_from_uri(uri)
+                .ok()
+                .and_then(|q| q.0.token)
+                .is_some_and(|token| same_secret(token.as_bytes(), expected.as_bytes()))
+    }
+
+    async fn too_large(&self) -> Response {
+        let limit = self.config.max_body_bytes;
+        let reason = format!("request body larger than max_body_bytes ({limit})");
+        warn!(driver_id = %self.config.id, %reason, "Rejected counter payload.");
+        self.report(reason, Vec::new(), StatusCode::PAYLOAD_TOO_LARGE)
+            .await
+    }
+
+    /// Journals a `DeviceStatus` about rejected input, then answers `status` with the reason (or
+    /// 503 if even that could not be stored, so the device sends again).
+    async fn report(&self, reason: String, raw: Vec<u8>, status: StatusCode) -> Response {
+        let body = Body::DeviceStatus(v1::DeviceStatus {
+            state: v1::DeviceState::DecodeError as i32,
+            reason: reason.clone(),
+            raw,
+        });
+        match self.journal(vec![body]).await.pop() {
+            Some(Ok(_)) => text(status, format!("{reason}\n")),
+            Some(Err(e)) => self.refused(&e),
+            None => self.refused(&RecordError::ShuttingDown),
+        }
+    }
+
+    fn refused(&self, e: &RecordError) -> Response {
+        warn!(driver_id = %self.config.id, error = %e, "Journal refused counter events.");
+        text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not stored: {e}; send again later\n"),
+        )
+    }
+
+    /// Labels counts that name no device or line with the driver's id and configured line.
+    fn label(&self, counter_id: &mut String, line: &mut String) {
+        if counter_id.is_empty() {
+            counter_id.clone_from(&self.config.id);
+        }
+        if line.is_empty() {
+            line.clone_from(&self.config.line);
+        }
+    }
+
+    async fn store(&self, decoded: Decoded) -> Response {
+        let Decoded {
+            device,
+            mut traffic,
+            mut totals,
+        } = decoded;
+        for t in &mut traffic {
+            self.label(&mut t.counter_id, &mut t.line);
+        }
+        for t in &mut totals {
+            self.label(&mut t.counter_id, &mut t.line);
+        }
+        let outcomes = if totals.is_empty() {
+            self.journal(traffic.into_iter().map(Body::FootTraffic).collect())
+                .await
+        } else {
+            let mut trackers = self.trackers.lock().await;
+            let plan = trackers.plan(&totals);
+            let direct = traffic.len();
+            let all: Vec<FootTraffic> = traffic.into_iter().chain(plan.traffic.clone()).collect();
+            let outcomes = self
+                .journal(all.into_iter().map(Body::FootTraffic).collect())
+                .await;
+            let stored = outcomes[direct..].iter().take_while(|r| r.is_ok()).count();
+            trackers.commit(plan, stored);
+            outcomes
+        };
+        if let Some(Err(e)) = outcomes.iter().find(|r| r.is_err()) {
+            return self.refused(e);
+        }
+        debug!(
+            driver_id = %self.config.id,
+            %device,
+            events = outcomes.len(),
+            "Counter payload stored."
+        );
+        text(StatusCode::OK, format!("stored {}\n", outcomes.len()))
+    }
+
+    /// Sends events to the journal and waits until each is durable or refused; one outcome per
+    /// event, in order. All are sent before any answer is awaited, so the journal can make them
+    /// durable in one group.
+    async fn journal(&self, bodies: Vec<Body>) -> Vec<Result<u64, RecordError>> {
+        let mut pending = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            let mut event = Event {
+                device_id: self.config.id.clone(),
+                body: Some(body),
+                ..Default::default()
+            };
+            clock::stamp(&mut event);
+            let (reply, rx) = oneshot::channel();
+            let record = Record {
+                event,
+                reply: Some(reply),
+            };
+            // A closed sink hands the record back and it is dropped with its reply sender: the
+            // receiver then reports the agent shutting down, below.
+            let _ = self.sink.send(record).await;
+            pending.push(rx);
+        }
+        let mut outcomes = Vec::with_capacity(pending.len());
+        for rx in pending {
+            outcomes.push(rx.await.unwrap_or(Err(RecordError::ShuttingDown)));
+        }
+        outcomes
+    }
+}
