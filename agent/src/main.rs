@@ -45,11 +45,120 @@ enum Command {
         #[arg(allow_hyphen_values = true)]
         data: OsString,
     },
+    /// Look into a journal with the agent stopped (sled locks it while the agent runs).
+    Journal {
+        #[command(subcommand)]
+        command: JournalCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum JournalCommand {
+    /// What the journal holds: events and bytes per kind, seq range, age.
+    Stats {
+        #[command(flatten)]
+        at: JournalAt,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print held events as JSON lines, lowest seq first.
+    Dump {
+        #[command(flatten)]
+        at: JournalAt,
+        /// First seq to print.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Most events to print.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+}
+
+#[derive(clap::Args)]
+struct JournalAt {
+    /// The agent's configuration file (its state_dir holds the journal).
+    #[arg(
+        short,
+        long,
+        default_value = "/etc/store-agent/agent.toml",
+        conflicts_with = "state_dir"
+    )]
+    config: PathBuf,
+    /// The state directory itself, instead of a configuration file.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+}
+
+impl JournalAt {
+    fn state_dir(&self) -> anyhow::Result<PathBuf> {
+        match &self.state_dir {
+            Some(d) => Ok(d.clone()),
+            None => Ok(AgentConfig::load(&self.config)?.state_dir),
+        }
+    }
+}
+
+fn journal_command(command: JournalCommand) -> anyhow::Result<()> {
+    use store_agent::journal::inspect::Inspector;
+    match command {
+        JournalCommand::Stats { at, json } => {
+            let dir = at.state_dir()?;
+            let summary = Inspector::open(&dir)?.summary(&dir)?;
+            if json {
+                println!("{}", serde_json::to_string(&summary)?);
+                return Ok(());
+            }
+            println!("journal:     {}", summary.path.display());
+            println!("events:      {} ({} bytes)", summary.events, summary.bytes);
+            let range = |a: Option<u64>| a.map_or("-".to_owned(), |v| v.to_string());
+            println!(
+                "seqs:        {} ..= {} (next {}, reserved up to {})",
+                range(summary.first_seq),
+                range(summary.last_seq),
+                range(summary.next_seq),
+                range(summary.reserved_seq)
+            );
+            if let (Some(old), Some(new)) =
+                (summary.oldest_wall_time_ms, summary.newest_wall_time_ms)
+            {
+                println!("wall times:  {old} ..= {new} (ms since 1970)");
+            }
+            for (kind, (n, bytes)) in &summary.kinds {
+                println!("  {kind:<16} {n:>10} events {bytes:>12} bytes");
+            }
+            if summary.undecodable > 0 {
+                println!("undecodable: {}", summary.undecodable);
+            }
+            Ok(())
+        }
+        JournalCommand::Dump { at, from, limit } => {
+            let dir = at.state_dir()?;
+            for (seq, event) in Inspector::open(&dir)?.events(from, limit)? {
+                let line = match event {
+                    Some(e) => serde_json::json!({
+                        "seq": seq,
+                        "device_id": e.device_id,
+                        "wall_time_ms": e.wall_time_ms,
+                        "monotonic_ns": e.monotonic_ns,
+                        "clock_synced": e.clock_synced,
+                        "boot_id": e.boot_id,
+                        "kind": store_proto::kind_name(e.body.as_ref()),
+                        "body": format!("{:?}", e.body),
+                    }),
+                    None => serde_json::json!({ "seq": seq, "kind": "undecodable" }),
+                };
+                println!("{line}");
+            }
+            Ok(())
+        }
+    }
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Journal { command } => journal_command(command),
         Command::CheckConfig { file } => match AgentConfig::load(&file) {
             Ok(c) => {
                 println!(

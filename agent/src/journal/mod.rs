@@ -26,6 +26,7 @@
 
 mod budget;
 mod index;
+pub mod inspect;
 pub mod seqfile;
 mod writer;
 
