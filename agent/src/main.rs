@@ -189,13 +189,14 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Run { config } => {
             init_logging();
-            let config = AgentConfig::load(&config)?;
+            let config_path = config;
+            let config = AgentConfig::load(&config_path)?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("cannot start the async runtime")?;
             runtime.block_on(async {
-                store_agent::run::run(config, shutdown_signal())
+                store_agent::run::run(config, Some(config_path), shutdown_signal())
                     .await
                     .context("agent failed")
             })

@@ -1,7 +1,10 @@
 //! Wires the agent together: journal, drivers, uplink; and shuts it down in order.
 
+use std::path::{Path, PathBuf};
+
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{mpsc, watch};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::config::{AgentConfig, ConfigError};
 use crate::journal::{run_writer, Journal, JournalError};
@@ -19,9 +22,11 @@ pub enum RunError {
 }
 
 /// Runs the agent until `shutdown` resolves, then stops drivers, commits what they handed in,
-/// waits briefly for in-flight batches, and returns.
+/// waits briefly for in-flight batches, and returns. With `config_path`, SIGHUP reloads the
+/// file and restarts only the drivers whose config changed; the journal and uplink keep running.
 pub async fn run(
     config: AgentConfig,
+    config_path: Option<PathBuf>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), RunError> {
     let state_dir = config.state_dir.clone();
@@ -38,9 +43,8 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let writer = tokio::spawn(run_writer(journal, records, journal_rx));
     let uplink = tokio::spawn(uplink::run(config.clone(), reader, journal_tx, stop_rx));
-    let drivers = supervisor::spawn_drivers(&config.drivers, &sink);
-    // Only drivers hold senders now, so the journal's channel closes when they are gone.
-    drop(sink);
+    let mut drivers = supervisor::Drivers::new(sink);
+    drivers.apply(&config.drivers);
     info!(
         store_id = %config.store_id,
         agent_id = %config.agent_id,
@@ -50,18 +54,27 @@ pub async fn run(
     service::ready();
     let watchdog = service::spawn_watchdog();
 
-    shutdown.await;
+    tokio::pin!(shutdown);
+    let mut hangup = signal(SignalKind::hangup()).ok();
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            // Reload: only drivers; the journal and uplink keep their state and connections.
+            Some(_) = recv_opt(&mut hangup) => {
+                if let Some(path) = &config_path {
+                    reload(path, &config, &mut drivers);
+                }
+            }
+        }
+    }
     service::stopping();
     if let Some(w) = watchdog {
         w.abort();
     }
     info!("Shutting down: stopping drivers.");
-    for d in &drivers {
-        d.abort();
-    }
-    for d in drivers {
-        let _ = d.await;
-    }
+    // Dropping the set also drops its sender, so the journal's channel closes once the
+    // drivers' own senders are gone.
+    drivers.stop_all().await;
     // Connections already accepted may still hold senders; give them a moment, then stop
     // waiting: anything they send later is answered "shutting down".
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer).await;
@@ -73,4 +86,41 @@ pub async fn run(
     }
     info!("Agent stopped.");
     Ok(())
+}
+
+async fn recv_opt(signal: &mut Option<Signal>) -> Option<()> {
+    match signal {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Re-reads the config file and applies its drivers. A bad file changes nothing.
+fn reload(path: &Path, running: &AgentConfig, drivers: &mut supervisor::Drivers) {
+    let new = match AgentConfig::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            error!(error = %e, "Reload refused: the config file is invalid; nothing changed.");
+            return;
+        }
+    };
+    let applied = drivers.apply(&new.drivers);
+    info!(
+        started = ?applied.started,
+        restarted = ?applied.restarted,
+        stopped = ?applied.stopped,
+        unchanged = applied.unchanged.len(),
+        "Config reloaded: drivers applied."
+    );
+    let needs_restart = new.store_id != running.store_id
+        || new.agent_id != running.agent_id
+        || new.state_dir != running.state_dir
+        || format!("{:?}{:?}{:?}", new.journal, new.mqtt, new.uplink)
+            != format!(
+                "{:?}{:?}{:?}",
+                running.journal, running.mqtt, running.uplink
+            );
+    if needs_restart {
+        warn!("Only drivers are reloaded; identity, journal, mqtt and uplink changes take effect after a restart.");
+    }
 }

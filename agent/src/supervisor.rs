@@ -2,6 +2,7 @@
 //! (a device that vanished, a port in use), recording a `DeviceStatus` event each time, so a
 //! flaky device never takes the agent down and never goes unnoticed at HQ.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use store_drivers::{clock, DriverConfig, DriverError, Record, Sink};
@@ -15,13 +16,77 @@ use crate::backoff::Backoff;
 /// A driver that ran this long before failing starts its backoff over.
 const HEALTHY_RUN: Duration = Duration::from_secs(60);
 
-/// Starts one supervised task per driver.
-pub fn spawn_drivers(configs: &[DriverConfig], sink: &Sink) -> Vec<JoinHandle<()>> {
-    configs
-        .iter()
-        .cloned()
-        .map(|config| tokio::spawn(supervise(config, sink.clone())))
-        .collect()
+/// The running drivers, by id. A reload restarts only those whose config changed.
+pub struct Drivers {
+    sink: Sink,
+    running: HashMap<String, (DriverConfig, JoinHandle<()>)>,
+}
+
+/// What a reload did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub started: Vec<String>,
+    pub restarted: Vec<String>,
+    pub stopped: Vec<String>,
+    pub unchanged: Vec<String>,
+}
+
+impl Drivers {
+    pub fn new(sink: Sink) -> Self {
+        Self {
+            sink,
+            running: HashMap::new(),
+        }
+    }
+
+    /// Makes the running set match `configs`: new ids start, removed ids stop, changed configs
+    /// restart, unchanged drivers keep running untouched (their connections stay open).
+    pub fn apply(&mut self, configs: &[DriverConfig]) -> Applied {
+        let mut applied = Applied::default();
+        let wanted: HashMap<&str, &DriverConfig> = configs.iter().map(|c| (c.id(), c)).collect();
+        let ids: Vec<String> = self.running.keys().cloned().collect();
+        for id in ids {
+            if !wanted.contains_key(id.as_str()) {
+                let (_, handle) = self.running.remove(&id).expect("listed");
+                handle.abort();
+                applied.stopped.push(id);
+            }
+        }
+        for config in configs {
+            let id = config.id().to_owned();
+            match self.running.get(&id) {
+                Some((old, _)) if old == config => applied.unchanged.push(id),
+                Some(_) => {
+                    let (_, handle) = self.running.remove(&id).expect("present");
+                    handle.abort();
+                    self.start(config.clone());
+                    applied.restarted.push(id);
+                }
+                None => {
+                    self.start(config.clone());
+                    applied.started.push(id);
+                }
+            }
+        }
+        applied
+    }
+
+    fn start(&mut self, config: DriverConfig) {
+        let id = config.id().to_owned();
+        let handle = tokio::spawn(supervise(config.clone(), self.sink.clone()));
+        self.running.insert(id, (config, handle));
+    }
+
+    /// Stops every driver and waits for their tasks to end.
+    pub async fn stop_all(self) {
+        let handles: Vec<JoinHandle<()>> = self.running.into_values().map(|(_, h)| h).collect();
+        for h in &handles {
+            h.abort();
+        }
+        for h in handles {
+            let _ = h.await;
+        }
+    }
 }
 
 async fn supervise(config: DriverConfig, sink: Sink) {
