@@ -27,6 +27,8 @@ pub enum DriverConfig {
     LineFeed(line_feed::LineFeedConfig),
     /// People counters posting their counts over HTTP (Axis, Xovis, Irisys, Hikvision, VIVOTEK).
     CounterPush(counter::CounterPushConfig),
+    /// A barcode scanner on a serial port (RS-232, or USB in "COM emulation" mode).
+    SerialScanner(scanner::serial::SerialScannerConfig),
 }
 
 impl DriverConfig {
@@ -35,6 +37,7 @@ impl DriverConfig {
         match self {
             DriverConfig::LineFeed(c) => &c.id,
             DriverConfig::CounterPush(c) => &c.id,
+            DriverConfig::SerialScanner(c) => &c.id,
         }
     }
 
@@ -43,6 +46,7 @@ impl DriverConfig {
         match self {
             DriverConfig::LineFeed(_) => "line_feed",
             DriverConfig::CounterPush(_) => "counter_push",
+            DriverConfig::SerialScanner(_) => "serial_scanner",
         }
     }
 }
@@ -67,5 +71,6 @@ pub async fn run(config: DriverConfig, sink: Sink) -> Result<(), DriverError> {
     match config {
         DriverConfig::LineFeed(c) => line_feed::run(c, sink).await,
         DriverConfig::CounterPush(c) => counter::push::run(c, sink).await,
+        DriverConfig::SerialScanner(c) => scanner::serial::run(c, sink).await,
     }
 }

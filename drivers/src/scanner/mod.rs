@@ -7,5 +7,6 @@
 pub mod aim;
 pub mod gs1;
 pub mod hidpos;
+pub mod serial;
 pub mod serial_framing;
 pub mod wedge;
