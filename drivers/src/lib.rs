@@ -14,6 +14,8 @@ pub mod line_feed;
 pub mod pos;
 pub mod scanner;
 mod sink;
+#[cfg(test)]
+mod testing;
 
 pub use sink::{Record, RecordError, Sink};
 

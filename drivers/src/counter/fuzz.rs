@@ -7,22 +7,7 @@ use super::serial_line::{parse_line, SerialLineCounter};
 use super::tracker::Trackers;
 
 /// xorshift64 (Marsaglia): small, fast, and the same sequence on every run.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use crate::testing::XorShift;
 
 /// Bytes that make mutations interesting for JSON and for our time and number parsers.
 const SPICE: &[&[u8]] = &[

@@ -528,19 +528,7 @@ mod tests {
         assert_eq!(d.flush_idle(), None);
     }
 
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use crate::testing::XorShift;
 
     #[test]
     fn fuzz_never_panics_and_keeps_invariants() {

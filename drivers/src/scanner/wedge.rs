@@ -977,19 +977,7 @@ mod tests {
         );
     }
 
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use crate::testing::XorShift;
 
     /// Inverts a layout: for each byte, the first (usage, modifiers) typing it, and whether the
     /// key is dead (then a space completes it). Terminator keys are left out.
