@@ -14,5 +14,6 @@ pub mod config;
 pub mod journal;
 pub mod run;
 pub mod service;
+pub mod status;
 pub mod supervisor;
 pub mod uplink;

@@ -45,6 +45,24 @@ enum Command {
         #[arg(allow_hyphen_values = true)]
         data: OsString,
     },
+    /// Ask the running agent how it is: drivers, journal backlog, broker connection, the
+    /// collector's committed mark and how far the journal runs ahead of it, clock sync.
+    Status {
+        /// The agent's configuration file (the socket is `{state_dir}/agent.sock`).
+        #[arg(
+            short,
+            long,
+            default_value = "/etc/store-agent/agent.toml",
+            conflicts_with = "socket"
+        )]
+        config: PathBuf,
+        /// The status socket itself, instead of a configuration file.
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Print the JSON snapshot instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Look into a journal with the agent stopped (sled locks it while the agent runs).
     Journal {
         #[command(subcommand)]
@@ -155,10 +173,73 @@ fn journal_command(command: JournalCommand) -> anyhow::Result<()> {
     }
 }
 
+fn status_command(config: PathBuf, socket: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
+    use store_agent::status;
+    let path = match socket {
+        Some(p) => p,
+        None => status::socket_path(&AgentConfig::load(&config)?.state_dir),
+    };
+    let s = status::query(&path)
+        .with_context(|| format!("{}: is the agent running?", path.display()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(());
+    }
+    let j = &s.journal;
+    let u = &s.uplink;
+    println!(
+        "agent {} / {} (version {}), clock synced: {}",
+        s.store_id, s.agent_id, s.version, s.clock_synced
+    );
+    println!(
+        "journal: head seq {}, {} events held ({} bytes), {} ahead of the collector, oldest unacked {}",
+        j.head_seq,
+        j.events_held,
+        j.bytes_held,
+        j.ahead_of_collector,
+        j.oldest_unacked_age_ms
+            .map_or("-".to_owned(), |ms| format!("{:.1} s ago", ms as f64 / 1000.0))
+    );
+    if j.shed_events + j.coalesced_events + j.refused_events > 0 {
+        println!(
+            "journal budget: {} shed, {} coalesced, {} refused",
+            j.shed_events, j.coalesced_events, j.refused_events
+        );
+    }
+    println!(
+        "uplink: {} (broker {}), collector {}, committed seq {}, {} batches in flight, {} to send, {} reconnects, {} rewinds",
+        u.mode,
+        if u.connected { "connected" } else { "not connected" },
+        if u.collector_online { "online" } else { "not seen" },
+        u.committed_seq,
+        u.inflight_batches,
+        u.to_send,
+        u.reconnects,
+        u.rewinds
+    );
+    for (id, d) in &s.drivers {
+        println!(
+            "driver {id} ({}): {}, {} restarts{}",
+            d.kind,
+            d.state,
+            d.restarts,
+            d.last_error
+                .as_ref()
+                .map_or(String::new(), |e| format!(", last error: {e}"))
+        );
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Journal { command } => journal_command(command),
+        Command::Status {
+            config,
+            socket,
+            json,
+        } => status_command(config, socket, json),
         Command::CheckConfig { file } => match AgentConfig::load(&file) {
             Ok(c) => {
                 println!(

@@ -1,6 +1,7 @@
 //! Wires the agent together: journal, drivers, uplink; and shuts it down in order.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{mpsc, watch};
@@ -8,7 +9,7 @@ use tracing::{error, info, warn};
 
 use crate::config::{AgentConfig, ConfigError};
 use crate::journal::{run_writer, Journal, JournalError};
-use crate::{service, supervisor, uplink};
+use crate::{service, status, supervisor, uplink};
 
 /// Records waiting for the journal before drivers are slowed down.
 const SINK_CAPACITY: usize = 16 * 1024;
@@ -42,8 +43,22 @@ pub async fn run(
     let (journal_tx, journal_rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = watch::channel(false);
     let writer = tokio::spawn(run_writer(journal, records, journal_rx));
-    let uplink = tokio::spawn(uplink::run(config.clone(), reader, journal_tx, stop_rx));
-    let mut drivers = supervisor::Drivers::new(sink);
+    let board = Arc::new(status::Board::default());
+    let status_server = tokio::spawn(status::serve(
+        status::socket_path(&config.state_dir),
+        board.clone(),
+        reader.clone(),
+        config.store_id.clone(),
+        config.agent_id.clone(),
+    ));
+    let uplink = tokio::spawn(uplink::run(
+        config.clone(),
+        reader,
+        journal_tx,
+        stop_rx,
+        board.clone(),
+    ));
+    let mut drivers = supervisor::Drivers::new(sink, board);
     drivers.apply(&config.drivers);
     info!(
         store_id = %config.store_id,
@@ -68,6 +83,8 @@ pub async fn run(
         }
     }
     service::stopping();
+    status_server.abort();
+    let _ = std::fs::remove_file(status::socket_path(&config.state_dir));
     if let Some(w) = watchdog {
         w.abort();
     }

@@ -3,6 +3,7 @@
 //! flaky device never takes the agent down and never goes unnoticed at HQ.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use store_drivers::{clock, DriverConfig, DriverError, Record, Sink};
@@ -12,6 +13,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::backoff::Backoff;
+use crate::status::Board;
 
 /// A driver that ran this long before failing starts its backoff over.
 const HEALTHY_RUN: Duration = Duration::from_secs(60);
@@ -19,6 +21,7 @@ const HEALTHY_RUN: Duration = Duration::from_secs(60);
 /// The running drivers, by id. A reload restarts only those whose config changed.
 pub struct Drivers {
     sink: Sink,
+    board: Arc<Board>,
     running: HashMap<String, (DriverConfig, JoinHandle<()>)>,
 }
 
@@ -32,9 +35,10 @@ pub struct Applied {
 }
 
 impl Drivers {
-    pub fn new(sink: Sink) -> Self {
+    pub fn new(sink: Sink, board: Arc<Board>) -> Self {
         Self {
             sink,
+            board,
             running: HashMap::new(),
         }
     }
@@ -49,6 +53,7 @@ impl Drivers {
             if !wanted.contains_key(id.as_str()) {
                 let (_, handle) = self.running.remove(&id).expect("listed");
                 handle.abort();
+                self.board.remove_driver(&id);
                 applied.stopped.push(id);
             }
         }
@@ -73,7 +78,11 @@ impl Drivers {
 
     fn start(&mut self, config: DriverConfig) {
         let id = config.id().to_owned();
-        let handle = tokio::spawn(supervise(config.clone(), self.sink.clone()));
+        let handle = tokio::spawn(supervise(
+            config.clone(),
+            self.sink.clone(),
+            self.board.clone(),
+        ));
         self.running.insert(id, (config, handle));
     }
 
@@ -89,10 +98,14 @@ impl Drivers {
     }
 }
 
-async fn supervise(config: DriverConfig, sink: Sink) {
+async fn supervise(config: DriverConfig, sink: Sink, board: Arc<Board>) {
     let id = config.id().to_owned();
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
     loop {
+        board.driver(&id, |d| {
+            d.kind = config.kind().to_owned();
+            d.state = "running".to_owned();
+        });
         let started = Instant::now();
         let result = store_drivers::run(config.clone(), sink.clone()).await;
         if started.elapsed() > HEALTHY_RUN {
@@ -103,6 +116,11 @@ async fn supervise(config: DriverConfig, sink: Sink) {
             Err(DriverError::SinkClosed { .. }) => return,
             Err(e) => e.to_string(),
         };
+        board.driver(&id, |d| {
+            d.state = "restarting".to_owned();
+            d.restarts += 1;
+            d.last_error = Some(reason.clone());
+        });
         let delay = backoff.next_delay();
         warn!(driver_id = %id, %reason, retry_in_ms = delay.as_millis() as u64, "Driver failed; restarting.");
         let mut event = Event {

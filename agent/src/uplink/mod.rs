@@ -13,6 +13,7 @@ pub mod state;
 pub use batch::Identity;
 pub use link::{Link, LinkEvent};
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
@@ -20,6 +21,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::{AgentConfig, ConfigError};
 use crate::journal::{JournalInput, JournalReader};
+use crate::status::{Board, UplinkStatus};
 use state::State;
 
 /// How often the drain budget is refilled and stalls are checked.
@@ -34,6 +36,7 @@ pub async fn run(
     reader: JournalReader,
     journal: mpsc::UnboundedSender<JournalInput>,
     mut shutdown: watch::Receiver<bool>,
+    board: Arc<Board>,
 ) -> Result<(), ConfigError> {
     let identity = Identity {
         store_id: config.store_id.clone(),
@@ -53,9 +56,11 @@ pub async fn run(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut mode = state.mode();
     let mut stopping_since: Option<Instant> = None;
+    let mut counters = Counters::default();
     loop {
         crate::service::uplink_tick();
         fill(&mut state, &reader, &link, &identity, &config);
+        publish_status(&board, &state, &counters);
         if state.mode() != mode {
             mode = state.mode();
             info!(
@@ -72,7 +77,7 @@ pub async fn run(
         }
         tokio::select! {
             ev = events.recv() => match ev {
-                Some(ev) => handle(&mut state, ev, &journal),
+                Some(ev) => handle(&mut state, ev, &journal, &mut counters),
                 None => break, // the connection task ended after a disconnect request
             },
             // New durable events: add them to what is to be sent.
@@ -109,15 +114,53 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-fn handle(state: &mut State, ev: LinkEvent, journal: &mpsc::UnboundedSender<JournalInput>) {
+/// Counters kept only for the status snapshot.
+#[derive(Debug, Default)]
+struct Counters {
+    reconnects: u64,
+    last_puback_wall_ms: Option<i64>,
+}
+
+fn publish_status(board: &Board, state: &State, counters: &Counters) {
+    let mode = match state.mode() {
+        state::Mode::Disconnected => "disconnected",
+        state::Mode::Normal => "normal",
+        state::Mode::Backlog => "backlog",
+    };
+    let mut s = board.uplink.lock().expect("status lock");
+    *s = UplinkStatus {
+        mode: mode.to_owned(),
+        connected: state.mode() != state::Mode::Disconnected,
+        collector_online: state.collector_online(),
+        committed_seq: state.mark(),
+        inflight_batches: state.inflight_len(),
+        to_send: state.todo_len(),
+        last_puback_wall_ms: counters.last_puback_wall_ms,
+        reconnects: counters.reconnects,
+        rewinds: state.rewinds,
+    };
+}
+
+fn handle(
+    state: &mut State,
+    ev: LinkEvent,
+    journal: &mpsc::UnboundedSender<JournalInput>,
+    counters: &mut Counters,
+) {
     let now = Instant::now();
     match ev {
-        LinkEvent::Connected => state.on_connected(),
+        LinkEvent::Connected => {
+            counters.reconnects += 1;
+            state.on_connected();
+        }
         LinkEvent::Disconnected(reason) => {
             debug!(%reason, inflight = state.inflight_len(), "Resending what was in flight.");
             state.on_disconnected();
         }
-        LinkEvent::PubAck(id) => state.on_puback(id, now),
+        LinkEvent::PubAck(id) => {
+            counters.last_puback_wall_ms = Some(store_drivers::clock::wall_ms());
+            state.on_puback(id, now);
+        }
         LinkEvent::Mark {
             committed,
             done_above,
