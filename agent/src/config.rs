@@ -25,6 +25,8 @@ pub struct AgentConfig {
     pub mqtt: MqttConfig,
     #[serde(default)]
     pub uplink: UplinkConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Device drivers, each a `[[drivers]]` table selected by `type`.
     #[serde(default)]
     pub drivers: Vec<DriverConfig>,
@@ -115,6 +117,15 @@ impl Default for MqttConfig {
             password_file: None,
         }
     }
+}
+
+/// `[metrics]`: the Prometheus endpoint.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where to serve `/metrics` (keep it on loopback); unset = no endpoint.
+    #[serde(default)]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// `[uplink]`: batching, flow control and recovery.

@@ -9,7 +9,7 @@ use tracing::{error, info, warn};
 
 use crate::config::{AgentConfig, ConfigError};
 use crate::journal::{run_writer, Journal, JournalError};
-use crate::{service, status, supervisor, uplink};
+use crate::{metrics, service, status, supervisor, uplink};
 
 /// Records waiting for the journal before drivers are slowed down.
 const SINK_CAPACITY: usize = 16 * 1024;
@@ -51,6 +51,15 @@ pub async fn run(
         config.store_id.clone(),
         config.agent_id.clone(),
     ));
+    let metrics_server = config.metrics.listen.map(|addr| {
+        tokio::spawn(metrics::serve(
+            addr,
+            board.clone(),
+            reader.clone(),
+            config.store_id.clone(),
+            config.agent_id.clone(),
+        ))
+    });
     let uplink = tokio::spawn(uplink::run(
         config.clone(),
         reader,
@@ -84,6 +93,9 @@ pub async fn run(
     }
     service::stopping();
     status_server.abort();
+    if let Some(m) = metrics_server {
+        m.abort();
+    }
     let _ = std::fs::remove_file(status::socket_path(&config.state_dir));
     if let Some(w) = watchdog {
         w.abort();

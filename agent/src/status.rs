@@ -31,7 +31,15 @@ pub struct UplinkStatus {
     pub last_puback_wall_ms: Option<i64>,
     pub reconnects: u64,
     pub rewinds: u64,
+    /// Publish → PUBACK latency: cumulative counts per bucket of [`LATENCY_BUCKETS`], the
+    /// count and the sum in seconds.
+    pub puback_latency_buckets: Vec<u64>,
+    pub puback_latency_count: u64,
+    pub puback_latency_sum_s: f64,
 }
+
+/// Upper bounds (seconds) of the publish-latency histogram buckets.
+pub const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 
 /// One driver's part.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -66,3 +66,46 @@ fn status_reports_journal_uplink_mark_and_drivers() {
     assert!(text.contains("100 ahead of the collector"), "{text}");
     assert!(text.contains("not connected"), "{text}");
 }
+
+/// `/metrics` serves Prometheus text whose numbers follow what the agent did.
+#[test]
+fn metrics_endpoint_serves_prometheus_text() {
+    use store_tests::{http, ports, Agent, AgentConfig, TestEnv};
+    let _serial = serial();
+    let env = TestEnv::new("metrics");
+    let dir = env.subdir("agent");
+    // No broker: events stay in the journal, which is what the gauges should show.
+    let config = AgentConfig::new(&dir, ports::free_port());
+    let metrics = ports::localhost(ports::free_port());
+    let mut agent = Agent::create(&dir, config.clone());
+    let text = format!("{}\n[metrics]\nlisten = \"{metrics}\"\n", config.to_toml());
+    std::fs::write(agent.config_path(), text).unwrap();
+    agent.start_again();
+    let report = Writer::start(WriterOptions::new(agent.feed_addr()).total(300))
+        .finish(Duration::from_secs(60));
+    assert_eq!(report.acked.len(), 300);
+    let body = wait::wait_for(Duration::from_secs(10), "metrics answer", || {
+        http::get(metrics, "/metrics", Duration::from_secs(2)).map(|r| r.body)
+    });
+    let value = |name: &str| -> f64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("{name} missing in:\n{body}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(value("store_agent_journal_events"), 300.0);
+    assert_eq!(value("store_agent_journal_head_seq"), 300.0);
+    assert_eq!(value("store_agent_journal_ahead_of_collector"), 300.0);
+    assert_eq!(value("store_agent_broker_connected"), 0.0);
+    let journaled: f64 = body
+        .lines()
+        .filter(|l| l.starts_with("store_agent_events_journaled_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert_eq!(journaled, 300.0);
+    assert!(body.contains("# TYPE store_agent_publish_latency_seconds histogram"));
+    assert!(
+        body.contains("store_agent_driver_restarts_total{driver=\"feed\",kind=\"line_feed\"} 0")
+    );
+}

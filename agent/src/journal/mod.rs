@@ -78,6 +78,26 @@ pub struct JournalStats {
     pub shed_events: AtomicU64,
     pub coalesced_events: AtomicU64,
     pub rejected_events: AtomicU64,
+    /// Events appended since start, by kind, in the order of [`KINDS`].
+    pub appended: [AtomicU64; KINDS.len()],
+}
+
+/// Event kinds counted in [`JournalStats::appended`].
+pub const KINDS: [&str; 6] = [
+    "scan",
+    "pos_transaction",
+    "foot_traffic",
+    "device_status",
+    "data_loss",
+    "unknown",
+];
+
+fn kind_slot(body: Option<&Body>) -> usize {
+    let name = store_proto::kind_name(body);
+    KINDS
+        .iter()
+        .position(|k| *k == name)
+        .unwrap_or(KINDS.len() - 1)
 }
 
 /// What happened while opening.
@@ -323,6 +343,7 @@ impl Journal {
                 source,
             })?;
         let mut entries = Vec::with_capacity(to_write.len());
+        let mut kinds = [0u64; KINDS.len()];
         let mut values = Vec::with_capacity(to_write.len());
         for (i, mut ev) in to_write.into_iter().enumerate() {
             let seq = first + i as u64;
@@ -332,6 +353,7 @@ impl Journal {
             value.push(class.tag());
             ev.encode(&mut value).expect("Vec grows as needed");
             entries.push((seq, class, (value.len() + 8) as u32));
+            kinds[kind_slot(ev.body.as_ref())] += 1;
             values.push((seq, value));
         }
         let written = if plan.is_empty() {
@@ -362,6 +384,9 @@ impl Journal {
         self.next_seq = last + 1;
         for (seq, class, bytes) in entries {
             self.index.push(seq, class, bytes);
+        }
+        for (counter, n) in self.stats.appended.iter().zip(kinds) {
+            counter.fetch_add(n, Ordering::Relaxed);
         }
         self.stats
             .shed_events

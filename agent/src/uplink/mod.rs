@@ -21,7 +21,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::{AgentConfig, ConfigError};
 use crate::journal::{JournalInput, JournalReader};
-use crate::status::{Board, UplinkStatus};
+use crate::status::{Board, UplinkStatus, LATENCY_BUCKETS};
 use state::State;
 
 /// How often the drain budget is refilled and stalls are checked.
@@ -119,6 +119,22 @@ async fn sleep_until(deadline: Option<Instant>) {
 struct Counters {
     reconnects: u64,
     last_puback_wall_ms: Option<i64>,
+    latency_buckets: [u64; LATENCY_BUCKETS.len()],
+    latency_count: u64,
+    latency_sum_s: f64,
+}
+
+impl Counters {
+    fn observe_latency(&mut self, took: Duration) {
+        let s = took.as_secs_f64();
+        for (bucket, bound) in self.latency_buckets.iter_mut().zip(LATENCY_BUCKETS) {
+            if s <= bound {
+                *bucket += 1;
+            }
+        }
+        self.latency_count += 1;
+        self.latency_sum_s += s;
+    }
 }
 
 fn publish_status(board: &Board, state: &State, counters: &Counters) {
@@ -138,6 +154,9 @@ fn publish_status(board: &Board, state: &State, counters: &Counters) {
         last_puback_wall_ms: counters.last_puback_wall_ms,
         reconnects: counters.reconnects,
         rewinds: state.rewinds,
+        puback_latency_buckets: counters.latency_buckets.to_vec(),
+        puback_latency_count: counters.latency_count,
+        puback_latency_sum_s: counters.latency_sum_s,
     };
 }
 
@@ -159,7 +178,9 @@ fn handle(
         }
         LinkEvent::PubAck(id) => {
             counters.last_puback_wall_ms = Some(store_drivers::clock::wall_ms());
-            state.on_puback(id, now);
+            if let Some(took) = state.on_puback(id, now) {
+                counters.observe_latency(took);
+            }
         }
         LinkEvent::Mark {
             committed,

@@ -32,6 +32,7 @@ pub struct InFlight {
     pub first: u64,
     pub last: u64,
     pub historical: bool,
+    pub sent_at: Instant,
 }
 
 /// What to send next: the seq range to read from the journal.
@@ -163,14 +164,15 @@ impl State {
         self.reclassify();
     }
 
-    pub fn on_puback(&mut self, id: u64, now: Instant) {
-        if let Some(b) = self.inflight.remove(&id) {
-            self.broker_acked
-                .insert_range(b.first.max(self.mark + 1), b.last);
-            if self.stall_since.is_none() && !self.broker_acked.is_empty() {
-                self.stall_since = Some(now);
-            }
+    /// The broker acknowledged a batch; returns how long that took.
+    pub fn on_puback(&mut self, id: u64, now: Instant) -> Option<Duration> {
+        let b = self.inflight.remove(&id)?;
+        self.broker_acked
+            .insert_range(b.first.max(self.mark + 1), b.last);
+        if self.stall_since.is_none() && !self.broker_acked.is_empty() {
+            self.stall_since = Some(now);
         }
+        Some(now.saturating_duration_since(b.sent_at))
     }
 
     /// The collector's committed mark and what it holds above it; returns the mark to trim the
@@ -296,6 +298,7 @@ impl State {
                 first: from,
                 last: to,
                 historical,
+                sent_at: Instant::now(),
             },
         );
         if historical {

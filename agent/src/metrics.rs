@@ -1,0 +1,191 @@
+//! `/metrics` for Prometheus (text exposition format 0.0.4), on loopback by default, rendered
+//! from the same snapshot as `store-agent status` plus the journal's counters.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use tracing::{info, warn};
+
+use crate::journal::{JournalReader, KINDS};
+use crate::status::{Board, Snapshot, LATENCY_BUCKETS};
+
+/// Renders the metrics text.
+pub fn render(s: &Snapshot, reader: &JournalReader) -> String {
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    let one = |v: f64| vec![(String::new(), v)];
+    let stats = reader.stats();
+    let appended: Vec<(String, f64)> = KINDS
+        .iter()
+        .zip(stats.appended.iter())
+        .map(|(k, n)| {
+            (
+                format!("{{kind=\"{k}\"}}"),
+                n.load(Ordering::Relaxed) as f64,
+            )
+        })
+        .collect();
+    metric(
+        "store_agent_events_journaled_total",
+        "counter",
+        "Events made durable in the journal since start, by kind.",
+        &appended,
+    );
+    let j = &s.journal;
+    metric(
+        "store_agent_journal_bytes",
+        "gauge",
+        "Logical bytes held by the journal.",
+        &one(j.bytes_held as f64),
+    );
+    metric(
+        "store_agent_journal_events",
+        "gauge",
+        "Events held by the journal.",
+        &one(j.events_held as f64),
+    );
+    metric(
+        "store_agent_journal_head_seq",
+        "gauge",
+        "Highest durable seq.",
+        &one(j.head_seq as f64),
+    );
+    metric(
+        "store_agent_journal_ahead_of_collector",
+        "gauge",
+        "Seqs durable here but not yet committed by the collector (the backlog).",
+        &one(j.ahead_of_collector as f64),
+    );
+    metric(
+        "store_agent_journal_oldest_unacked_age_seconds",
+        "gauge",
+        "Age of the oldest event the collector has not committed.",
+        &one(j.oldest_unacked_age_ms.unwrap_or(0) as f64 / 1000.0),
+    );
+    metric(
+        "store_agent_data_loss_events_total",
+        "counter",
+        "Events removed by the journal's byte budget, by how.",
+        &[
+            ("{how=\"dropped\"}".to_owned(), j.shed_events as f64),
+            ("{how=\"coalesced\"}".to_owned(), j.coalesced_events as f64),
+            ("{how=\"refused\"}".to_owned(), j.refused_events as f64),
+        ],
+    );
+    let u = &s.uplink;
+    metric(
+        "store_agent_collector_committed_seq",
+        "gauge",
+        "The collector's committed mark.",
+        &one(u.committed_seq as f64),
+    );
+    metric(
+        "store_agent_broker_connected",
+        "gauge",
+        "1 when connected to the broker.",
+        &one(u.connected as u8 as f64),
+    );
+    metric(
+        "store_agent_collector_online",
+        "gauge",
+        "1 when a collector announces itself online.",
+        &one(u.collector_online as u8 as f64),
+    );
+    metric(
+        "store_agent_broker_reconnects_total",
+        "counter",
+        "Connections made to the broker.",
+        &one(u.reconnects as f64),
+    );
+    metric(
+        "store_agent_uplink_rewinds_total",
+        "counter",
+        "Resends after the broker lost acknowledged batches.",
+        &one(u.rewinds as f64),
+    );
+    metric(
+        "store_agent_uplink_inflight_batches",
+        "gauge",
+        "Batches awaiting the broker's PUBACK.",
+        &one(u.inflight_batches as f64),
+    );
+    let mut hist: Vec<(String, f64)> = LATENCY_BUCKETS
+        .iter()
+        .zip(u.puback_latency_buckets.iter().chain(std::iter::repeat(&0)))
+        .map(|(b, n)| (format!("_bucket{{le=\"{b}\"}}"), *n as f64))
+        .collect();
+    hist.push((
+        "_bucket{le=\"+Inf\"}".to_owned(),
+        u.puback_latency_count as f64,
+    ));
+    hist.push(("_sum".to_owned(), u.puback_latency_sum_s));
+    hist.push(("_count".to_owned(), u.puback_latency_count as f64));
+    metric(
+        "store_agent_publish_latency_seconds",
+        "histogram",
+        "Time from publishing a batch to the broker's PUBACK.",
+        &hist,
+    );
+    let restarts: Vec<(String, f64)> = s
+        .drivers
+        .iter()
+        .map(|(id, d)| {
+            (
+                format!("{{driver=\"{id}\",kind=\"{}\"}}", d.kind),
+                d.restarts as f64,
+            )
+        })
+        .collect();
+    metric(
+        "store_agent_driver_restarts_total",
+        "counter",
+        "Driver restarts after failures.",
+        &restarts,
+    );
+    metric(
+        "store_agent_clock_synced",
+        "gauge",
+        "1 when the system clock is synchronised.",
+        &one(s.clock_synced as u8 as f64),
+    );
+    out
+}
+
+/// Serves `/metrics` until the task is aborted; a port in use is a warning, not a failure.
+pub async fn serve(
+    addr: SocketAddr,
+    board: Arc<Board>,
+    reader: JournalReader,
+    store_id: String,
+    agent_id: String,
+) {
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let s = board.snapshot(&store_id, &agent_id, &reader);
+            let text = render(&s, &reader);
+            async move { ([("content-type", "text/plain; version=0.0.4")], text) }
+        }),
+    );
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            warn!(%addr, error = %e, "Cannot serve /metrics.");
+            return;
+        }
+    };
+    info!(%addr, "Serving /metrics.");
+    if let Err(e) = axum::serve(listener, app).await {
+        warn!(error = %e, "/metrics server stopped.");
+    }
+}
