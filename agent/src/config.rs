@@ -33,7 +33,7 @@ pub struct AgentConfig {
 }
 
 /// `[journal]`: the local durable buffer.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JournalConfig {
     /// Byte budget for events held (key + value bytes; sled's files take about 2-3x that on
@@ -77,7 +77,7 @@ impl Default for JournalConfig {
 }
 
 /// `[mqtt]`: the broker connection.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MqttConfig {
     #[serde(default = "default_host")]
@@ -120,7 +120,7 @@ impl Default for MqttConfig {
 }
 
 /// `[metrics]`: the Prometheus endpoint.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
     /// Where to serve `/metrics` (keep it on loopback); unset = no endpoint.
@@ -129,7 +129,7 @@ pub struct MetricsConfig {
 }
 
 /// `[uplink]`: batching, flow control and recovery.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UplinkConfig {
     /// Most events in one MQTT message.

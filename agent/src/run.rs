@@ -144,12 +144,11 @@ fn reload(path: &Path, running: &AgentConfig, drivers: &mut supervisor::Drivers)
     let needs_restart = new.store_id != running.store_id
         || new.agent_id != running.agent_id
         || new.state_dir != running.state_dir
-        || format!("{:?}{:?}{:?}", new.journal, new.mqtt, new.uplink)
-            != format!(
-                "{:?}{:?}{:?}",
-                running.journal, running.mqtt, running.uplink
-            );
+        || new.journal != running.journal
+        || new.mqtt != running.mqtt
+        || new.uplink != running.uplink
+        || new.metrics != running.metrics;
     if needs_restart {
-        warn!("Only drivers are reloaded; identity, journal, mqtt and uplink changes take effect after a restart.");
+        warn!("Only drivers are reloaded; identity, journal, mqtt, uplink and metrics changes take effect after a restart.");
     }
 }

@@ -68,6 +68,20 @@ pub enum DriverError {
     SinkClosed { id: String },
 }
 
+/// Binds a driver's TCP listener, naming the driver and address when that fails.
+pub(crate) async fn bind(
+    id: &str,
+    addr: std::net::SocketAddr,
+) -> Result<tokio::net::TcpListener, DriverError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| DriverError::Listen {
+            id: id.to_owned(),
+            addr,
+            source,
+        })
+}
+
 /// Runs a driver until it fails or the sink closes.
 pub async fn run(config: DriverConfig, sink: Sink) -> Result<(), DriverError> {
     match config {

@@ -148,4 +148,32 @@ impl Stack {
             .log(format!("settled: {}", now.summary(&store, &agent)));
         now
     }
+
+    /// The end of a scenario in which the agent was never killed: stops the writer, waits until
+    /// the collector committed every acknowledged seq, and checks zero loss plus an exact effect
+    /// (every line answered, applied exactly what was acknowledged, per-kind counts and exits).
+    pub fn finish_exact(&mut self, name: &str, writer: crate::Writer) -> Stats {
+        let report = writer.stop();
+        self.env
+            .log(format!("writer stopped: {}", report.summary()));
+        let (store, agent) = (self.store_id(), self.agent_id());
+        let max = report.max_acked().expect("acknowledged lines");
+        let reached = self.wait_committed(max, Duration::from_secs(300));
+        let stats = self.settled_stats(reached, Duration::from_secs(2));
+        let v = check::delivery_violations(&stats, &store, &agent, &report);
+        check::assert_no_violations(name, &v, &stats, &store, &agent, &report);
+        assert_eq!(report.unanswered, 0, "{}", report.summary());
+        assert_eq!(
+            stats.applied_total,
+            report.acked.len() as u64,
+            "applied_total must equal the acknowledged events exactly"
+        );
+        assert_eq!(stats.store(&store).kinds, report.acked_tally.kinds, "kinds");
+        assert_eq!(
+            stats.store(&store).foot_traffic_exits,
+            report.acked_tally.exits,
+            "foot_traffic_exits"
+        );
+        stats
+    }
 }

@@ -9,7 +9,6 @@
 
 use std::time::Duration;
 
-use store_tests::check::{assert_no_violations, delivery_violations};
 use store_tests::wait::sleep_checking;
 use store_tests::{env_u64, serial, Stack, Writer, WriterOptions};
 
@@ -76,28 +75,7 @@ fn outage(name: &str, kind: Outage) {
         stack.stats_summary()
     ));
     sleep_checking(Duration::from_secs(5), || stack.alive());
-    let report = writer.stop();
-    stack
-        .env
-        .log(format!("writer stopped: {}", report.summary()));
-    let max = report.max_acked().expect("acknowledged lines");
-    let reached = stack.wait_committed(max, Duration::from_secs(300));
-    let stats = stack.settled_stats(reached, Duration::from_secs(2));
-    let v = delivery_violations(&stats, &store, &agent, &report);
-    assert_no_violations(name, &v, &stats, &store, &agent, &report);
-    // The agent was never killed: every line was answered, and the effect is exact.
-    assert_eq!(report.unanswered, 0, "{}", report.summary());
-    assert_eq!(
-        stats.applied_total,
-        report.acked.len() as u64,
-        "applied_total"
-    );
-    assert_eq!(stats.store(&store).kinds, report.acked_tally.kinds, "kinds");
-    assert_eq!(
-        stats.store(&store).foot_traffic_exits,
-        report.acked_tally.exits,
-        "foot_traffic_exits"
-    );
+    stack.finish_exact(name, writer);
 }
 
 #[test]

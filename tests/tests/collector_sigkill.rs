@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use store_tests::check::{assert_no_violations, delivery_violations};
 use store_tests::wait::sleep_checking;
 use store_tests::{env_u64, seed, serial, Stack, Writer, WriterOptions};
 
@@ -56,25 +55,5 @@ fn collector_sigkill() {
         ));
     }
     sleep_checking(Duration::from_secs(2), || stack.alive());
-    let report = writer.stop();
-    stack
-        .env
-        .log(format!("writer stopped: {}", report.summary()));
-    let max = report.max_acked().expect("acknowledged lines");
-    let reached = stack.wait_committed(max, Duration::from_secs(300));
-    let stats = stack.settled_stats(reached, Duration::from_secs(2));
-    let v = delivery_violations(&stats, &store, &agent, &report);
-    assert_no_violations("collector SIGKILL", &v, &stats, &store, &agent, &report);
-    // Nothing was unanswered here (the agent was never killed): the effect is exact.
-    assert_eq!(report.unanswered, 0, "{}", report.summary());
-    assert_eq!(
-        stats.applied_total,
-        report.acked.len() as u64,
-        "applied_total must equal the acknowledged events exactly"
-    );
-    assert_eq!(stats.store(&store).kinds, report.acked_tally.kinds);
-    assert_eq!(
-        stats.store(&store).foot_traffic_exits,
-        report.acked_tally.exits
-    );
+    stack.finish_exact("collector SIGKILL", writer);
 }

@@ -60,7 +60,6 @@ pub async fn run(
     loop {
         crate::service::uplink_tick();
         fill(&mut state, &reader, &link, &identity, &config);
-        publish_status(&board, &state, &counters);
         if state.mode() != mode {
             mode = state.mode();
             info!(
@@ -89,6 +88,8 @@ pub async fn run(
             // Lingering live events are due.
             _ = sleep_until(state.linger_deadline()) => {}
             _ = tick.tick() => {
+                // The status snapshot is refreshed here, not per event: 50 ms is fresh enough.
+                publish_status(&board, &state, &counters);
                 if state.tick(Instant::now()) {
                     warn!(
                         mark = state.mark(),

@@ -32,6 +32,8 @@ pub struct InFlight {
     pub first: u64,
     pub last: u64,
     pub historical: bool,
+    /// Events in the batch (what a historical batch took from the drain budget).
+    pub events: usize,
     pub sent_at: Instant,
 }
 
@@ -277,7 +279,7 @@ impl State {
         if let Some(b) = self.inflight.remove(&id) {
             self.todo.insert_range(b.first.max(self.mark + 1), b.last);
             if b.historical {
-                self.tokens += (b.last - b.first + 1) as f64;
+                self.tokens += b.events as f64;
             }
         }
     }
@@ -298,6 +300,7 @@ impl State {
                 first: from,
                 last: to,
                 historical,
+                events,
                 sent_at: Instant::now(),
             },
         );

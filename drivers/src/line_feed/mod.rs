@@ -12,7 +12,7 @@ pub mod decode;
 pub use config::LineFeedConfig;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -27,14 +27,7 @@ enum Answer {
 
 /// Accepts connections until the listener fails.
 pub async fn run(config: LineFeedConfig, sink: Sink) -> Result<(), DriverError> {
-    let listener =
-        TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| DriverError::Listen {
-                id: config.id.clone(),
-                addr: config.listen,
-                source,
-            })?;
+    let listener = crate::bind(&config.id, config.listen).await?;
     info!(driver_id = %config.id, addr = %config.listen, "Line feed listening.");
     loop {
         let (stream, peer) = listener.accept().await.map_err(|source| DriverError::Io {
@@ -178,6 +171,7 @@ async fn write_answers(
 mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
 
     /// A journal stand-in that answers every record with an increasing seq.
     fn fake_journal() -> (Sink, tokio::task::JoinHandle<Vec<Event>>) {

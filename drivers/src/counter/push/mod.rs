@@ -58,14 +58,7 @@ const MAX_RAW_BYTES: usize = 4096;
 
 /// Listens until the listener fails or the journal goes away.
 pub async fn run(config: CounterPushConfig, sink: Sink) -> Result<(), DriverError> {
-    let listener =
-        TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| DriverError::Listen {
-                id: config.id.clone(),
-                addr: config.listen,
-                source,
-            })?;
+    let listener = crate::bind(&config.id, config.listen).await?;
     info!(
         driver_id = %config.id,
         addr = %config.listen,
