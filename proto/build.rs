@@ -4,6 +4,7 @@ fn main() {
     let files = [
         "proto/store/edge/v1/events.proto",
         "proto/store/edge/v1/control.proto",
+        "proto/store/edge/v1/hq.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");

@@ -157,6 +157,7 @@ pub fn frame_event(device_id: &str, mode: ScanMode, frame: FrameResult) -> Event
                         value: e.value,
                     })
                     .collect(),
+                shift: 0,
             })
         }
         Err(e) => Body::DeviceStatus(DeviceStatus {
