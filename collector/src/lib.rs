@@ -24,6 +24,7 @@ pub mod broker;
 pub mod config;
 pub mod gaps;
 pub mod ingest;
+pub mod intel;
 pub mod mqtt;
 pub mod state;
 pub mod store;

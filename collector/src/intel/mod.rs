@@ -1,0 +1,186 @@
+//! HQ intelligence: what the collector concludes from the events it applies.
+//!
+//! The ingest path hands every newly applied event (never a duplicate) to [`Intel::apply`], then
+//! calls [`Intel::evaluate`] once per commit group, and writes the changed state that
+//! [`Intel::save`] returns in the *same* sled batch as the dedup ranges: after a crash, state and
+//! dedup agree, so no event is counted twice (DESIGN invariant 6 carried over to the rules).
+//!
+//! Parts, each with one job and its own state:
+//! - [`stock`]: stock position per (store, GTIN), reorder points, LOW/OUT alerts with hysteresis,
+//!   order quantities, transfer suggestions; uses the [`catalogue`].
+//! - [`traffic`]: entries/exits per store in 15-minute windows, occupancy.
+//! - [`staff`]: who is on duty (badge scans, roster fallback).
+//! - [`staffing`]: needed vs on-duty staff now and next hour (forecast) → signals.
+//! - [`anomaly`]: returns spikes, void rates, silent or offline devices, stuck door counters, agent
+//!   clocks that are off.
+//!
+//! Alerts from every part go through one [`alerts::AlertBook`], which gives them ids and a
+//! lifecycle (open → acknowledged → resolved) and remembers what to publish.
+//!
+//! Time: rules run on *event time*. `now_ms` is the collector's clock (or, with
+//! `[intel] clock = "event"`, the newest event time seen: used by the accelerated demo). An event
+//! from a historical (backlog) batch updates state like any other, but an alert or signal about a
+//! situation that is already over is marked retrospective: recorded, not paged.
+
+pub mod alerts;
+pub mod anomaly;
+pub mod catalogue;
+pub mod profile;
+pub mod staff;
+pub mod staffing;
+pub mod stock;
+pub mod traffic;
+
+use store_proto::v1::StaffingSignal;
+use store_proto::Event;
+
+use self::alerts::AlertBook;
+use self::catalogue::Catalogue;
+use self::profile::{Profiles, StoreProfile};
+
+/// Everything a part needs to know about the event it is applying.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx<'a> {
+    /// Store id from the topic (not from the payload: the topic is what the broker authorised).
+    pub store: &'a str,
+    pub agent: &'a str,
+    /// The event came in a historical (backlog) batch.
+    pub historical: bool,
+    /// The collector's notion of now (see the module docs), ms since the Unix epoch.
+    pub now_ms: i64,
+    /// `sent_wall_time_ms` of the batch: the agent's clock when it sent the batch (compared with
+    /// `now_ms` on live batches, it tells whether the agent's clock is off).
+    pub batch_sent_ms: i64,
+    /// The store's profile: region, opening hours, UTC offset, rules merged with chain defaults.
+    pub profile: &'a StoreProfile,
+    pub catalogue: &'a Catalogue,
+}
+
+/// The batch an event came in.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchInfo<'a> {
+    pub store: &'a str,
+    pub agent: &'a str,
+    pub historical: bool,
+    pub sent_ms: i64,
+}
+
+/// Where parts put what they conclude.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    pub alerts: AlertBook,
+    /// Staffing signals to publish (the newest per store and horizon is also kept by
+    /// [`staffing`] for the API).
+    pub signals: Vec<StaffingSignal>,
+}
+
+/// A part's durable state, saved as changed keys only.
+///
+/// Keys are relative to the part's prefix (the collector stores them as `intel/{part}/{key}`);
+/// `None` deletes a key. `load` is called once per stored key at start-up, in key order.
+pub trait Persist {
+    /// The part's key prefix, e.g. `"stock"`.
+    const PART: &'static str;
+    /// Moves the keys changed since the last call into `out`.
+    fn save(&mut self, out: &mut Vec<(String, Option<Vec<u8>>)>);
+    /// Restores one key written by `save`. An error names what is wrong with the value.
+    fn load(&mut self, key: &str, value: &[u8]) -> Result<(), String>;
+}
+
+/// The collector's rules engine: state, rules and outputs for every store it owns.
+#[derive(Debug, Default)]
+pub struct Intel {
+    pub profiles: Profiles,
+    pub catalogue: Catalogue,
+    pub stock: stock::Stock,
+    pub traffic: traffic::Traffic,
+    pub staff: staff::Staff,
+    pub staffing: staffing::Staffing,
+    pub anomaly: anomaly::Anomalies,
+    pub outbox: Outbox,
+}
+
+impl Intel {
+    pub fn new(profiles: Profiles, catalogue: Catalogue) -> Self {
+        Intel {
+            profiles,
+            catalogue,
+            ..Intel::default()
+        }
+    }
+
+    /// Applies one newly applied event (never called for duplicates).
+    pub fn apply(&mut self, batch: BatchInfo<'_>, now_ms: i64, ev: &Event) {
+        let profile = self.profiles.get(batch.store);
+        let ctx = Ctx {
+            store: batch.store,
+            agent: batch.agent,
+            historical: batch.historical,
+            now_ms,
+            batch_sent_ms: batch.sent_ms,
+            profile: &profile,
+            catalogue: &self.catalogue,
+        };
+        self.stock.apply(&ctx, ev, &mut self.outbox);
+        self.traffic.apply(&ctx, ev);
+        self.staff.apply(&ctx, ev);
+        self.anomaly.apply(&ctx, ev, &mut self.outbox);
+    }
+
+    /// Re-evaluates the time- and cross-store rules; called after each commit group and on a
+    /// timer (so a store that went quiet still gets its staffing signal and silence alerts).
+    pub fn evaluate(&mut self, now_ms: i64) {
+        self.stock
+            .evaluate(&self.profiles, &self.catalogue, now_ms, &mut self.outbox);
+        self.staffing.evaluate(
+            &self.profiles,
+            &self.traffic,
+            &self.staff,
+            now_ms,
+            &mut self.outbox,
+        );
+        self.anomaly
+            .evaluate(&self.profiles, &self.traffic, now_ms, &mut self.outbox);
+    }
+
+    /// Changed state of every part, as `intel/{part}/{key}` keys for the store's commit batch.
+    pub fn save(&mut self) -> Vec<(String, Option<Vec<u8>>)> {
+        let mut out = Vec::new();
+        save_part(&mut self.stock, &mut out);
+        save_part(&mut self.traffic, &mut out);
+        save_part(&mut self.staff, &mut out);
+        save_part(&mut self.staffing, &mut out);
+        save_part(&mut self.anomaly, &mut out);
+        save_part(&mut self.outbox.alerts, &mut out);
+        out
+    }
+
+    /// Restores one `intel/{part}/{key}` entry written by [`Intel::save`].
+    pub fn load(&mut self, full_key: &str, value: &[u8]) -> Result<(), String> {
+        let rest = full_key
+            .strip_prefix("intel/")
+            .ok_or_else(|| format!("{full_key}: not an intel key"))?;
+        let (part, key) = rest
+            .split_once('/')
+            .ok_or_else(|| format!("{full_key}: no part"))?;
+        let loaded = match part {
+            stock::Stock::PART => self.stock.load(key, value),
+            traffic::Traffic::PART => self.traffic.load(key, value),
+            staff::Staff::PART => self.staff.load(key, value),
+            staffing::Staffing::PART => self.staffing.load(key, value),
+            anomaly::Anomalies::PART => self.anomaly.load(key, value),
+            AlertBook::PART => self.outbox.alerts.load(key, value),
+            other => return Err(format!("{full_key}: unknown part {other:?}")),
+        };
+        loaded.map_err(|e| format!("{full_key}: {e}"))
+    }
+}
+
+fn save_part<P: Persist>(part: &mut P, out: &mut Vec<(String, Option<Vec<u8>>)>) {
+    let mut keys = Vec::new();
+    part.save(&mut keys);
+    out.extend(
+        keys.into_iter()
+            .map(|(k, v)| (format!("intel/{}/{k}", P::PART), v)),
+    );
+}

@@ -1,0 +1,270 @@
+//! Per-store profiles: region, local time and opening hours, and the rules' thresholds as chain
+//! defaults (`[rules.*]` in the collector's config) merged with per-store overrides
+//! (`[store.{id}.rules.*]`).
+//!
+//! Overrides are merged as TOML tables before the typed structs are built, so a store only names
+//! the keys it changes, and an unknown key is still an error.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use super::anomaly::AnomalyRules;
+use super::staffing::StaffingRules;
+use super::stock::StockRules;
+
+const DAY_MS: i64 = 86_400_000;
+const HOUR_MS: i64 = 3_600_000;
+
+/// The thresholds of every rule, for one store.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesConfig {
+    #[serde(default)]
+    pub stock: StockRules,
+    #[serde(default)]
+    pub staffing: StaffingRules,
+    #[serde(default)]
+    pub anomaly: AnomalyRules,
+}
+
+/// `[store.{id}]`: what HQ knows about one store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreTable {
+    /// Region used for transfer suggestions: stock moves between stores of one region.
+    #[serde(default = "default_region")]
+    region: String,
+    /// Offset of the store's local time from UTC, minutes (e.g. 60 for CET in winter).
+    #[serde(default)]
+    utc_offset_minutes: i32,
+    /// Opening time, local, "HH:MM".
+    #[serde(default = "default_open")]
+    open: String,
+    /// Closing time, local, "HH:MM".
+    #[serde(default = "default_close")]
+    close: String,
+    /// Overrides of the chain's `[rules]`, key by key.
+    #[serde(default)]
+    rules: toml::Table,
+}
+
+fn default_region() -> String {
+    "default".to_owned()
+}
+fn default_open() -> String {
+    "08:00".to_owned()
+}
+fn default_close() -> String {
+    "20:00".to_owned()
+}
+
+/// One store's profile with its rules resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreProfile {
+    pub region: String,
+    pub utc_offset_minutes: i32,
+    /// Opening and closing minute of the local day (0..1440).
+    pub open_minute: u32,
+    pub close_minute: u32,
+    pub rules: RulesConfig,
+}
+
+impl Default for StoreProfile {
+    fn default() -> Self {
+        StoreProfile {
+            region: default_region(),
+            utc_offset_minutes: 0,
+            open_minute: 8 * 60,
+            close_minute: 20 * 60,
+            rules: RulesConfig::default(),
+        }
+    }
+}
+
+impl StoreProfile {
+    fn local_ms(&self, utc_ms: i64) -> i64 {
+        utc_ms + i64::from(self.utc_offset_minutes) * 60_000
+    }
+
+    /// Minute of the local day, 0..1440.
+    pub fn local_minute(&self, utc_ms: i64) -> u32 {
+        (self.local_ms(utc_ms).rem_euclid(DAY_MS) / 60_000) as u32
+    }
+
+    /// Local weekday, 0 = Monday .. 6 = Sunday (1970-01-01 was a Thursday).
+    pub fn local_weekday(&self, utc_ms: i64) -> u32 {
+        ((self.local_ms(utc_ms).div_euclid(DAY_MS) + 3).rem_euclid(7)) as u32
+    }
+
+    /// Local hour of the day, 0..24.
+    pub fn local_hour(&self, utc_ms: i64) -> u32 {
+        self.local_minute(utc_ms) / 60
+    }
+
+    /// Start (UTC ms) of the local hour containing `utc_ms`.
+    pub fn hour_start(&self, utc_ms: i64) -> i64 {
+        utc_ms - self.local_ms(utc_ms).rem_euclid(HOUR_MS)
+    }
+
+    /// Start (UTC ms) of the local day containing `utc_ms`.
+    pub fn day_start(&self, utc_ms: i64) -> i64 {
+        utc_ms - self.local_ms(utc_ms).rem_euclid(DAY_MS)
+    }
+
+    /// Whether the store is open at `utc_ms` (a close before the open means open past midnight).
+    pub fn is_open(&self, utc_ms: i64) -> bool {
+        let m = self.local_minute(utc_ms);
+        if self.open_minute <= self.close_minute {
+            (self.open_minute..self.close_minute).contains(&m)
+        } else {
+            m >= self.open_minute || m < self.close_minute
+        }
+    }
+}
+
+/// Profiles of every configured store; stores without a `[store.{id}]` table get the chain
+/// defaults.
+#[derive(Debug, Clone, Default)]
+pub struct Profiles {
+    default: StoreProfile,
+    stores: HashMap<String, StoreProfile>,
+}
+
+/// A profile that could not be built; `key` is the dotted config key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct ProfileError {
+    pub key: String,
+    pub message: String,
+}
+
+impl Profiles {
+    /// Builds the profiles from the raw `[rules]` and `[store.*]` tables of the config file.
+    pub fn from_tables(
+        rules: &toml::Table,
+        stores: &toml::Table,
+    ) -> Result<Profiles, ProfileError> {
+        let chain: RulesConfig =
+            rules
+                .clone()
+                .try_into()
+                .map_err(|e: toml::de::Error| ProfileError {
+                    key: "rules".to_owned(),
+                    message: e.message().to_owned(),
+                })?;
+        let default = StoreProfile {
+            rules: chain,
+            ..StoreProfile::default()
+        };
+        let mut out = HashMap::new();
+        for (id, value) in stores {
+            let key = format!("store.{id}");
+            let table: StoreTable =
+                value
+                    .clone()
+                    .try_into()
+                    .map_err(|e: toml::de::Error| ProfileError {
+                        key: key.clone(),
+                        message: e.message().to_owned(),
+                    })?;
+            let mut merged = rules.clone();
+            merge(&mut merged, &table.rules);
+            let rules: RulesConfig =
+                toml::Value::Table(merged)
+                    .try_into()
+                    .map_err(|e: toml::de::Error| ProfileError {
+                        key: format!("{key}.rules"),
+                        message: e.message().to_owned(),
+                    })?;
+            let open_minute = parse_hhmm(&table.open).ok_or_else(|| ProfileError {
+                key: format!("{key}.open"),
+                message: format!("{:?} is not a time \"HH:MM\"", table.open),
+            })?;
+            let close_minute = parse_hhmm(&table.close).ok_or_else(|| ProfileError {
+                key: format!("{key}.close"),
+                message: format!("{:?} is not a time \"HH:MM\"", table.close),
+            })?;
+            out.insert(
+                id.clone(),
+                StoreProfile {
+                    region: table.region,
+                    utc_offset_minutes: table.utc_offset_minutes,
+                    open_minute,
+                    close_minute,
+                    rules,
+                },
+            );
+        }
+        Ok(Profiles {
+            default,
+            stores: out,
+        })
+    }
+
+    /// The profile of `store` (the chain defaults when it has none).
+    pub fn get(&self, store: &str) -> &StoreProfile {
+        self.stores.get(store).unwrap_or(&self.default)
+    }
+
+    /// Sets one store's profile (tests and the demo).
+    pub fn insert(&mut self, store: impl Into<String>, profile: StoreProfile) {
+        self.stores.insert(store.into(), profile);
+    }
+}
+
+/// Merges `over` into `base`, table by table (values in `over` win).
+fn merge(base: &mut toml::Table, over: &toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            _ => {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+fn parse_hhmm(s: &str) -> Option<u32> {
+    let (h, m) = s.split_once(':')?;
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h <= 24 && m < 60 && h * 60 + m <= 1440).then_some(h * 60 + m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_time_helpers() {
+        // 2026-11-23 is a Monday; 09:30 UTC is 10:30 at +60.
+        let p = StoreProfile {
+            utc_offset_minutes: 60,
+            ..StoreProfile::default()
+        };
+        let t = 1_795_426_200_000; // 2026-11-23T09:30:00Z
+        assert_eq!(p.local_weekday(t), 0);
+        assert_eq!(p.local_hour(t), 10);
+        assert_eq!(p.hour_start(t), 1_795_424_400_000); // 09:00Z = 10:00 local
+        assert!(p.is_open(t));
+        assert!(!p.is_open(t + 11 * HOUR_MS));
+    }
+
+    #[test]
+    fn store_overrides_merge_key_by_key_and_unknown_keys_fail() {
+        let rules: toml::Table = toml::from_str("").unwrap();
+        let stores: toml::Table =
+            toml::from_str("[s1]\nregion = \"north\"\nopen = \"07:30\"\n[s1.rules]\n").unwrap();
+        let p = Profiles::from_tables(&rules, &stores).unwrap();
+        assert_eq!(p.get("s1").region, "north");
+        assert_eq!(p.get("s1").open_minute, 450);
+        assert_eq!(p.get("other").region, "default");
+
+        let bad: toml::Table = toml::from_str("[s1]\nopen = \"7h\"\n").unwrap();
+        let err = Profiles::from_tables(&rules, &bad).unwrap_err();
+        assert_eq!(err.key, "store.s1.open");
+        let bad: toml::Table = toml::from_str("[s1.rules.stock]\nnope = 1\n").unwrap();
+        let err = Profiles::from_tables(&rules, &bad).unwrap_err();
+        assert_eq!(err.key, "store.s1.rules", "{err}");
+    }
+}

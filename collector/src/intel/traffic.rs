@@ -1,0 +1,20 @@
+//! Foot traffic per store in 15-minute windows. Placeholder: being implemented.
+use store_proto::Event;
+
+use super::{Ctx, Persist};
+
+/// Traffic state.
+#[derive(Debug, Default)]
+pub struct Traffic {}
+
+impl Traffic {
+    pub fn apply(&mut self, _ctx: &Ctx<'_>, _ev: &Event) {}
+}
+
+impl Persist for Traffic {
+    const PART: &'static str = "traffic";
+    fn save(&mut self, _out: &mut Vec<(String, Option<Vec<u8>>)>) {}
+    fn load(&mut self, _key: &str, _value: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
+}
