@@ -118,7 +118,7 @@ impl Intel {
             historical: batch.historical,
             now_ms,
             batch_sent_ms: batch.sent_ms,
-            profile: &profile,
+            profile,
             catalogue: &self.catalogue,
         };
         self.stock.apply(&ctx, ev, &mut self.outbox);
