@@ -1,16 +1,13 @@
-//! HTTP API: `GET /healthz` and `GET /v1/stats`.
+//! The body of `GET /v1/stats` (routes live in [`crate::hq_api`]).
 //!
 //! Stats are a snapshot of committed state: everything shown is durable, except the
 //! since-start counters `duplicates_total`, `batches_total` and `rejected_batches`.
 
 use std::collections::BTreeMap;
 
-use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Serialize;
 
-use crate::state::{Live, Shared};
+use crate::state::Live;
 
 /// Body of `GET /v1/stats`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -97,23 +94,6 @@ impl Stats {
             agents,
         }
     }
-}
-
-/// The API's routes.
-pub fn router(shared: Shared) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/v1/stats", get(stats))
-        .with_state(shared)
-}
-
-async fn healthz() -> &'static str {
-    "ok"
-}
-
-async fn stats(State(shared): State<Shared>) -> Json<Stats> {
-    let stats = Stats::of(&shared.lock().expect("state lock poisoned"));
-    Json(stats)
 }
 
 #[cfg(test)]

@@ -41,6 +41,17 @@ pub struct Config {
     /// set-ups; use Mosquitto or a broker cluster in production.
     #[serde(default = "default_embedded_broker")]
     pub embedded_broker: Option<EmbeddedBrokerConfig>,
+    /// The rules engine: catalogue, clock and output format.
+    #[serde(default = "default_intel")]
+    pub intel: IntelConfig,
+    /// Chain-wide rule thresholds: `[rules.stock]`, `[rules.staffing]`, `[rules.anomaly]`. Every
+    /// key has a documented default (see `config/collector.example.toml`).
+    #[serde(default)]
+    pub rules: toml::Table,
+    /// Per-store profiles: `[store.{id}]` with `region`, `utc_offset_minutes`, `open`, `close`,
+    /// and `[store.{id}.rules.*]` overriding the chain's thresholds key by key.
+    #[serde(default)]
+    pub store: toml::Table,
 }
 
 fn default_stores() -> Vec<String> {
@@ -69,6 +80,18 @@ fn default_ack() -> AckConfig {
 fn default_api() -> ApiConfig {
     ApiConfig {
         listen: default_api_listen(),
+        token: None,
+        token_file: None,
+    }
+}
+
+fn default_intel() -> IntelConfig {
+    IntelConfig {
+        catalogue: None,
+        clock: ClockMode::Wall,
+        format: OutputFormat::Protobuf,
+        evaluate_interval_ms: default_evaluate_interval_ms(),
+        catalogue_check_secs: default_catalogue_check_secs(),
     }
 }
 
@@ -165,10 +188,73 @@ pub struct ApiConfig {
     /// expose it on purpose only.
     #[serde(default = "default_api_listen")]
     pub listen: SocketAddr,
+    /// Bearer token required on `/v1/*` (`Authorization: Bearer <token>`). `/healthz`,
+    /// `/metrics` and the dashboard page itself are open; the page asks for the token. Without a
+    /// token (and without `token_file`) the API is open: fine on loopback, not elsewhere.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Reads the token from a file instead (e.g. a systemd credential); surrounding whitespace is
+    /// ignored.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
 }
 
 fn default_api_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+/// `[intel]`: the rules engine that turns events into stock alerts and staffing signals.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntelConfig {
+    /// Product catalogue HQ maintains (`.csv` or `.toml`). Re-read when the file changes; a file
+    /// with errors is refused (logged with file and line) and the last good one stays in force.
+    /// Without one, every GTIN is "unknown" and reorder points come from observed demand.
+    #[serde(default)]
+    pub catalogue: Option<PathBuf>,
+    /// What "now" is for the rules: `"wall"` (the collector's clock, the default) or `"event"`
+    /// (the newest event time seen: for replays and the accelerated demo).
+    #[serde(default = "default_clock")]
+    pub clock: ClockMode,
+    /// Payload of `hq/alerts/{store}` and `hq/signals/{store}`: `"protobuf"` (store.edge.v1.Alert
+    /// and StaffingSignal, the default) or `"json"` (same field names) for dashboards.
+    #[serde(default = "default_format")]
+    pub format: OutputFormat,
+    /// How often time-based rules (staffing, silence, transfers) are evaluated, milliseconds.
+    #[serde(default = "default_evaluate_interval_ms")]
+    pub evaluate_interval_ms: u64,
+    /// How often the catalogue file is checked for changes, seconds.
+    #[serde(default = "default_catalogue_check_secs")]
+    pub catalogue_check_secs: u64,
+}
+
+/// See [`IntelConfig::clock`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClockMode {
+    Wall,
+    Event,
+}
+
+/// See [`IntelConfig::format`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputFormat {
+    Protobuf,
+    Json,
+}
+
+fn default_clock() -> ClockMode {
+    ClockMode::Wall
+}
+fn default_format() -> OutputFormat {
+    OutputFormat::Protobuf
+}
+fn default_evaluate_interval_ms() -> u64 {
+    1000
+}
+fn default_catalogue_check_secs() -> u64 {
+    5
 }
 
 /// `[embedded_broker]`: an in-process MQTT broker (rumqttd).
@@ -209,6 +295,13 @@ impl Config {
             .client_id
             .clone()
             .unwrap_or_else(|| format!("store-collector-{}", self.collector_id))
+    }
+
+    /// The per-store profiles with the rules' thresholds resolved.
+    pub fn profiles(
+        &self,
+    ) -> Result<crate::intel::profile::Profiles, crate::intel::profile::ProfileError> {
+        crate::intel::profile::Profiles::from_tables(&self.rules, &self.store)
     }
 
     /// Semantic checks serde cannot express; each error points at the offending key.
@@ -282,6 +375,27 @@ impl Config {
         }
         if self.ack.interval_ms == 0 {
             return fail(&["ack", "interval_ms"], "must be at least 1".to_owned());
+        }
+        if self.intel.evaluate_interval_ms == 0 {
+            return fail(
+                &["intel", "evaluate_interval_ms"],
+                "must be at least 1".to_owned(),
+            );
+        }
+        if self.api.token.is_some() && self.api.token_file.is_some() {
+            return fail(
+                &["api", "token_file"],
+                "set either api.token or api.token_file, not both".to_owned(),
+            );
+        }
+        if let Err(e) = self.profiles() {
+            let parts: Vec<&str> = e.key.split('.').collect();
+            return Err(ConfigError::Invalid {
+                file: origin.to_owned(),
+                line: line_of_key(text, &parts),
+                key: e.key,
+                message: e.message,
+            });
         }
         Ok(())
     }

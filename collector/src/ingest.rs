@@ -27,8 +27,10 @@ use tracing::{debug, error, info, warn};
 use crate::acks::AckCommand;
 use crate::config::Config;
 use crate::gaps::GapTracker;
+use crate::hq::{Hq, Output};
+use crate::intel::BatchInfo;
 use crate::mqtt::{now_ms, status_payload, Incoming, Mqtt, MqttError, Notice};
-use crate::state::{apply_batch, AgentKey, AgentState, Counters, Mark, Shared, StoreStats};
+use crate::state::{apply_batch_with, AgentKey, AgentState, Counters, Mark, Shared, StoreStats};
 use crate::store::{Changes, Store, StoreError};
 
 /// Most publishes committed together.
@@ -50,6 +52,14 @@ pub enum IngestError {
     PollingStopped,
 }
 
+/// What woke the ingest loop.
+enum Wake {
+    Notice(Notice),
+    GapCheck,
+    Evaluate,
+    CatalogueCheck,
+}
+
 /// The ingest task's own state.
 pub struct Ingest<M> {
     mqtt: M,
@@ -66,6 +76,11 @@ pub struct Ingest<M> {
     gaps: GapTracker,
     warned_foreign: HashSet<String>,
     warned_mismatch: HashSet<AgentKey>,
+    hq: Arc<Hq>,
+    /// Alerts and signals, published by their own task so a slow broker never stalls ingest.
+    outputs: mpsc::UnboundedSender<Output>,
+    evaluate_every: Duration,
+    catalogue_check_every: Duration,
 }
 
 impl<M> std::fmt::Debug for Ingest<M> {
@@ -78,14 +93,25 @@ impl<M> std::fmt::Debug for Ingest<M> {
 }
 
 /// The event filters a configuration subscribes to.
+///
+/// Besides events, the agents' retained statuses: they tell HQ which agents are online and how
+/// their clocks compare with the collector's.
 pub fn event_filters(config: &Config) -> Vec<String> {
     if config.stores.is_empty() {
-        vec![topics::ALL_EVENTS_FILTER.to_owned()]
+        vec![
+            topics::ALL_EVENTS_FILTER.to_owned(),
+            topics::ALL_STATUS_FILTER.to_owned(),
+        ]
     } else {
         config
             .stores
             .iter()
-            .map(|s| topics::store_events_filter(s))
+            .flat_map(|s| {
+                [
+                    topics::store_events_filter(s),
+                    topics::store_status_filter(s),
+                ]
+            })
             .collect()
     }
 }
@@ -99,6 +125,8 @@ impl<M: Mqtt> Ingest<M> {
         store: Arc<Store>,
         shared: Shared,
         acks: mpsc::UnboundedSender<AckCommand>,
+        hq: Arc<Hq>,
+        outputs: mpsc::UnboundedSender<Output>,
     ) -> Result<Self, StoreError> {
         let filters = event_filters(config);
         let mut known = store.subscribed_filters()?;
@@ -141,6 +169,10 @@ impl<M: Mqtt> Ingest<M> {
             gaps,
             warned_foreign: HashSet::new(),
             warned_mismatch: HashSet::new(),
+            hq,
+            outputs,
+            evaluate_every: Duration::from_millis(config.intel.evaluate_interval_ms),
+            catalogue_check_every: Duration::from_secs(config.intel.catalogue_check_secs.max(1)),
         })
     }
 
@@ -154,27 +186,53 @@ impl<M: Mqtt> Ingest<M> {
     ) -> Result<(), IngestError> {
         let mut gap_check = tokio::time::interval(GAP_CHECK_EVERY);
         gap_check.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut evaluate = tokio::time::interval(self.evaluate_every);
+        evaluate.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut catalogue_check = tokio::time::interval(self.catalogue_check_every);
+        catalogue_check.set_missed_tick_behavior(MissedTickBehavior::Delay);
         // A non-publish notice met while gathering a group waits here until the group is done.
         let mut deferred: Option<Notice> = None;
         loop {
             let notice = match deferred.take() {
                 Some(n) => n,
-                None => tokio::select! {
-                    // Stop wins over new work; the gap check (due every few seconds) must not
-                    // starve under a steady stream of publishes.
-                    biased;
-                    _ = stop.wait_for(|&s| s) => return Ok(()),
-                    _ = gap_check.tick() => {
-                        self.gaps.warn_stale(Instant::now());
-                        continue;
+                None => {
+                    let wake = tokio::select! {
+                        // Stop wins over new work; the timers (due every second or few) must not
+                        // starve under a steady stream of publishes.
+                        biased;
+                        _ = stop.wait_for(|&s| s) => return Ok(()),
+                        _ = gap_check.tick() => Wake::GapCheck,
+                        // Time-based rules fire even when no events arrive (a store gone quiet).
+                        _ = evaluate.tick() => Wake::Evaluate,
+                        _ = catalogue_check.tick() => Wake::CatalogueCheck,
+                        n = notices.recv() => match n {
+                            Some(n) => Wake::Notice(n),
+                            // The polling task stops only after a deliberate disconnect, which
+                            // comes after this loop ended: anything else is a fault.
+                            None => return Err(IngestError::PollingStopped),
+                        },
+                    };
+                    match wake {
+                        Wake::Notice(n) => n,
+                        Wake::GapCheck => {
+                            self.gaps.warn_stale(Instant::now());
+                            continue;
+                        }
+                        Wake::Evaluate => {
+                            self.evaluate().await?;
+                            continue;
+                        }
+                        Wake::CatalogueCheck => {
+                            let hq = self.hq.clone();
+                            // A refused file is logged inside; the last good one stays.
+                            let _ = tokio::task::spawn_blocking(move || {
+                                hq.reload_catalogue_if_changed(false)
+                            })
+                            .await?;
+                            continue;
+                        }
                     }
-                    n = notices.recv() => match n {
-                        Some(n) => n,
-                        // The polling task stops only after a deliberate disconnect, which
-                        // comes after this loop ended: anything else is a fault.
-                        None => return Err(IngestError::PollingStopped),
-                    },
-                },
+                }
             };
             match notice {
                 Notice::Connected { session_present } => self.on_connected(session_present).await?,
@@ -259,38 +317,59 @@ impl<M: Mqtt> Ingest<M> {
             }
         }
 
+        // Held until the outputs are handed over: API acknowledgements wait, so keys are
+        // committed in the order they changed.
+        let _commit = self.hq.commit.lock().await;
         let mut changed_agents = BTreeSet::new();
         let mut changed_stores = BTreeSet::new();
         let mut with_duplicates = BTreeSet::new();
         let mut applied = 0;
-        for (key, batch) in &decoded {
-            let agent = agents.get_mut(key).expect("copied above");
-            let stats = stores.get_mut(&key.store_id).expect("copied above");
-            let out = apply_batch(agent, stats, batch);
-            applied += out.applied;
-            counters.duplicates_total += out.duplicates;
-            if out.invalid > 0 {
-                error!(store_id = %key.store_id, agent_id = %key.agent_id, events = out.invalid,
+        let hq = self.hq.clone();
+        // A block, not drop(): the guard must visibly end before the next await.
+        {
+            let mut engine = hq.engine.lock().expect("engine lock poisoned");
+            let mut now = hq.now_ms();
+            for (key, batch) in &decoded {
+                let agent = agents.get_mut(key).expect("copied above");
+                let stats = stores.get_mut(&key.store_id).expect("copied above");
+                hq.note_batch(key, batch);
+                let info = BatchInfo {
+                    store: &key.store_id,
+                    agent: &key.agent_id,
+                    historical: batch.historical,
+                    sent_ms: batch.sent_wall_time_ms,
+                };
+                let out = apply_batch_with(agent, stats, batch, |event| {
+                    hq.observe_event_time(event.wall_time_ms);
+                    now = now.max(hq.now_ms());
+                    engine.apply(info, now, event);
+                });
+                applied += out.applied;
+                counters.duplicates_total += out.duplicates;
+                if out.invalid > 0 {
+                    error!(store_id = %key.store_id, agent_id = %key.agent_id, events = out.invalid,
                     "Events with seq 0 skipped: agents never issue seq 0.");
-            }
-            if out.clipped_loss_ranges > 0 {
-                warn!(store_id = %key.store_id, agent_id = %key.agent_id, ranges = out.clipped_loss_ranges,
+                }
+                if out.clipped_loss_ranges > 0 {
+                    warn!(store_id = %key.store_id, agent_id = %key.agent_id, ranges = out.clipped_loss_ranges,
                     "DataLoss ranges reaching past their own event were clipped.");
-            }
-            if out.settled > 0 {
-                warn!(store_id = %key.store_id, agent_id = %key.agent_id, seqs = out.settled,
+                }
+                if out.settled > 0 {
+                    warn!(store_id = %key.store_id, agent_id = %key.agent_id, seqs = out.settled,
                     "Agent reported lost events; their seqs are settled.");
-            }
-            if out.duplicates > 0 {
-                with_duplicates.insert(key.clone());
-            }
-            if out.changed {
-                changed_agents.insert(key.clone());
-            }
-            if out.applied > 0 {
-                changed_stores.insert(key.store_id.clone());
+                }
+                if out.duplicates > 0 {
+                    with_duplicates.insert(key.clone());
+                }
+                if out.changed {
+                    changed_agents.insert(key.clone());
+                }
+                if out.applied > 0 {
+                    changed_stores.insert(key.store_id.clone());
+                }
             }
         }
+        let (intel, outputs) = hq.drain();
         let mut changes = Changes {
             agents: agents
                 .into_iter()
@@ -300,6 +379,7 @@ impl<M: Mqtt> Ingest<M> {
                 .into_iter()
                 .filter(|(s, _)| changed_stores.contains(s))
                 .collect(),
+            intel,
         };
 
         if !changes.is_empty() {
@@ -340,6 +420,9 @@ impl<M: Mqtt> Ingest<M> {
         if !marks.is_empty() {
             let _ = self.acks.send(AckCommand::Marks(marks));
         }
+        for output in outputs {
+            let _ = self.outputs.send(output);
+        }
         if !refresh.is_empty() {
             // An agent resending what is applied may have missed its mark: send it again.
             let _ = self.acks.send(AckCommand::Refresh(refresh));
@@ -359,6 +442,18 @@ impl<M: Mqtt> Ingest<M> {
         Ok(())
     }
 
+    /// Evaluates the time-based rules, commits what they changed, and hands over the outputs.
+    async fn evaluate(&mut self) -> Result<(), IngestError> {
+        let _commit = self.hq.commit.lock().await;
+        let hq = self.hq.clone();
+        let store = self.store.clone();
+        let outputs = tokio::task::spawn_blocking(move || hq.evaluate_and_commit(&store)).await??;
+        for output in outputs {
+            let _ = self.outputs.send(output);
+        }
+        Ok(())
+    }
+
     /// The agent key and batch of a publish, or `None` (counted and logged) when it is not ours
     /// or cannot be decoded. Either way the publish is acknowledged with its group.
     fn decode(
@@ -367,9 +462,19 @@ impl<M: Mqtt> Ingest<M> {
         counters: &mut Counters,
     ) -> Option<(AgentKey, EventBatch)> {
         let topic = incoming.publish.topic.as_str();
-        let Some((store_id, agent_id, "events")) = topics::parse_agent_topic(topic) else {
-            warn!(%topic, "Publish on an unexpected topic ignored.");
-            return None;
+        let (store_id, agent_id) = match topics::parse_agent_topic(topic) {
+            Some((store_id, agent_id, "events")) => (store_id, agent_id),
+            Some((store_id, agent_id, "status")) => {
+                self.hq.note_status(
+                    AgentKey::new(store_id, agent_id),
+                    incoming.publish.payload.as_ref(),
+                );
+                return None;
+            }
+            _ => {
+                warn!(%topic, "Publish on an unexpected topic ignored.");
+                return None;
+            }
         };
         if let Some(own) = &self.own_stores {
             if !own.contains(store_id) {
@@ -450,12 +555,16 @@ mod tests {
         }));
         let fake = FakeMqtt::default();
         let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+        let hq = Arc::new(crate::hq::Hq::open(&config, &store).unwrap());
+        let (outputs, _) = mpsc::unbounded_channel();
         let ingest = Ingest::new(
             &config,
             fake.clone(),
             Arc::new(store),
             shared.clone(),
             ack_tx,
+            hq,
+            outputs,
         )
         .unwrap();
         let (tx, rx) = mpsc::unbounded_channel();
@@ -514,7 +623,10 @@ mod tests {
         settle(&h, 3).await;
         assert_eq!(
             h.fake.subscribed(),
-            vec![vec!["stores/+/agents/+/events".to_owned()]]
+            vec![vec![
+                "stores/+/agents/+/events".to_owned(),
+                "stores/+/agents/+/status".to_owned()
+            ]]
         );
         assert_eq!(h.fake.acked(), vec![1, 2, 3]);
         assert_eq!(*applied_at_ack.lock().unwrap(), vec![10, 10, 10]);
@@ -584,13 +696,18 @@ mod tests {
         }
         assert_eq!(
             h.fake.unsubscribed(),
-            vec!["stores/+/agents/+/events".to_owned()]
+            vec![
+                "stores/+/agents/+/events".to_owned(),
+                "stores/+/agents/+/status".to_owned()
+            ]
         );
         assert_eq!(
             h.fake.subscribed(),
             vec![vec![
                 "stores/s1/agents/+/events".to_owned(),
-                "stores/s2/agents/+/events".to_owned()
+                "stores/s1/agents/+/status".to_owned(),
+                "stores/s2/agents/+/events".to_owned(),
+                "stores/s2/agents/+/status".to_owned()
             ]]
         );
         h.stop.send(true).unwrap();

@@ -23,6 +23,9 @@ pub mod api;
 pub mod broker;
 pub mod config;
 pub mod gaps;
+pub mod hq;
+pub mod hq_api;
+pub mod hq_metrics;
 pub mod ingest;
 pub mod intel;
 pub mod mqtt;
@@ -62,6 +65,14 @@ pub enum RunError {
     },
     #[error(transparent)]
     Ingest(#[from] ingest::IngestError),
+    #[error(transparent)]
+    Hq(#[from] hq::HqError),
+    #[error("api.token_file {}: {source}", path.display())]
+    TokenFile {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("a collector task failed: {0}")]
     Panic(#[from] tokio::task::JoinError),
 }
@@ -79,6 +90,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         applied_total = state.applied_total(),
         "State loaded."
     );
+    let hq = {
+        let config = config.clone();
+        let (store, hq) = tokio::task::spawn_blocking(move || {
+            let hq = hq::Hq::open(&config, &store);
+            (store, hq)
+        })
+        .await?;
+        (store, Arc::new(hq?))
+    };
+    let (store, hq) = hq;
     let shared: Shared = Arc::new(Mutex::new(Live {
         collector_id: config.collector_id.clone(),
         state,
@@ -94,6 +115,20 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         None => (config.mqtt.host.clone(), config.mqtt.port),
     };
 
+    let store = Arc::new(store);
+    let (output_tx, output_rx) = mpsc::unbounded_channel::<hq::Output>();
+    let token = api_token(&config)?;
+    if token.is_none() && !config.api.listen.ip().is_loopback() {
+        warn!(listen = %config.api.listen, "The HTTP API has no token and listens beyond loopback: anyone who reaches it can read and acknowledge alerts.");
+    }
+    let api_state = hq_api::ApiState {
+        shared: shared.clone(),
+        hq: hq.clone(),
+        store: store.clone(),
+        outputs: output_tx.clone(),
+        token,
+    };
+
     let listener = tokio::net::TcpListener::bind(config.api.listen)
         .await
         .map_err(|source| RunError::ApiBind {
@@ -103,7 +138,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     info!(listen = %config.api.listen, "HTTP API listening.");
     let (api_stop_tx, api_stop_rx) = oneshot::channel::<()>();
     let api = tokio::spawn(
-        axum::serve(listener, api::router(shared.clone()))
+        axum::serve(listener, hq_api::routes(api_state))
             .with_graceful_shutdown(async {
                 let _ = api_stop_rx.await;
             })
@@ -123,12 +158,29 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         ack_rx,
     ));
 
+    let mut output_rx = output_rx;
+    let outputs_task = {
+        let conn = conn.clone();
+        tokio::spawn(async move {
+            while let Some(output) = output_rx.recv().await {
+                // At most once across a crash: the alert itself is durable and on the API.
+                if let Err(e) = conn
+                    .publish(output.topic.clone(), false, output.payload)
+                    .await
+                {
+                    warn!(topic = %output.topic, error = %e, "Output not published.");
+                }
+            }
+        })
+    };
     let ingest = ingest::Ingest::new(
         &config,
         conn.clone(),
-        Arc::new(store),
+        store.clone(),
         shared,
         ack_tx.clone(),
+        hq.clone(),
+        output_tx,
     )?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut ingest_task = tokio::spawn(ingest.run(notice_rx, stop_rx));
@@ -193,8 +245,26 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         warn!("MQTT connection did not close in time.");
     }
     let _ = tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, acks_task).await;
+    outputs_task.abort();
     let _ = api_stop_tx.send(());
     let _ = tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, api).await;
     info!("Stopped.");
     Ok(())
+}
+
+/// The API's bearer token, from `api.token` or `api.token_file`.
+fn api_token(config: &Config) -> Result<Option<Arc<str>>, RunError> {
+    if let Some(t) = &config.api.token {
+        return Ok(Some(Arc::from(t.as_str())));
+    }
+    match &config.api.token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| RunError::TokenFile {
+                path: path.clone(),
+                source,
+            })?;
+            Ok(Some(Arc::from(text.trim())))
+        }
+        None => Ok(None),
+    }
 }

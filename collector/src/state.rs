@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use store_proto::{Body, EventBatch, SeqSet};
+use store_proto::{Body, Event, EventBatch, SeqSet};
 
 /// Identifies one agent: the `{store}` and `{agent}` levels of its topics.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -253,6 +253,17 @@ pub struct Outcome {
 
 /// Applies a batch's new events to an agent and its store; duplicates change nothing.
 pub fn apply_batch(agent: &mut AgentState, store: &mut StoreStats, batch: &EventBatch) -> Outcome {
+    apply_batch_with(agent, store, batch, |_| {})
+}
+
+/// [`apply_batch`], calling `on_applied` with each event applied for the first time (never with
+/// a duplicate): how the rules engine sees every event exactly once.
+pub fn apply_batch_with(
+    agent: &mut AgentState,
+    store: &mut StoreStats,
+    batch: &EventBatch,
+    mut on_applied: impl FnMut(&Event),
+) -> Outcome {
     let mut out = Outcome::default();
     for event in &batch.events {
         if event.seq == 0 {
@@ -295,6 +306,7 @@ pub fn apply_batch(agent: &mut AgentState, store: &mut StoreStats, batch: &Event
             }
             _ => {}
         }
+        on_applied(event);
     }
     if batch.sent_wall_time_ms > agent.last_batch_wall_ms {
         agent.last_batch_wall_ms = batch.sent_wall_time_ms;

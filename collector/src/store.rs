@@ -10,6 +10,7 @@
 //! | `meta/filters`          | event filters subscribed last run, one per line                |
 //! | `agent/{store}/{agent}` | [`AgentRecord`] (protobuf): applied and lost seq ranges        |
 //! | `store/{store}`         | [`StoreRecord`] (protobuf): event counts per kind, foot traffic |
+//! | `intel/{part}/{key}`    | rules-engine state, owned by [`crate::intel`] (each part documents its keys) |
 //!
 //! Ranges are stored flattened (`first0, last0, first1, last1, ...`), so an agent that delivered
 //! millions of events in order costs two numbers.
@@ -38,6 +39,7 @@ const FORMAT_VERSION: &[u8] = b"1";
 const FILTERS_KEY: &[u8] = b"meta/filters";
 const AGENT_PREFIX: &str = "agent/";
 const STORE_PREFIX: &str = "store/";
+const INTEL_PREFIX: &str = "intel/";
 
 /// Value of `agent/{store}/{agent}`.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -69,11 +71,13 @@ pub struct StoreRecord {
 pub struct Changes {
     pub agents: BTreeMap<AgentKey, AgentState>,
     pub stores: BTreeMap<String, StoreStats>,
+    /// Changed rules-engine keys (`intel/...`); `None` deletes.
+    pub intel: Vec<(String, Option<Vec<u8>>)>,
 }
 
 impl Changes {
     pub fn is_empty(&self) -> bool {
-        self.agents.is_empty() && self.stores.is_empty()
+        self.agents.is_empty() && self.stores.is_empty() && self.intel.is_empty()
     }
 }
 
@@ -241,8 +245,27 @@ impl Store {
                 record.encode_to_vec(),
             );
         }
+        for (key, value) in &changes.intel {
+            match value {
+                Some(v) => batch.insert(key.as_bytes(), v.as_slice()),
+                None => batch.remove(key.as_bytes()),
+            }
+        }
         self.db.apply_batch(batch).map_err(|e| self.sled(e))?;
         self.sync()
+    }
+
+    /// Feeds every stored `intel/...` entry to `load`, in key order (start-up).
+    pub fn load_intel(
+        &self,
+        mut load: impl FnMut(&str, &[u8]) -> Result<(), String>,
+    ) -> Result<(), StoreError> {
+        for item in self.db.scan_prefix(INTEL_PREFIX) {
+            let (key, value) = item.map_err(|e| self.sled(e))?;
+            let name = std::str::from_utf8(&key).map_err(|e| self.corrupt(&key, e))?;
+            load(name, &value).map_err(|e| self.corrupt(&key, e))?;
+        }
+        Ok(())
     }
 
     /// sled flush, then fdatasync of the data file: only both together survive a power cut.

@@ -26,6 +26,14 @@ pub const COLLECTOR_STATUS_FILTER: &str = "hq/collector/+/status";
 /// Filter matching every agent's events topic.
 pub const ALL_EVENTS_FILTER: &str = "stores/+/agents/+/events";
 
+/// Filter for every agent's retained status.
+pub const ALL_STATUS_FILTER: &str = "stores/+/agents/+/status";
+
+/// Filter for the statuses of one store's agents.
+pub fn store_status_filter(store: &str) -> String {
+    format!("stores/{store}/agents/+/status")
+}
+
 /// Events filter for one store (collectors that own a static list of stores).
 pub fn store_events_filter(store: &str) -> String {
     format!("stores/{store}/agents/+/events")

@@ -111,6 +111,11 @@ impl AlertBook {
         self.past.get(store).into_iter().flatten()
     }
 
+    /// Stores with resolved alerts.
+    pub fn stores_with_past(&self) -> Vec<String> {
+        self.past.keys().cloned().collect()
+    }
+
     /// Acknowledges an active alert by id (someone at HQ is on it). Published again.
     pub fn acknowledge(&mut self, id: &str, by: &str) -> Result<Alert, AckError> {
         let (key, alert) = self

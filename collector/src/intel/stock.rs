@@ -17,6 +17,14 @@ pub struct Stock {}
 
 impl Stock {
     pub fn apply(&mut self, _ctx: &Ctx<'_>, _ev: &Event, _out: &mut Outbox) {}
+    /// Positions of one store (placeholder).
+    pub fn positions(&self, _store: &str) -> Vec<serde_json::Value> {
+        Vec::new()
+    }
+    /// GTINs seen that the catalogue does not know (placeholder).
+    pub fn unknown_gtins(&self) -> Vec<serde_json::Value> {
+        Vec::new()
+    }
     pub fn evaluate(&mut self, _p: &Profiles, _c: &Catalogue, _now_ms: i64, _out: &mut Outbox) {}
 }
 

@@ -9,6 +9,10 @@ pub struct Traffic {}
 
 impl Traffic {
     pub fn apply(&mut self, _ctx: &Ctx<'_>, _ev: &Event) {}
+    /// Windows of one store (placeholder).
+    pub fn windows(&self, _store: &str, _from_ms: i64, _to_ms: i64) -> Vec<serde_json::Value> {
+        Vec::new()
+    }
 }
 
 impl Persist for Traffic {

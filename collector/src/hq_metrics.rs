@@ -1,0 +1,119 @@
+//! The collector's `/metrics` in the Prometheus text format (hand-written: a handful of gauges
+//! and counters do not need an exporter crate).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use store_proto::v1::AlertKind;
+
+use crate::hq::alert_kind_name;
+use crate::hq_api::ApiState;
+
+/// Renders every metric.
+pub fn render(state: &ApiState) -> String {
+    let mut out = String::new();
+    let (kinds, counters, agents, missing) = {
+        let live = state.shared.lock().expect("state lock poisoned");
+        let mut kinds: BTreeMap<String, u64> = BTreeMap::new();
+        for s in live.state.stores.values() {
+            for (k, n) in &s.kinds {
+                *kinds.entry(k.clone()).or_default() += n;
+            }
+        }
+        let missing: u64 = live
+            .state
+            .agents
+            .values()
+            .map(|a| a.gaps().iter().map(|(x, y)| y - x + 1).sum::<u64>())
+            .sum();
+        (
+            kinds,
+            live.counters.clone(),
+            live.state.agents.len(),
+            missing,
+        )
+    };
+    metric(
+        &mut out,
+        "store_collector_events_applied_total",
+        "counter",
+        "Events applied exactly once, by kind (durable).",
+    );
+    for (kind, n) in &kinds {
+        let _ = writeln!(
+            out,
+            "store_collector_events_applied_total{{kind=\"{kind}\"}} {n}"
+        );
+    }
+    for (name, help, value) in [
+        (
+            "store_collector_duplicate_events_total",
+            "Redelivered events skipped since start.",
+            counters.duplicates_total,
+        ),
+        (
+            "store_collector_batches_total",
+            "Batches decoded since start.",
+            counters.batches_total,
+        ),
+        (
+            "store_collector_rejected_batches_total",
+            "Undecodable batches since start.",
+            counters.rejected_batches,
+        ),
+    ] {
+        metric(&mut out, name, "counter", help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    let presence = state.hq.presence();
+    let online = presence.values().filter(|p| p.online == Some(true)).count();
+    for (name, help, value) in [
+        ("store_collector_agents", "Agents known.", agents as u64),
+        (
+            "store_collector_agents_online",
+            "Agents whose retained status says online.",
+            online as u64,
+        ),
+        (
+            "store_collector_missing_events",
+            "Seqs missing between agents' committed marks and highest seqs.",
+            missing,
+        ),
+    ] {
+        metric(&mut out, name, "gauge", help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    metric(
+        &mut out,
+        "store_collector_alerts_active",
+        "gauge",
+        "Open or acknowledged alerts, by kind.",
+    );
+    {
+        let engine = state.hq.engine.lock().expect("engine lock poisoned");
+        for kind in [
+            AlertKind::Low,
+            AlertKind::Out,
+            AlertKind::Transfer,
+            AlertKind::ReturnsSpike,
+            AlertKind::VoidRate,
+            AlertKind::DeviceOffline,
+            AlertKind::DeviceSilent,
+            AlertKind::CounterStuck,
+            AlertKind::ClockOff,
+        ] {
+            let n = engine.outbox.alerts.count_active(kind);
+            let _ = writeln!(
+                out,
+                "store_collector_alerts_active{{kind=\"{}\"}} {n}",
+                alert_kind_name(kind as i32)
+            );
+        }
+    }
+    out
+}
+
+fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
