@@ -27,6 +27,8 @@ pub struct AgentConfig {
     pub uplink: UplinkConfig,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub clock: ClockConfig,
     /// Device drivers, each a `[[drivers]]` table selected by `type`.
     #[serde(default)]
     pub drivers: Vec<DriverConfig>,
@@ -126,6 +128,24 @@ pub struct MetricsConfig {
     /// Where to serve `/metrics` (keep it on loopback); unset = no endpoint.
     #[serde(default)]
     pub listen: Option<std::net::SocketAddr>,
+}
+
+/// `[clock]`: a simulated clock for demos and tests that play a store day in minutes. Leave it
+/// out in production: events then carry the real wall clock.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockConfig {
+    /// Start of the simulated day, ms since the Unix epoch; unset = the real clock.
+    #[serde(default)]
+    pub simulated_start_ms: Option<i64>,
+    /// How many times faster than real time the simulated clock runs (e.g. 240: a 14-hour store
+    /// day in 3.5 minutes).
+    #[serde(default = "default_clock_speed")]
+    pub speed: f64,
+}
+
+fn default_clock_speed() -> f64 {
+    1.0
 }
 
 /// `[uplink]`: batching, flow control and recovery.
@@ -263,6 +283,12 @@ impl AgentConfig {
                     format!("{value:?} must be non-empty without '/', '+' or '#'"),
                 ));
             }
+        }
+        if !(self.clock.speed.is_finite() && self.clock.speed > 0.0) {
+            return Err(invalid(
+                "clock.speed",
+                format!("{} must be a positive number", self.clock.speed),
+            ));
         }
         let positive = [
             (

@@ -51,9 +51,43 @@ pub fn clock_synced() -> bool {
     }
 }
 
+/// A simulated wall clock: `start_ms` at the moment [`simulate`] was called, running `speed`
+/// times faster than real time (monotonic, so a real clock jump does not disturb it).
+#[derive(Debug, Clone, Copy)]
+struct Simulation {
+    start_ms: i64,
+    origin_ns: u64,
+    speed: f64,
+}
+
+static SIMULATION: OnceLock<Simulation> = OnceLock::new();
+
+/// Makes [`reported_ms`] (the time stamped on events and reported to HQ) a simulated clock that
+/// starts at `start_ms` now and runs `speed` times faster. For demos and tests that play a store
+/// day in minutes; never in production. Only the first call takes effect.
+pub fn simulate(start_ms: i64, speed: f64) {
+    let _ = SIMULATION.set(Simulation {
+        start_ms,
+        origin_ns: monotonic_ns(),
+        speed,
+    });
+}
+
+/// The agent's time as it reports it on events, batches and statuses: the wall clock, or the
+/// simulated one (see [`simulate`]). Journal internals keep using [`wall_ms`].
+pub fn reported_ms() -> i64 {
+    match SIMULATION.get() {
+        None => wall_ms(),
+        Some(sim) => {
+            let elapsed_ns = monotonic_ns().saturating_sub(sim.origin_ns) as f64;
+            sim.start_ms + (elapsed_ns * sim.speed / 1e6) as i64
+        }
+    }
+}
+
 /// Fills the time fields of an event with "now".
 pub fn stamp(event: &mut Event) {
-    event.wall_time_ms = wall_ms();
+    event.wall_time_ms = reported_ms();
     event.monotonic_ns = monotonic_ns();
     event.clock_synced = clock_synced();
     event.boot_id = boot_id().to_owned();

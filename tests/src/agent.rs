@@ -33,6 +33,8 @@ pub struct AgentConfig {
     /// Id of the line-feed driver (also the default `device_id` prefix in logs).
     pub feed_id: String,
     pub feed_port: u16,
+    /// Appended verbatim to the file (tables only, e.g. `[clock]`).
+    pub extra_toml: String,
 }
 
 impl AgentConfig {
@@ -58,6 +60,7 @@ impl AgentConfig {
             reconnect_max_ms: 2000,
             feed_id: "feed".into(),
             feed_port: ports::free_port(),
+            extra_toml: String::new(),
         }
     }
 
@@ -111,7 +114,7 @@ listen = "127.0.0.1:{feed_port}"
             reconnect_max_ms = self.reconnect_max_ms,
             feed_id = toml_str(&self.feed_id),
             feed_port = self.feed_port,
-        )
+        ) + &self.extra_toml
     }
 }
 

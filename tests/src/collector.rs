@@ -31,6 +31,12 @@ pub struct CollectorConfig {
     pub api_port: u16,
     /// Port of the embedded rumqttd broker, when it runs one.
     pub embedded_broker_port: Option<u16>,
+    /// Stores this collector owns (empty: all).
+    pub stores: Vec<String>,
+    /// Bearer token of the HTTP API's `/v1/*`.
+    pub api_token: Option<String>,
+    /// Appended verbatim to the file (tables only, e.g. `[intel]`, `[store.s1]`).
+    pub extra_toml: String,
 }
 
 impl CollectorConfig {
@@ -48,6 +54,9 @@ impl CollectorConfig {
             ack_interval_ms: 100,
             api_port: ports::free_port(),
             embedded_broker_port: None,
+            stores: Vec::new(),
+            api_token: None,
+            extra_toml: String::new(),
         }
     }
 
@@ -67,6 +76,7 @@ impl CollectorConfig {
             r#"# Written by the store-edge test harness.
 collector_id = {collector_id}
 state_dir = {state_dir}
+stores = [{stores}]
 
 [mqtt]
 host = {mqtt_host}
@@ -82,6 +92,12 @@ interval_ms = {ack_interval_ms}
 listen = "127.0.0.1:{api_port}"
 "#,
             collector_id = toml_str(&self.collector_id),
+            stores = self
+                .stores
+                .iter()
+                .map(|s| toml_str(s))
+                .collect::<Vec<_>>()
+                .join(", "),
             state_dir = toml_str(&self.state_dir.to_string_lossy()),
             mqtt_host = toml_str(&self.mqtt_host),
             mqtt_port = self.mqtt_port,
@@ -91,11 +107,15 @@ listen = "127.0.0.1:{api_port}"
             ack_interval_ms = self.ack_interval_ms,
             api_port = self.api_port,
         );
+        if let Some(token) = &self.api_token {
+            t.push_str(&format!("token = {}\n", toml_str(token)));
+        }
         if let Some(port) = self.embedded_broker_port {
             t.push_str(&format!(
                 "\n[embedded_broker]\nlisten = \"127.0.0.1:{port}\"\n"
             ));
         }
+        t.push_str(&self.extra_toml);
         t
     }
 }

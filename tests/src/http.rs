@@ -1,4 +1,4 @@
-//! A tiny blocking HTTP/1.1 GET over `std::net::TcpStream` (`Connection: close`), enough for the
+//! A tiny blocking HTTP/1.1 client over `std::net::TcpStream` (`Connection: close`), enough for the
 //! collector's `/healthz` and `/v1/stats`. Handles `Content-Length`, chunked and
 //! read-until-close bodies.
 
@@ -15,6 +15,18 @@ pub struct Response {
 
 /// `GET path` on `addr`; `Err` describes connection, timeout or parse failures.
 pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<Response, String> {
+    request(addr, "GET", path, &[], None, timeout)
+}
+
+/// One request with extra headers and an optional JSON body.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    json_body: Option<&str>,
+    timeout: Duration,
+) -> Result<Response, String> {
     let mut stream =
         TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect {addr}: {e}"))?;
     stream
@@ -22,17 +34,29 @@ pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<Response, 
         .and_then(|_| stream.set_write_timeout(Some(timeout)))
         .map_err(|e| e.to_string())?;
     let _ = stream.set_nodelay(true);
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: */*\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    let body = json_body.unwrap_or("");
+    if json_body.is_some() {
+        head.push_str("Content-Type: application/json\r\n");
+    }
+    if json_body.is_some() || method != "GET" {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    head.push_str(body);
     // One write: with TCP_NODELAY, `write!` would send each formatted piece as its own segment.
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: */*\r\nConnection: close\r\n\r\n");
     stream
-        .write_all(request.as_bytes())
-        .map_err(|e| format!("send GET {path} to {addr}: {e}"))?;
+        .write_all(head.as_bytes())
+        .map_err(|e| format!("send {method} {path} to {addr}: {e}"))?;
     let mut raw = Vec::new();
     stream
         .read_to_end(&mut raw)
-        .map_err(|e| format!("read response of GET {path} from {addr}: {e}"))?;
-    parse_response(&raw).map_err(|e| format!("GET {path} from {addr}: {e}"))
+        .map_err(|e| format!("read response of {method} {path} from {addr}: {e}"))?;
+    parse_response(&raw).map_err(|e| format!("{method} {path} from {addr}: {e}"))
 }
 
 /// Parses a complete HTTP/1.1 response.

@@ -83,7 +83,7 @@ fn status_payload(identity: &Identity, online: bool) -> Vec<u8> {
         online,
         boot_id: identity.boot_id.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        wall_time_ms: store_drivers::clock::wall_ms(),
+        wall_time_ms: store_drivers::clock::reported_ms(),
         clock_synced: store_drivers::clock::clock_synced(),
     }
     .encode_to_vec()

@@ -226,7 +226,7 @@ fn fill(
         let payload = batch::encode(
             identity,
             pick.historical,
-            store_drivers::clock::wall_ms(),
+            store_drivers::clock::reported_ms(),
             events.iter().map(|(_, v)| v.as_ref()),
         );
         // The id is reserved before publishing so the link can tag the request with it.
