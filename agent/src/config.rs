@@ -142,6 +142,11 @@ pub struct ClockConfig {
     /// day in 3.5 minutes).
     #[serde(default = "default_clock_speed")]
     pub speed: f64,
+    /// Real wall time (ms since the Unix epoch) at which the simulated clock reads
+    /// `simulated_start_ms`; unset = when the agent starts. Lets a script that drives the
+    /// simulated day know the simulated time exactly.
+    #[serde(default)]
+    pub anchor_ms: Option<i64>,
 }
 
 fn default_clock_speed() -> f64 {

@@ -31,8 +31,12 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), RunError> {
     if let Some(start) = config.clock.simulated_start_ms {
-        store_drivers::clock::simulate(start, config.clock.speed);
-        warn!(start_ms = start, speed = config.clock.speed, "Simulated clock: events carry simulated times (demo/test mode).");
+        store_drivers::clock::simulate(start, config.clock.speed, config.clock.anchor_ms);
+        warn!(
+            start_ms = start,
+            speed = config.clock.speed,
+            "Simulated clock: events carry simulated times (demo/test mode)."
+        );
     }
     let state_dir = config.state_dir.clone();
     let journal_cfg = config.journal.clone();

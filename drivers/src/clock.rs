@@ -56,7 +56,8 @@ pub fn clock_synced() -> bool {
 #[derive(Debug, Clone, Copy)]
 struct Simulation {
     start_ms: i64,
-    origin_ns: u64,
+    /// Monotonic time at which the simulated clock read `start_ms` (may lie in the future).
+    origin_ns: i128,
     speed: f64,
 }
 
@@ -65,10 +66,16 @@ static SIMULATION: OnceLock<Simulation> = OnceLock::new();
 /// Makes [`reported_ms`] (the time stamped on events and reported to HQ) a simulated clock that
 /// starts at `start_ms` now and runs `speed` times faster. For demos and tests that play a store
 /// day in minutes; never in production. Only the first call takes effect.
-pub fn simulate(start_ms: i64, speed: f64) {
+///
+/// `anchor_ms` (real wall time) is when the simulated clock reads `start_ms`; `None` means now.
+/// An anchor lets a test or demo script compute the simulated time exactly, without knowing when
+/// the agent started. From then on it runs on the monotonic clock.
+pub fn simulate(start_ms: i64, speed: f64, anchor_ms: Option<i64>) {
+    let now_ns = monotonic_ns() as i128;
+    let ahead_ns = anchor_ms.map_or(0, |a| i128::from(wall_ms() - a) * 1_000_000);
     let _ = SIMULATION.set(Simulation {
         start_ms,
-        origin_ns: monotonic_ns(),
+        origin_ns: now_ns - ahead_ns,
         speed,
     });
 }
@@ -79,7 +86,7 @@ pub fn reported_ms() -> i64 {
     match SIMULATION.get() {
         None => wall_ms(),
         Some(sim) => {
-            let elapsed_ns = monotonic_ns().saturating_sub(sim.origin_ns) as f64;
+            let elapsed_ns = (monotonic_ns() as i128 - sim.origin_ns).max(0) as f64;
             sim.start_ms + (elapsed_ns * sim.speed / 1e6) as i64
         }
     }
