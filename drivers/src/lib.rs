@@ -31,6 +31,14 @@ pub enum DriverConfig {
     CounterPush(counter::CounterPushConfig),
     /// A barcode scanner on a serial port (RS-232, or USB in "COM emulation" mode).
     SerialScanner(scanner::serial::SerialScannerConfig),
+    /// A TCP pass-through between tills and a network receipt printer, reading receipts into
+    /// sales.
+    EscposTap(pos::tap::EscPosTapConfig),
+    /// A pass-through between a till's serial port and a serial receipt printer, reading
+    /// receipts into sales.
+    EscposSerialTap(pos::tap::EscPosSerialTapConfig),
+    /// A folder where POS software drops NRF ARTS POSLog XML files.
+    PoslogFolder(pos::poslog_folder::PosLogFolderConfig),
 }
 
 impl DriverConfig {
@@ -40,6 +48,9 @@ impl DriverConfig {
             DriverConfig::LineFeed(c) => &c.id,
             DriverConfig::CounterPush(c) => &c.id,
             DriverConfig::SerialScanner(c) => &c.id,
+            DriverConfig::EscposTap(c) => &c.id,
+            DriverConfig::EscposSerialTap(c) => &c.id,
+            DriverConfig::PoslogFolder(c) => &c.id,
         }
     }
 
@@ -49,6 +60,9 @@ impl DriverConfig {
             DriverConfig::LineFeed(_) => "line_feed",
             DriverConfig::CounterPush(_) => "counter_push",
             DriverConfig::SerialScanner(_) => "serial_scanner",
+            DriverConfig::EscposTap(_) => "escpos_tap",
+            DriverConfig::EscposSerialTap(_) => "escpos_serial_tap",
+            DriverConfig::PoslogFolder(_) => "poslog_folder",
         }
     }
 }
@@ -88,5 +102,8 @@ pub async fn run(config: DriverConfig, sink: Sink) -> Result<(), DriverError> {
         DriverConfig::LineFeed(c) => line_feed::run(c, sink).await,
         DriverConfig::CounterPush(c) => counter::push::run(c, sink).await,
         DriverConfig::SerialScanner(c) => scanner::serial::run(c, sink).await,
+        DriverConfig::EscposTap(c) => pos::tap::run_tcp(c, sink).await,
+        DriverConfig::EscposSerialTap(c) => pos::tap::run_serial(c, sink).await,
+        DriverConfig::PoslogFolder(c) => pos::poslog_folder::run(c, sink).await,
     }
 }
