@@ -112,9 +112,13 @@ mod tests {
     use crate::pos::fuzz::XorShift;
     use store_proto::v1::TransactionKind;
 
-    fn capture() -> ReceiptCapture {
+    fn generic() -> Arc<Template> {
         let t = Template::from_toml(crate::pos::template::builtin("generic").unwrap()).unwrap();
-        ReceiptCapture::new(Arc::new(t), EscPosOptions::default())
+        Arc::new(t)
+    }
+
+    fn capture() -> ReceiptCapture {
+        ReceiptCapture::new(generic(), EscPosOptions::default())
     }
 
     const SALE: &[u8] =
@@ -196,9 +200,11 @@ mod tests {
     fn never_panics_on_mutated_streams_and_gaps() {
         let mut rng = XorShift(0x7A9_5EED);
         let alphabet = [0x1b, 0x1d, 0x10, 0x1c, b'@', b'V', b'i', b'\n', 0x00, b'v', b'k'];
+        // Compiling the template's patterns is the slow part: once for all runs.
+        let template = generic();
         for _ in 0..2000 {
             let input = rng.mutate(SALE, &alphabet);
-            let mut c = capture();
+            let mut c = ReceiptCapture::new(template.clone(), EscPosOptions::default());
             for chunk in rng.chunks(&input) {
                 let _ = c.push(chunk);
                 if rng.below(8) == 0 {
