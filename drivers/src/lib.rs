@@ -107,3 +107,45 @@ pub async fn run(config: DriverConfig, sink: Sink) -> Result<(), DriverError> {
         DriverConfig::PoslogFolder(c) => pos::poslog_folder::run(c, sink).await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::DriverConfig;
+
+    /// The `[[drivers]]` examples that `config/agent.example.toml` leaves commented out (the
+    /// agent's own test parses only the live part of that file).
+    fn commented_examples() -> Vec<String> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/agent.example.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut blocks: Vec<String> = Vec::new();
+        let mut current: Option<String> = None;
+        for line in text.lines() {
+            match line.strip_prefix("# ") {
+                Some("[[drivers]]") => current = Some(String::new()),
+                Some(body) if current.is_some() => {
+                    let block = current.as_mut().unwrap();
+                    block.push_str(body);
+                    block.push('\n');
+                }
+                _ => blocks.extend(current.take()),
+            }
+        }
+        blocks.extend(current);
+        blocks
+    }
+
+    #[test]
+    fn commented_driver_examples_in_the_agent_config_parse() {
+        let blocks = commented_examples();
+        let mut kinds = Vec::new();
+        for block in &blocks {
+            let config: DriverConfig = toml::from_str(block)
+                .unwrap_or_else(|e| panic!("example does not parse: {e}\n{block}"));
+            assert!(!config.id().is_empty());
+            kinds.push(config.kind());
+        }
+        for kind in ["escpos_tap", "escpos_serial_tap", "poslog_folder"] {
+            assert!(kinds.contains(&kind), "no example of {kind}: {kinds:?}");
+        }
+    }
+}

@@ -261,7 +261,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
 
 /// The TOML text of a built-in template.
 pub fn builtin(name: &str) -> Option<&'static str> {
-    BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
+    BUILTIN
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| *text)
 }
 
 fn is_currency_code(s: &str) -> bool {

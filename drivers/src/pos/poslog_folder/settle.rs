@@ -79,7 +79,14 @@ mod tests {
             assert!(is_candidate(ok), "{ok}");
         }
         for no in [
-            ".a.xml", "a.xml.tmp", "a.xml.part", "a.tmp", "a.json", ".xml", "xml", "a.xml~",
+            ".a.xml",
+            "a.xml.tmp",
+            "a.xml.part",
+            "a.tmp",
+            "a.json",
+            ".xml",
+            "xml",
+            "a.xml~",
         ] {
             assert!(!is_candidate(no), "{no}");
         }

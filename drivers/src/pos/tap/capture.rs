@@ -101,7 +101,9 @@ fn incomplete(template: &Template, r: &Receipt, lost: u64) -> Body {
         kind: parsed.kind,
         operator_id: parsed.operator_id,
         raw_text: r.text.clone(),
-        error: format!("incomplete receipt: {lost} bytes of the print stream around it were not read"),
+        error: format!(
+            "incomplete receipt: {lost} bytes of the print stream around it were not read"
+        ),
         ..Default::default()
     })
 }
@@ -169,13 +171,20 @@ mod tests {
         let before = tx(&out[1]);
         assert_eq!(before.receipt_id, "7");
         assert!(before.items.is_empty() && before.total_minor == 0);
-        assert!(before.error.starts_with("incomplete receipt"), "{}", before.error);
+        assert!(
+            before.error.starts_with("incomplete receipt"),
+            "{}",
+            before.error
+        );
         assert!(before.raw_text.starts_with("Receipt: 7"));
 
         // The tail of a receipt: it reads fine, but its start is missing.
         let out = c.push(b"Bread   2.49\nTOTAL EUR   2.49\n\x1dV\x01");
         let after = tx(&out[0]);
-        assert!(after.error.starts_with("incomplete receipt: 40"), "{after:?}");
+        assert!(
+            after.error.starts_with("incomplete receipt: 40"),
+            "{after:?}"
+        );
         assert!(after.items.is_empty());
         // The one after that is whole again.
         let out = c.push(SALE);
@@ -199,7 +208,9 @@ mod tests {
     #[test]
     fn never_panics_on_mutated_streams_and_gaps() {
         let mut rng = XorShift(0x7A9_5EED);
-        let alphabet = [0x1b, 0x1d, 0x10, 0x1c, b'@', b'V', b'i', b'\n', 0x00, b'v', b'k'];
+        let alphabet = [
+            0x1b, 0x1d, 0x10, 0x1c, b'@', b'V', b'i', b'\n', 0x00, b'v', b'k',
+        ];
         // Compiling the template's patterns is the slow part: once for all runs.
         let template = generic();
         for _ in 0..2000 {

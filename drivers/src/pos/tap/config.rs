@@ -136,19 +136,18 @@ impl ReceiptTemplate {
     pub fn load(source: &str) -> Result<ReceiptTemplate, TemplateSourceError> {
         let text = match template::builtin(source) {
             Some(text) => text.to_owned(),
-            None if source.contains('/') => std::fs::read_to_string(source).map_err(|e| {
-                TemplateSourceError::Read {
+            None if source.contains('/') => {
+                std::fs::read_to_string(source).map_err(|e| TemplateSourceError::Read {
                     path: source.to_owned(),
                     source: e,
-                }
-            })?,
+                })?
+            }
             None => return Err(TemplateSourceError::Unknown(source.to_owned())),
         };
-        let template =
-            Template::from_toml(&text).map_err(|e| TemplateSourceError::Invalid {
-                path: source.to_owned(),
-                source: e,
-            })?;
+        let template = Template::from_toml(&text).map_err(|e| TemplateSourceError::Invalid {
+            path: source.to_owned(),
+            source: e,
+        })?;
         Ok(ReceiptTemplate {
             source: source.to_owned(),
             text,
@@ -227,10 +226,9 @@ mod tests {
 
     #[test]
     fn tcp_defaults() {
-        let c: EscPosTapConfig = toml::from_str(
-            "id = \"t\"\nlisten = \"127.0.0.1:9100\"\nprinter = \"10.0.0.5:9100\"",
-        )
-        .unwrap();
+        let c: EscPosTapConfig =
+            toml::from_str("id = \"t\"\nlisten = \"127.0.0.1:9100\"\nprinter = \"10.0.0.5:9100\"")
+                .unwrap();
         assert_eq!(c.connect_timeout_ms, 3000);
         assert_eq!(c.template.source(), "generic");
         assert_eq!(c.template.template().name(), "generic");
@@ -266,7 +264,10 @@ mod tests {
         let e = toml::from_str::<EscPosTapConfig>(&format!("{base}template = \"genric\""))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("genric") && e.contains("generic, de_comma"), "{e}");
+        assert!(
+            e.contains("genric") && e.contains("generic, de_comma"),
+            "{e}"
+        );
         let e = toml::from_str::<EscPosTapConfig>(&format!(
             "{base}template = \"/nonexistent/store-edge.toml\""
         ))
@@ -276,13 +277,15 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.toml");
-        std::fs::write(&path, "name = \"bad\"\nitems = []\ntotal = '(?P<total>x)'\n").unwrap();
-        let e = toml::from_str::<EscPosTapConfig>(&format!(
-            "{base}template = \"{}\"",
-            path.display()
-        ))
-        .unwrap_err()
-        .to_string();
+        std::fs::write(
+            &path,
+            "name = \"bad\"\nitems = []\ntotal = '(?P<total>x)'\n",
+        )
+        .unwrap();
+        let e =
+            toml::from_str::<EscPosTapConfig>(&format!("{base}template = \"{}\"", path.display()))
+                .unwrap_err()
+                .to_string();
         assert!(e.contains("bad.toml") && e.contains("items"), "{e}");
         assert!(toml::from_str::<EscPosTapConfig>(&format!("{base}colour = 1")).is_err());
     }

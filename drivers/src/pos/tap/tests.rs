@@ -328,7 +328,9 @@ async fn tcp_printing_goes_on_when_the_journal_is_full_and_the_gap_is_reported()
         till.write_all(SALE).await.unwrap();
         sent.extend_from_slice(SALE);
         printer.wait_for(sent.len()).await;
-        while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(100), events.recv()).await {
+        while let Ok(Some(e)) =
+            tokio::time::timeout(Duration::from_millis(100), events.recv()).await
+        {
             match e.body {
                 Some(Body::DeviceStatus(s)) => gap = Some(s),
                 Some(Body::PosTransaction(t)) if gap.is_some() && t.error.is_empty() => {
@@ -346,7 +348,11 @@ async fn tcp_printing_goes_on_when_the_journal_is_full_and_the_gap_is_reported()
     assert_eq!(gap.state, DeviceState::DecodeError as i32);
     let dropped: usize = gap.reason.split(' ').next().unwrap().parse().unwrap();
     let spilled = VOID.len() + MISFIT.len() + VOID.len() + MISFIT.len();
-    assert!(dropped > 0 && dropped <= spilled + RETURN.len(), "{}", gap.reason);
+    assert!(
+        dropped > 0 && dropped <= spilled + RETURN.len(),
+        "{}",
+        gap.reason
+    );
     assert!(clean_after_gap, "no whole receipt read after the gap");
     till.shutdown().await.unwrap();
     printer.wait_closed().await;
