@@ -31,6 +31,14 @@ pub enum DriverConfig {
     CounterPush(counter::CounterPushConfig),
     /// A barcode scanner on a serial port (RS-232, or USB in "COM emulation" mode).
     SerialScanner(scanner::serial::SerialScannerConfig),
+    /// A TCP pass-through between tills and a network receipt printer, reading receipts into
+    /// sales.
+    EscposTap(pos::tap::EscPosTapConfig),
+    /// A pass-through between a till's serial port and a serial receipt printer, reading
+    /// receipts into sales.
+    EscposSerialTap(pos::tap::EscPosSerialTapConfig),
+    /// A folder where POS software drops NRF ARTS POSLog XML files.
+    PoslogFolder(pos::poslog_folder::PosLogFolderConfig),
 }
 
 impl DriverConfig {
@@ -40,6 +48,9 @@ impl DriverConfig {
             DriverConfig::LineFeed(c) => &c.id,
             DriverConfig::CounterPush(c) => &c.id,
             DriverConfig::SerialScanner(c) => &c.id,
+            DriverConfig::EscposTap(c) => &c.id,
+            DriverConfig::EscposSerialTap(c) => &c.id,
+            DriverConfig::PoslogFolder(c) => &c.id,
         }
     }
 
@@ -49,6 +60,9 @@ impl DriverConfig {
             DriverConfig::LineFeed(_) => "line_feed",
             DriverConfig::CounterPush(_) => "counter_push",
             DriverConfig::SerialScanner(_) => "serial_scanner",
+            DriverConfig::EscposTap(_) => "escpos_tap",
+            DriverConfig::EscposSerialTap(_) => "escpos_serial_tap",
+            DriverConfig::PoslogFolder(_) => "poslog_folder",
         }
     }
 }
@@ -88,5 +102,50 @@ pub async fn run(config: DriverConfig, sink: Sink) -> Result<(), DriverError> {
         DriverConfig::LineFeed(c) => line_feed::run(c, sink).await,
         DriverConfig::CounterPush(c) => counter::push::run(c, sink).await,
         DriverConfig::SerialScanner(c) => scanner::serial::run(c, sink).await,
+        DriverConfig::EscposTap(c) => pos::tap::run_tcp(c, sink).await,
+        DriverConfig::EscposSerialTap(c) => pos::tap::run_serial(c, sink).await,
+        DriverConfig::PoslogFolder(c) => pos::poslog_folder::run(c, sink).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DriverConfig;
+
+    /// The `[[drivers]]` examples that `config/agent.example.toml` leaves commented out (the
+    /// agent's own test parses only the live part of that file).
+    fn commented_examples() -> Vec<String> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/agent.example.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut blocks: Vec<String> = Vec::new();
+        let mut current: Option<String> = None;
+        for line in text.lines() {
+            match line.strip_prefix("# ") {
+                Some("[[drivers]]") => current = Some(String::new()),
+                Some(body) if current.is_some() => {
+                    let block = current.as_mut().unwrap();
+                    block.push_str(body);
+                    block.push('\n');
+                }
+                _ => blocks.extend(current.take()),
+            }
+        }
+        blocks.extend(current);
+        blocks
+    }
+
+    #[test]
+    fn commented_driver_examples_in_the_agent_config_parse() {
+        let blocks = commented_examples();
+        let mut kinds = Vec::new();
+        for block in &blocks {
+            let config: DriverConfig = toml::from_str(block)
+                .unwrap_or_else(|e| panic!("example does not parse: {e}\n{block}"));
+            assert!(!config.id().is_empty());
+            kinds.push(config.kind());
+        }
+        for kind in ["escpos_tap", "escpos_serial_tap", "poslog_folder"] {
+            assert!(kinds.contains(&kind), "no example of {kind}: {kinds:?}");
+        }
     }
 }

@@ -252,6 +252,21 @@ impl Template {
     }
 }
 
+/// Templates shipped with the drivers (`src/pos/templates/`), by name: a driver's `template`
+/// setting may name one of these instead of a file.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("generic", include_str!("templates/generic.toml")),
+    ("de_comma", include_str!("templates/de_comma.toml")),
+];
+
+/// The TOML text of a built-in template.
+pub fn builtin(name: &str) -> Option<&'static str> {
+    BUILTIN
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| *text)
+}
+
 fn is_currency_code(s: &str) -> bool {
     s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase())
 }
