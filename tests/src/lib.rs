@@ -58,6 +58,7 @@ pub mod process;
 pub mod signal;
 pub mod stack;
 pub mod stats;
+pub mod store_day;
 pub mod wait;
 pub mod writer;
 

@@ -1,0 +1,207 @@
+//! A scripted store day through agent → Mosquitto → collector produces exactly the expected
+//! stock alerts (LOW, OUT), the transfer suggestion, the UNDERSTAFFED signal and the returns-spike
+//! anomaly, on MQTT and on the HTTP API, and nothing else. See `store_tests::store_day` for the
+//! day and why each outcome follows.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use store_tests::http;
+use store_tests::mqtt_probe::{Message, MqttProbe};
+use store_tests::store_day::{self, Feed, NOTEBOOKS, PENS};
+use store_tests::wait::wait_for;
+use store_tests::{serial, Agent, AgentConfig, Collector, CollectorConfig, Mosquitto, TestEnv};
+
+const TOKEN: &str = "day-token";
+const SPEED: f64 = 3600.0;
+
+fn api_json(collector: &Collector, path: &str) -> Result<Value, String> {
+    let auth = format!("Bearer {TOKEN}");
+    let r = http::request(
+        collector.api_addr(),
+        "GET",
+        path,
+        &[("Authorization", &auth)],
+        None,
+        Duration::from_secs(5),
+    )?;
+    if r.status != 200 {
+        return Err(format!("GET {path}: {} {}", r.status, r.body));
+    }
+    serde_json::from_str(&r.body).map_err(|e| format!("GET {path}: {e}: {}", r.body))
+}
+
+fn gtin14(gtin: &str) -> String {
+    format!("{gtin:0>14}")
+}
+
+#[test]
+fn scripted_store_day_raises_exactly_the_expected_alerts_and_signals() {
+    let _serial = serial();
+    let env = TestEnv::new("store_day");
+    let broker = Mosquitto::start_in(&env.subdir("mosquitto"));
+
+    // Everything HQ publishes, from before the first event.
+    let stop = Arc::new(AtomicBool::new(false));
+    let probe = {
+        let (addr, stop) = (broker.addr(), stop.clone());
+        std::thread::spawn(move || -> Result<Vec<Message>, String> {
+            let (mut p, _) = MqttProbe::connect(addr, "hq-watcher", true, Duration::from_secs(5))?;
+            p.subscribe("hq/alerts/#", 1)?;
+            p.subscribe("hq/signals/#", 1)?;
+            let mut all = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                all.extend(p.receive_for(Duration::from_millis(200))?);
+            }
+            p.disconnect();
+            Ok(all)
+        })
+    };
+
+    let collector_dir = env.subdir("collector");
+    let catalogue = collector_dir.join("catalogue.csv");
+    std::fs::write(&catalogue, store_day::CATALOGUE_CSV).unwrap();
+    let mut cfg = CollectorConfig::new(&collector_dir, broker.port());
+    cfg.api_token = Some(TOKEN.to_owned());
+    cfg.extra_toml = store_day::collector_toml(&catalogue, 100);
+    let collector = Collector::start(&collector_dir, cfg);
+
+    // The simulated day starts a little after both agents are up.
+    let anchor_wall_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        + 3_000;
+    let anchor = Instant::now() + Duration::from_millis(3_000);
+    let mut agents = Vec::new();
+    let mut feeds = Vec::new();
+    for store in ["s1", "s2"] {
+        let dir = env.subdir(&format!("agent-{store}"));
+        let mut a = AgentConfig::new(&dir, broker.port());
+        a.store_id = store.to_owned();
+        a.extra_toml = store_day::agent_clock_toml(SPEED, anchor_wall_ms);
+        let agent = Agent::start(&dir, a);
+        feeds.push((store, Feed::connect(agent.feed_addr()).unwrap()));
+        agents.push(agent);
+    }
+
+    // The API refuses requests without the token.
+    let open = http::get(collector.api_addr(), "/v1/alerts", Duration::from_secs(5)).unwrap();
+    assert_eq!(open.status, 401, "no token: {}", open.body);
+
+    let steps = store_day::steps();
+    let stored = store_day::play(&steps, &mut feeds, anchor, SPEED, |_| {}).unwrap();
+    env.log(format!("{stored} lines stored"));
+
+    // Wait until HQ has applied every line of both stores.
+    wait_for(Duration::from_secs(60), "every line applied", || {
+        let stats = api_json(&collector, "/v1/stats")?;
+        let applied = stats["applied_total"].as_u64().unwrap_or(0);
+        if applied == stored {
+            Ok(())
+        } else {
+            Err(format!("{applied} of {stored} applied"))
+        }
+    });
+    // And until the expected alerts are there (rules run on the evaluation timer too).
+    let expected: BTreeSet<(String, String, String)> = [
+        ("s1", "OUT", gtin14(PENS)),
+        ("s1", "LOW", gtin14(NOTEBOOKS)),
+        ("s1", "TRANSFER", gtin14(PENS)),
+        ("s1", "RETURNS_SPIKE", String::new()),
+    ]
+    .into_iter()
+    .map(|(s, k, g)| (s.to_owned(), k.to_owned(), g))
+    .collect();
+    let alerts = wait_for(Duration::from_secs(30), "the expected alerts", || {
+        let v = api_json(&collector, "/v1/alerts?state=all")?;
+        let alerts = v["alerts"].as_array().cloned().unwrap_or_default();
+        let seen: BTreeSet<(String, String, String)> = alerts
+            .iter()
+            .map(|a| {
+                let kind = a["kind"].as_str().unwrap_or("").to_owned();
+                let subject = if kind.starts_with("RETURNS") {
+                    String::new()
+                } else {
+                    a["subject"].as_str().unwrap_or("").to_owned()
+                };
+                (a["store_id"].as_str().unwrap_or("").to_owned(), kind, subject)
+            })
+            .collect();
+        if seen.is_superset(&expected) {
+            Ok(alerts)
+        } else {
+            Err(format!("seen {seen:?}"))
+        }
+    });
+    // Exactly those: one alert per condition, nothing else raised.
+    let kinds: Vec<String> = alerts
+        .iter()
+        .map(|a| format!("{}/{}/{}", a["store_id"], a["kind"], a["subject"]))
+        .collect();
+    assert_eq!(alerts.len(), expected.len(), "alerts: {kinds:#?}");
+    let transfer = alerts.iter().find(|a| a["kind"] == "TRANSFER").unwrap();
+    assert_eq!(transfer["from_store_id"], "s2", "{transfer}");
+    assert!(transfer["transfer_qty"].as_i64().unwrap_or(0) > 0, "{transfer}");
+    let out = alerts.iter().find(|a| a["kind"] == "OUT").unwrap();
+    assert_eq!(out["position"].as_f64(), Some(0.0), "{out}");
+    assert!(out["suggested_order_qty"].as_i64().unwrap_or(0) > 0, "{out}");
+
+    // Acknowledge the OUT alert through the API: its state changes and is published again.
+    let auth = format!("Bearer {TOKEN}");
+    let id = out["id"].as_str().unwrap();
+    let r = http::request(
+        collector.api_addr(),
+        "POST",
+        &format!("/v1/alerts/{id}/ack"),
+        &[("Authorization", &auth)],
+        Some(r#"{"by":"maria"}"#),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("ACKNOWLEDGED") && r.body.contains("maria"), "{}", r.body);
+
+    // MQTT carried the same alerts and the rush's UNDERSTAFFED signal with its numbers.
+    let wanted_signal = |m: &Message| -> bool {
+        let Ok(v) = serde_json::from_slice::<Value>(&m.payload) else {
+            return false;
+        };
+        m.topic == "hq/signals/s1"
+            && v["kind"] == "UNDERSTAFFED"
+            && v["forecast"] == false
+            && v["on_duty"] == 2
+            && v["needed_staff"].as_u64().unwrap_or(0) >= 8
+    };
+    let mut messages = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    stop.store(true, Ordering::SeqCst);
+    messages.extend(probe.join().unwrap().unwrap());
+    assert!(Instant::now() < deadline + Duration::from_secs(5));
+    let signals: Vec<String> = messages
+        .iter()
+        .filter(|m| m.topic.starts_with("hq/signals/"))
+        .map(|m| String::from_utf8_lossy(&m.payload).into_owned())
+        .collect();
+    assert!(
+        messages.iter().any(wanted_signal),
+        "no UNDERSTAFFED signal for s1 during the rush; signals: {signals:#?}"
+    );
+    for (store, kind, _) in &expected {
+        assert!(
+            messages.iter().any(|m| m.topic == format!("hq/alerts/{store}")
+                && serde_json::from_slice::<Value>(&m.payload)
+                    .map(|v| v["kind"] == kind.as_str())
+                    .unwrap_or(false)),
+            "{kind} for {store} not published on MQTT"
+        );
+    }
+    assert!(
+        messages.iter().any(|m| String::from_utf8_lossy(&m.payload).contains("ACKNOWLEDGED")),
+        "the acknowledgement was not published"
+    );
+    drop(agents);
+}
