@@ -31,6 +31,10 @@ pub enum DriverConfig {
     CounterPush(counter::CounterPushConfig),
     /// A barcode scanner on a serial port (RS-232, or USB in "COM emulation" mode).
     SerialScanner(scanner::serial::SerialScannerConfig),
+    /// A USB barcode scanner in HID POS mode (usage page 0x8C), through hidraw.
+    HidPosScanner(scanner::hid::HidPosScannerConfig),
+    /// A USB barcode scanner typing as a keyboard (keyboard wedge), through hidraw.
+    WedgeScanner(scanner::hid::WedgeScannerConfig),
 }
 
 impl DriverConfig {
@@ -40,6 +44,8 @@ impl DriverConfig {
             DriverConfig::LineFeed(c) => &c.id,
             DriverConfig::CounterPush(c) => &c.id,
             DriverConfig::SerialScanner(c) => &c.id,
+            DriverConfig::HidPosScanner(c) => &c.id,
+            DriverConfig::WedgeScanner(c) => &c.id,
         }
     }
 
@@ -49,6 +55,8 @@ impl DriverConfig {
             DriverConfig::LineFeed(_) => "line_feed",
             DriverConfig::CounterPush(_) => "counter_push",
             DriverConfig::SerialScanner(_) => "serial_scanner",
+            DriverConfig::HidPosScanner(_) => "hid_pos_scanner",
+            DriverConfig::WedgeScanner(_) => "wedge_scanner",
         }
     }
 }
@@ -64,6 +72,11 @@ pub enum DriverError {
     },
     #[error("driver {id}: I/O error: {source}")]
     Io { id: String, source: std::io::Error },
+    #[error("driver {id}: {source}")]
+    Hid {
+        id: String,
+        source: scanner::hid::HidSourceError,
+    },
     #[error("driver {id}: the journal is gone (agent shutting down)")]
     SinkClosed { id: String },
 }
@@ -88,5 +101,7 @@ pub async fn run(config: DriverConfig, sink: Sink) -> Result<(), DriverError> {
         DriverConfig::LineFeed(c) => line_feed::run(c, sink).await,
         DriverConfig::CounterPush(c) => counter::push::run(c, sink).await,
         DriverConfig::SerialScanner(c) => scanner::serial::run(c, sink).await,
+        DriverConfig::HidPosScanner(c) => scanner::hid::run_hid_pos(c, sink).await,
+        DriverConfig::WedgeScanner(c) => scanner::hid::run_wedge(c, sink).await,
     }
 }
