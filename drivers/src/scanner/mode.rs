@@ -395,9 +395,10 @@ mod tests {
 
     fn item(state: &mut ModeState, data: &str, now: Instant) -> Scan {
         let applied = state.apply(scan(data), now);
+        let notes = applied.notes;
         applied
             .scan
-            .unwrap_or_else(|| panic!("{data} was taken as a command: {applied:?}"))
+            .unwrap_or_else(|| panic!("{data} was taken as a command: {notes:?}"))
     }
 
     fn command(state: &mut ModeState, data: &str, now: Instant) -> Vec<Note> {
