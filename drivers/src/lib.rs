@@ -105,3 +105,48 @@ pub async fn run(config: DriverConfig, sink: Sink) -> Result<(), DriverError> {
         DriverConfig::WedgeScanner(c) => scanner::hid::run_wedge(c, sink).await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The commented-out driver examples in `config/agent.example.toml` parse once uncommented
+    /// (the agent's own test parses only the active part of the file).
+    #[test]
+    fn commented_driver_examples_parse() {
+        #[derive(Deserialize)]
+        struct Drivers {
+            drivers: Vec<DriverConfig>,
+        }
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/agent.example.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut kinds = Vec::new();
+        let mut lines = text.lines().peekable();
+        while let Some(line) = lines.next() {
+            if line != "# [[drivers]]" {
+                continue;
+            }
+            let mut block = String::from("[[drivers]]\n");
+            while let Some(line) = lines.next_if(|l| l.starts_with('#')) {
+                block.push_str(line.strip_prefix("# ").unwrap_or(""));
+                block.push('\n');
+            }
+            let parsed: Drivers = toml::from_str(&block).unwrap_or_else(|e| panic!("{block}\n{e}"));
+            for driver in &parsed.drivers {
+                if let DriverConfig::SerialScanner(c) = driver {
+                    // The example documents the defaults of the staff command barcodes.
+                    assert_eq!(c.modes, scanner::mode::ModeConfig::default());
+                }
+            }
+            kinds.extend(parsed.drivers.iter().map(DriverConfig::kind));
+        }
+        for kind in [
+            "counter_push",
+            "serial_scanner",
+            "hid_pos_scanner",
+            "wedge_scanner",
+        ] {
+            assert!(kinds.contains(&kind), "no example of {kind}: {kinds:?}");
+        }
+    }
+}

@@ -340,8 +340,8 @@ impl ModeState {
             };
         }
 
-        if let Some(quantity) = strip_nonempty(data, &self.config.quantity_prefix)
-            .and_then(parse_quantity)
+        if let Some(quantity) =
+            strip_nonempty(data, &self.config.quantity_prefix).and_then(parse_quantity)
         {
             if let Some((old, _)) = self.quantity.replace((quantity, now)) {
                 notes.push(Note::QuantityDropped {
@@ -378,7 +378,7 @@ fn parse_quantity(digits: &str) -> Option<u32> {
     if digits.is_empty() || digits.len() > 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    digits.parse().ok().filter(|&q| q >= 1 && q <= MAX_QUANTITY)
+    digits.parse().ok().filter(|q| (1..=MAX_QUANTITY).contains(q))
 }
 
 #[cfg(test)]
@@ -572,7 +572,15 @@ mod tests {
     fn malformed_quantity_is_an_ordinary_scan() {
         let t = Instant::now();
         let mut s = ModeState::new(ScanMode::Sale, ModeConfig::default());
-        for data in ["QTY", "QTY0", "QTY000", "QTYX", "QTY1234567", "QTY-3", "QTY 5"] {
+        for data in [
+            "QTY",
+            "QTY0",
+            "QTY000",
+            "QTYX",
+            "QTY1234567",
+            "QTY-3",
+            "QTY 5",
+        ] {
             let got = item(&mut s, data, t);
             assert_eq!(got.data, data);
             assert_eq!(got.quantity, 0);
@@ -599,10 +607,7 @@ mod tests {
             v1::ScanMode::Sale as i32
         );
         // The prefix alone is no badge.
-        assert_eq!(
-            item(&mut s, "BADGE-", t).mode,
-            v1::ScanMode::Sale as i32
-        );
+        assert_eq!(item(&mut s, "BADGE-", t).mode, v1::ScanMode::Sale as i32);
     }
 
     #[test]
@@ -615,10 +620,7 @@ mod tests {
         );
         // An item in between does not use it up.
         item(&mut s, "4006381333931", t);
-        assert_eq!(
-            item(&mut s, "BADGE-7", t).shift,
-            ShiftAction::Start as i32
-        );
+        assert_eq!(item(&mut s, "BADGE-7", t).shift, ShiftAction::Start as i32);
         assert_eq!(
             item(&mut s, "BADGE-7", t).shift,
             ShiftAction::Unspecified as i32
@@ -694,7 +696,10 @@ mod tests {
 
     #[test]
     fn config_defaults_and_unknown_fields() {
-        assert_eq!(toml::from_str::<ModeConfig>("").unwrap(), ModeConfig::default());
+        assert_eq!(
+            toml::from_str::<ModeConfig>("").unwrap(),
+            ModeConfig::default()
+        );
         assert!(toml::from_str::<ModeConfig>("qty_prefix = \"Q\"").is_err());
         assert!(toml::from_str::<ModeConfig>("barcodes = { X = \"badge\" }").is_err());
     }
@@ -704,7 +709,13 @@ mod tests {
         let mut rng = crate::testing::XorShift(0x5EED_0D0E);
         let t = Instant::now();
         let mut s = ModeState::new(ScanMode::Sale, ModeConfig::default());
-        let seeds = ["QTY12", "BADGE-7", "MODE-COUNT", "SHIFT-END", "4006381333931"];
+        let seeds = [
+            "QTY12",
+            "BADGE-7",
+            "MODE-COUNT",
+            "SHIFT-END",
+            "4006381333931",
+        ];
         for i in 0..5000u64 {
             let seed = seeds[rng.below(seeds.len())].as_bytes();
             let bytes = rng.mutate(seed, b"QTYBADGE-0123456789");

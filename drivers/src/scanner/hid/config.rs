@@ -236,7 +236,10 @@ mod tests {
         for (device, why) in [
             ("{}", "give path or vendor_id"),
             ("{ path = \"/dev/hidraw0\", vendor_id = 1 }", "not both"),
-            ("{ path = \"/dev/hidraw0\", product_id = 1 }", "need vendor_id"),
+            (
+                "{ path = \"/dev/hidraw0\", product_id = 1 }",
+                "need vendor_id",
+            ),
             ("{ path = \"\" }", "empty"),
             ("{ product_id = 1 }", "give path or vendor_id"),
             ("{ vendor_id = 70000 }", ""),

@@ -113,7 +113,8 @@ pub async fn run_wedge_with<S: HidSource>(
     source: S,
     sink: Sink,
 ) -> Result<(), DriverError> {
-    let decoder = WedgeDecoder::new(config.layout, &config.terminators).with_max_len(config.max_len);
+    let decoder =
+        WedgeDecoder::new(config.layout, &config.terminators).with_max_len(config.max_len);
     let out = ScanEmitter::new(&config.id, sink, config.mode, config.modes.clone());
     run_loop(&config.id, source, decoder, config.idle_timeout_ms, out).await
 }

@@ -62,10 +62,7 @@ fn start_pos(
     source: VirtualHidSource,
 ) -> (Driver, mpsc::UnboundedReceiver<Event>) {
     let (sink, events) = fake_journal();
-    (
-        tokio::spawn(run_hid_pos_with(config, source, sink)),
-        events,
-    )
+    (tokio::spawn(run_hid_pos_with(config, source, sink)), events)
 }
 
 fn start_wedge(
@@ -407,7 +404,11 @@ async fn wedge_idle_timeout_ends_a_scan_without_terminator() {
     let scan = next_scan(&mut events).await;
     assert_eq!(scan.raw, b"4006381333931");
     assert_eq!(scan.gtin, "04006381333931");
-    assert!(scan.error.starts_with("keyboard: usage 0x68"), "{}", scan.error);
+    assert!(
+        scan.error.starts_with("keyboard: usage 0x68"),
+        "{}",
+        scan.error
+    );
     driver.abort();
 }
 

@@ -57,10 +57,7 @@ impl VirtualHidSource {
     /// A virtual device that delivers `bytes` cut into reports of `report_len` bytes (the last
     /// one shorter if they do not divide evenly), then stays connected and silent.
     pub fn from_bytes(name: &str, bytes: &[u8], report_len: usize) -> Self {
-        Self::from_reports(
-            name,
-            bytes.chunks(report_len.max(1)).map(<[u8]>::to_vec),
-        )
+        Self::from_reports(name, bytes.chunks(report_len.max(1)).map(<[u8]>::to_vec))
     }
 
     /// A virtual device that cannot be opened, for `reason` (a scanner that is not plugged in).

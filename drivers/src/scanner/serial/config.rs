@@ -1,8 +1,8 @@
 //! Configuration of the `serial_scanner` driver.
 
-use serde::Deserialize;
 use crate::scanner::mode::{ModeConfig, ScanMode};
 use crate::scanner::serial_framing::Framing;
+use serde::Deserialize;
 
 /// `[[drivers]] type = "serial_scanner"`: a barcode scanner on a serial port (RS-232, or USB in
 /// "COM emulation" mode, which shows up as `/dev/ttyACM*` or `/dev/ttyUSB*`).

@@ -46,11 +46,8 @@ pub async fn run(config: SerialScannerConfig, sink: Sink) -> Result<(), DriverEr
     let mut port = open(&config).map_err(io_err)?;
     info!(driver_id = %config.id, path = %config.path, "Serial scanner opened.");
     let mut out = ScanEmitter::new(&config.id, sink, config.mode, config.modes.clone());
-    out.connected(format!(
-        "opened {} at {} baud",
-        config.path, config.baud
-    ))
-    .await?;
+    out.connected(format!("opened {} at {} baud", config.path, config.baud))
+        .await?;
 
     let mut decoder = FrameDecoder::new(config.framing, config.max_len);
     let idle = std::time::Duration::from_millis(config.idle_timeout_ms);

@@ -296,7 +296,10 @@ async fn staff_command_barcodes_change_the_following_scans() {
     assert_eq!(scan.mode, v1::ScanMode::Receiving as i32);
     assert_eq!(scan.quantity, 24);
     let (_, scan) = next_scan(&mut events).await;
-    assert_eq!((scan.mode, scan.quantity), (v1::ScanMode::Receiving as i32, 0));
+    assert_eq!(
+        (scan.mode, scan.quantity),
+        (v1::ScanMode::Receiving as i32, 0)
+    );
     let (event, badge) = next_scan(&mut events).await;
     assert_eq!(event.device_id, "scanner-1");
     assert_eq!(badge.data, "77");
@@ -320,7 +323,10 @@ async fn missing_device_is_an_error() {
         }
         other => panic!("expected an I/O error, got {other:?}"),
     }
-    assert!(events.try_recv().is_err(), "no CONNECTED for a port never opened");
+    assert!(
+        events.try_recv().is_err(),
+        "no CONNECTED for a port never opened"
+    );
 }
 
 #[test]
