@@ -378,7 +378,10 @@ fn parse_quantity(digits: &str) -> Option<u32> {
     if digits.is_empty() || digits.len() > 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    digits.parse().ok().filter(|q| (1..=MAX_QUANTITY).contains(q))
+    digits
+        .parse()
+        .ok()
+        .filter(|q| (1..=MAX_QUANTITY).contains(q))
 }
 
 #[cfg(test)]

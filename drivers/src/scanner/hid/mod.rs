@@ -3,7 +3,8 @@
 //! ```text
 //! HidSource (hidapi on a dedicated thread, or VirtualHidSource)
 //!   opened ─────────────▶ DeviceStatus { CONNECTED, reason = which device }
-//!   input report ──▶ HidPosDecoder (reassembles continued reports) / WedgeDecoder (keys → text)
+//!   input report ──▶ HidPosDecoder (reassembles continued reports) / WedgeDecoder (keys → text;
+//!                    a 9-byte report is a numbered keyboard report: its id byte is dropped)
 //!       scan bytes ─────▶ emit: gs1 decode ─▶ scan modes ─▶ Scan event
 //!       bad report ─────▶ DeviceStatus { DECODE_ERROR, reason, raw }
 //!   no report for idle_timeout_ms with a scan open ─▶ decoder flushed
@@ -43,7 +44,7 @@ use tracing::{info, warn};
 
 use crate::scanner::emit::{earliest, ScanEmitter};
 use crate::scanner::hidpos::{HidPosDecoder, HidPosError, HidPosScan};
-use crate::scanner::wedge::{KeyboardLayout, WedgeDecoder, WedgeError, WedgeScan};
+use crate::scanner::wedge::{self, KeyboardLayout, WedgeDecoder, WedgeError, WedgeScan};
 use crate::{DriverError, Sink};
 
 /// HID POS: usage page "Bar Code Scanner" (HID Point of Sale Usage Tables 1.02).
@@ -176,6 +177,12 @@ fn hid_pos_decoded(result: Result<HidPosScan, HidPosError>) -> Decoded {
 
 impl ReportDecoder for WedgeDecoder<KeyboardLayout> {
     fn push(&mut self, report: &[u8], out: &mut Vec<Decoded>) {
+        // A keyboard that numbers its reports (a composite device, e.g. with media keys) gets
+        // its report id in front from hidraw: 9 bytes. Only the keyboard report has that size.
+        let report = match report {
+            [_id, keyboard @ ..] if keyboard.len() == wedge::REPORT_LEN => keyboard,
+            _ => report,
+        };
         out.extend(self.push_report(report).map(wedge_decoded));
         while let Some(r) = self.take_ready() {
             out.push(wedge_decoded(r));

@@ -143,6 +143,12 @@ fn send_all(device: &VirtualHidDevice, reports: &[[u8; 8]]) {
     }
 }
 
+fn send_all9(device: &VirtualHidDevice, reports: &[[u8; 9]]) {
+    for r in reports {
+        assert!(device.send_report(r.to_vec()));
+    }
+}
+
 #[tokio::test]
 async fn hid_pos_scans_and_continued_reports() {
     let (source, device) = VirtualHidSource::new("honeywell");
@@ -382,6 +388,18 @@ async fn wedge_scans_with_both_gs_forms_and_key_releases() {
     );
     assert_eq!(next_scan(&mut events).await.raw, b"400");
 
+    // Numbered keyboard reports (report id 0x01 first, 9 bytes) are read the same.
+    send_all9(
+        &device,
+        &[
+            [0x01, 0, 0, 0x1F, 0, 0, 0, 0, 0], // 2
+            [0x01, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0x01, 0, 0, 0x28, 0, 0, 0, 0, 0],
+            [0x01, 0, 0, 0, 0, 0, 0, 0, 0],
+        ],
+    );
+    assert_eq!(next_scan(&mut events).await.raw, b"2");
+
     // A report of the wrong size is kept raw as a decode error.
     device.send_report(vec![0u8; 5]);
     let status = next_status(&mut events, DeviceState::DecodeError).await;
@@ -491,4 +509,44 @@ async fn configured_driver_without_device_fails_with_the_selector() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("ffff:* serial X1"), "{e}");
+}
+
+#[tokio::test]
+async fn random_reports_never_stop_the_loop() {
+    let mut rng = crate::testing::XorShift(0x0BAD_5CA2);
+    let seeds: [Vec<u8>; 3] = [
+        pos_report(b"]C1", b"0109506000134352\x1d10ABC", true),
+        pos_report(b"]E0", b"5901234123457", false),
+        [0x01u8, 0, 0x30, 0, 0, 0, 0, 0].to_vec(),
+    ];
+    for wedge in [false, true] {
+        let (source, device) = VirtualHidSource::new("fuzz");
+        let (driver, mut events) = if wedge {
+            start_wedge(wedge_config(), source)
+        } else {
+            start_pos(pos_config(), source)
+        };
+        for _ in 0..2000 {
+            let seed = &seeds[rng.below(seeds.len())];
+            device.send_report(rng.mutate(seed, &[0x00, 0x02, 0x1d, b']', 0x28, 0x04]));
+        }
+        device.unplug("end of fuzz input");
+        // The loop survives every report and stops only for the unplug.
+        match stopped(driver).await {
+            Err(DriverError::Hid {
+                source: HidSourceError::Gone { reason, .. },
+                ..
+            }) => assert_eq!(reason, "end of fuzz input"),
+            other => panic!("{other:?}"),
+        }
+        let mut count = 0;
+        while let Ok(event) = events.try_recv() {
+            assert!(matches!(
+                event.body,
+                Some(Body::Scan(_) | Body::DeviceStatus(_))
+            ));
+            count += 1;
+        }
+        assert!(count > 1, "wedge={wedge}: only {count} events");
+    }
 }
