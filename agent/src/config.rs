@@ -132,7 +132,7 @@ pub struct MetricsConfig {
 
 /// `[clock]`: a simulated clock for demos and tests that play a store day in minutes. Leave it
 /// out in production: events then carry the real wall clock.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClockConfig {
     /// Start of the simulated day, ms since the Unix epoch; unset = the real clock.
@@ -151,6 +151,16 @@ pub struct ClockConfig {
 
 fn default_clock_speed() -> f64 {
     1.0
+}
+
+impl Default for ClockConfig {
+    fn default() -> Self {
+        ClockConfig {
+            simulated_start_ms: None,
+            speed: default_clock_speed(),
+            anchor_ms: None,
+        }
+    }
 }
 
 /// `[uplink]`: batching, flow control and recovery.

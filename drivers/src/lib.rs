@@ -39,6 +39,10 @@ pub enum DriverConfig {
     EscposSerialTap(pos::tap::EscPosSerialTapConfig),
     /// A folder where POS software drops NRF ARTS POSLog XML files.
     PoslogFolder(pos::poslog_folder::PosLogFolderConfig),
+    /// A USB barcode scanner in HID POS mode (usage page 0x8C), through hidraw.
+    HidPosScanner(scanner::hid::HidPosScannerConfig),
+    /// A USB barcode scanner typing as a keyboard (keyboard wedge), through hidraw.
+    WedgeScanner(scanner::hid::WedgeScannerConfig),
 }
 
 impl DriverConfig {
@@ -51,6 +55,8 @@ impl DriverConfig {
             DriverConfig::EscposTap(c) => &c.id,
             DriverConfig::EscposSerialTap(c) => &c.id,
             DriverConfig::PoslogFolder(c) => &c.id,
+            DriverConfig::HidPosScanner(c) => &c.id,
+            DriverConfig::WedgeScanner(c) => &c.id,
         }
     }
 
@@ -63,6 +69,8 @@ impl DriverConfig {
             DriverConfig::EscposTap(_) => "escpos_tap",
             DriverConfig::EscposSerialTap(_) => "escpos_serial_tap",
             DriverConfig::PoslogFolder(_) => "poslog_folder",
+            DriverConfig::HidPosScanner(_) => "hid_pos_scanner",
+            DriverConfig::WedgeScanner(_) => "wedge_scanner",
         }
     }
 }
@@ -78,6 +86,11 @@ pub enum DriverError {
     },
     #[error("driver {id}: I/O error: {source}")]
     Io { id: String, source: std::io::Error },
+    #[error("driver {id}: {source}")]
+    Hid {
+        id: String,
+        source: scanner::hid::HidSourceError,
+    },
     #[error("driver {id}: the journal is gone (agent shutting down)")]
     SinkClosed { id: String },
 }
@@ -105,46 +118,54 @@ pub async fn run(config: DriverConfig, sink: Sink) -> Result<(), DriverError> {
         DriverConfig::EscposTap(c) => pos::tap::run_tcp(c, sink).await,
         DriverConfig::EscposSerialTap(c) => pos::tap::run_serial(c, sink).await,
         DriverConfig::PoslogFolder(c) => pos::poslog_folder::run(c, sink).await,
+        DriverConfig::HidPosScanner(c) => scanner::hid::run_hid_pos(c, sink).await,
+        DriverConfig::WedgeScanner(c) => scanner::hid::run_wedge(c, sink).await,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::DriverConfig;
+    use super::*;
 
-    /// The `[[drivers]]` examples that `config/agent.example.toml` leaves commented out (the
-    /// agent's own test parses only the live part of that file).
-    fn commented_examples() -> Vec<String> {
+    /// The commented-out driver examples in `config/agent.example.toml` parse once uncommented
+    /// (the agent's own test parses only the active part of the file).
+    #[test]
+    fn commented_driver_examples_parse() {
+        #[derive(Deserialize)]
+        struct Drivers {
+            drivers: Vec<DriverConfig>,
+        }
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/agent.example.toml");
         let text = std::fs::read_to_string(path).unwrap();
-        let mut blocks: Vec<String> = Vec::new();
-        let mut current: Option<String> = None;
-        for line in text.lines() {
-            match line.strip_prefix("# ") {
-                Some("[[drivers]]") => current = Some(String::new()),
-                Some(body) if current.is_some() => {
-                    let block = current.as_mut().unwrap();
-                    block.push_str(body);
-                    block.push('\n');
-                }
-                _ => blocks.extend(current.take()),
-            }
-        }
-        blocks.extend(current);
-        blocks
-    }
-
-    #[test]
-    fn commented_driver_examples_in_the_agent_config_parse() {
-        let blocks = commented_examples();
         let mut kinds = Vec::new();
-        for block in &blocks {
-            let config: DriverConfig = toml::from_str(block)
-                .unwrap_or_else(|e| panic!("example does not parse: {e}\n{block}"));
-            assert!(!config.id().is_empty());
-            kinds.push(config.kind());
+        let mut lines = text.lines().peekable();
+        while let Some(line) = lines.next() {
+            if line != "# [[drivers]]" {
+                continue;
+            }
+            let mut block = String::from("[[drivers]]\n");
+            while let Some(line) = lines.next_if(|l| l.starts_with('#')) {
+                block.push_str(line.strip_prefix("# ").unwrap_or(""));
+                block.push('\n');
+            }
+            let parsed: Drivers = toml::from_str(&block).unwrap_or_else(|e| panic!("{block}\n{e}"));
+            for driver in &parsed.drivers {
+                if let DriverConfig::SerialScanner(c) = driver {
+                    // The example documents the defaults of the staff command barcodes.
+                    assert_eq!(c.modes, scanner::mode::ModeConfig::default());
+                }
+            }
+            kinds.extend(parsed.drivers.iter().map(DriverConfig::kind));
         }
-        for kind in ["escpos_tap", "escpos_serial_tap", "poslog_folder"] {
+        for kind in [
+            "counter_push",
+            "serial_scanner",
+            "hid_pos_scanner",
+            "wedge_scanner",
+            "escpos_tap",
+            "escpos_serial_tap",
+            "poslog_folder",
+        ] {
             assert!(kinds.contains(&kind), "no example of {kind}: {kinds:?}");
         }
     }

@@ -1,9 +1,8 @@
 //! Configuration of the `serial_scanner` driver.
 
-use serde::Deserialize;
-use store_proto::v1;
-
+use crate::scanner::mode::{ModeConfig, ScanMode};
 use crate::scanner::serial_framing::Framing;
+use serde::Deserialize;
 
 /// `[[drivers]] type = "serial_scanner"`: a barcode scanner on a serial port (RS-232, or USB in
 /// "COM emulation" mode, which shows up as `/dev/ttyACM*` or `/dev/ttyUSB*`).
@@ -43,10 +42,13 @@ pub struct SerialScannerConfig {
     /// characters: 0 ends a scan at every read.
     #[serde(default = "default_idle_timeout_ms")]
     pub idle_timeout_ms: u64,
-    /// What scans from this scanner are for: `"sale"`, `"stock_count"`, `"receiving"`,
-    /// `"shrink"`, `"transfer_out"` or `"transfer_in"`.
-    #[serde(default)]
+    /// What scans from this scanner are for, until staff scan a mode barcode: `"sale"`,
+    /// `"stock_count"`, `"receiving"`, `"shrink"`, `"transfer_out"` or `"transfer_in"`.
+    #[serde(default = "default_mode")]
     pub mode: ScanMode,
+    /// Staff command barcodes (mode, quantity, badge, shift): `[drivers.modes]`.
+    #[serde(default)]
+    pub modes: ModeConfig,
 }
 
 /// Data bits per character.
@@ -102,32 +104,6 @@ impl TryFrom<u8> for StopBits {
     }
 }
 
-/// What a scan is for; recorded in every scan event of the driver.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ScanMode {
-    #[default]
-    Sale,
-    StockCount,
-    Receiving,
-    Shrink,
-    TransferOut,
-    TransferIn,
-}
-
-impl From<ScanMode> for v1::ScanMode {
-    fn from(m: ScanMode) -> Self {
-        match m {
-            ScanMode::Sale => v1::ScanMode::Sale,
-            ScanMode::StockCount => v1::ScanMode::StockCount,
-            ScanMode::Receiving => v1::ScanMode::Receiving,
-            ScanMode::Shrink => v1::ScanMode::Shrink,
-            ScanMode::TransferOut => v1::ScanMode::TransferOut,
-            ScanMode::TransferIn => v1::ScanMode::TransferIn,
-        }
-    }
-}
-
 fn default_baud() -> u32 {
     9600
 }
@@ -156,6 +132,10 @@ fn default_idle_timeout_ms() -> u64 {
     200
 }
 
+fn default_mode() -> ScanMode {
+    ScanMode::Sale
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +157,7 @@ mod tests {
                 max_len: 4096,
                 idle_timeout_ms: 200,
                 mode: ScanMode::Sale,
+                modes: ModeConfig::default(),
             }
         );
     }
@@ -195,6 +176,8 @@ mod tests {
             max_len = 512
             idle_timeout_ms = 50
             mode = "transfer_in"
+            [modes]
+            quantity_prefix = "Q"
             "#,
         )
         .unwrap();
@@ -204,7 +187,8 @@ mod tests {
         assert_eq!(c.stop_bits, StopBits::Two);
         assert_eq!(c.framing, Framing::StxEtx);
         assert_eq!((c.max_len, c.idle_timeout_ms), (512, 50));
-        assert_eq!(v1::ScanMode::from(c.mode), v1::ScanMode::TransferIn);
+        assert_eq!(c.mode, ScanMode::TransferIn);
+        assert_eq!(c.modes.quantity_prefix, "Q");
     }
 
     #[test]

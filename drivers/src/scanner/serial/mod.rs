@@ -2,35 +2,39 @@
 //!
 //! ```text
 //! port ─read─▶ FrameDecoder (framing, max_len; flush_idle after idle_timeout_ms)
-//!   frame ──gs1::decode_scan──▶ Scan { data, raw, aim, symbology, gtin, elements, error, mode }
+//!   frame ──gs1::decode_scan──▶ ModeState ──▶ Scan { data, raw, aim, symbology, gtin, elements,
+//!                                                    error, mode, quantity, shift }
 //!   frame error (stray / too long / unterminated) ──▶ DeviceStatus { DECODE_ERROR, reason, raw }
 //! ```
 //!
-//! Every frame becomes exactly one event: invalid data is still a `Scan` (with `error` set and
-//! the raw bytes kept), and bytes that form no frame are kept raw in a decode-error status.
-//! Events go to the journal without a reply channel: a scanner cannot take an answer.
+//! Every frame becomes exactly one event, except staff command barcodes (scan modes, quantity,
+//! shift; see [`crate::scanner::mode`]), which change how the following scans are recorded:
+//! invalid data is still a `Scan` (with `error` set and the raw bytes kept), and bytes that form
+//! no frame are kept raw in a decode-error status. When the port opens, a `DeviceStatus
+//! CONNECTED` naming it is recorded.
 //!
 //! When the port cannot be opened, or reading it fails or ends (device unplugged, port hung
-//! up), [`run`] returns an error and the agent's supervisor restarts the driver with backoff.
-//! A frame still pending at that point is recorded first.
+//! up), [`run`] returns an error and the agent's supervisor records a `DeviceStatus
+//! DISCONNECTED` with that error as the reason and restarts the driver with backoff. A frame
+//! still pending at that point is recorded first.
 
 mod config;
 #[cfg(test)]
 mod tests;
 
-pub use config::{DataBits, Parity, ScanMode, SerialScannerConfig, StopBits};
+pub use crate::scanner::mode::ScanMode;
+pub use config::{DataBits, Parity, SerialScannerConfig, StopBits};
 
-use std::time::Duration;
-
-use store_proto::v1::{DeviceState, DeviceStatus, Gs1Element, Scan};
+use store_proto::v1::DeviceState;
 use store_proto::{Body, Event};
 use tokio::io::AsyncReadExt;
+use tokio::time::Instant;
 use tokio_serial::SerialPortBuilderExt;
 use tracing::{info, warn};
 
-use crate::scanner::gs1;
+use crate::scanner::emit::{self, earliest, ScanEmitter};
 use crate::scanner::serial_framing::{FrameDecoder, FrameResult};
-use crate::{clock, DriverError, Record, Sink};
+use crate::{DriverError, Sink};
 
 /// Opens the port and records scans until reading fails or the sink closes.
 pub async fn run(config: SerialScannerConfig, sink: Sink) -> Result<(), DriverError> {
@@ -41,27 +45,33 @@ pub async fn run(config: SerialScannerConfig, sink: Sink) -> Result<(), DriverEr
     };
     let mut port = open(&config).map_err(io_err)?;
     info!(driver_id = %config.id, path = %config.path, "Serial scanner opened.");
+    let mut out = ScanEmitter::new(&config.id, sink, config.mode, config.modes.clone());
+    out.connected(format!("opened {} at {} baud", config.path, config.baud))
+        .await?;
 
     let mut decoder = FrameDecoder::new(config.framing, config.max_len);
-    let idle = Duration::from_millis(config.idle_timeout_ms);
+    let idle = std::time::Duration::from_millis(config.idle_timeout_ms);
     let mut buf = [0u8; 1024];
-    // Whether bytes arrived since the last idle flush, i.e. whether a flush may find something.
-    let mut pending = false;
+    // When a partial frame is ended: `idle` after the last bytes, while any may be pending.
+    let mut idle_deadline: Option<Instant> = None;
     loop {
-        let read = if pending {
-            // Dropping the read at the timeout loses nothing: tokio's read is cancel-safe.
-            match tokio::time::timeout(idle, port.read(&mut buf)).await {
+        let wake = earliest(idle_deadline, out.next_deadline());
+        let read = match wake {
+            // Dropping the read at the deadline loses nothing: tokio's read is cancel-safe.
+            Some(wake) => match tokio::time::timeout_at(wake, port.read(&mut buf)).await {
                 Ok(read) => read,
                 Err(_elapsed) => {
-                    pending = false;
-                    if let Some(frame) = decoder.flush_idle() {
-                        send(&config, &sink, frame).await?;
+                    if idle_deadline.is_some_and(|d| d <= Instant::now()) {
+                        idle_deadline = None;
+                        if let Some(frame) = decoder.flush_idle() {
+                            send(&mut out, frame).await?;
+                        }
                     }
+                    out.expire();
                     continue;
                 }
-            }
-        } else {
-            port.read(&mut buf).await
+            },
+            None => port.read(&mut buf).await,
         };
         let error = match read {
             Ok(0) => std::io::Error::new(
@@ -69,9 +79,9 @@ pub async fn run(config: SerialScannerConfig, sink: Sink) -> Result<(), DriverEr
                 format!("{} closed (device unplugged?)", config.path),
             ),
             Ok(n) => {
-                pending = true;
+                idle_deadline = Some(Instant::now() + idle);
                 for frame in decoder.push(&buf[..n]) {
-                    send(&config, &sink, frame).await?;
+                    send(&mut out, frame).await?;
                 }
                 continue;
             }
@@ -79,13 +89,12 @@ pub async fn run(config: SerialScannerConfig, sink: Sink) -> Result<(), DriverEr
         };
         // Keep what the scanner sent before it went away.
         if let Some(frame) = decoder.flush_idle() {
-            send(&config, &sink, frame).await?;
+            send(&mut out, frame).await?;
         }
         warn!(driver_id = %config.id, path = %config.path, %error, "Serial scanner read failed.");
         return Err(io_err(error));
     }
 }
-
 /// Opens the serial port with the configured line settings (no flow control: scanners send).
 fn open(config: &SerialScannerConfig) -> std::io::Result<tokio_serial::SerialStream> {
     let data_bits = match config.data_bits {
@@ -115,62 +124,28 @@ fn open(config: &SerialScannerConfig) -> std::io::Result<tokio_serial::SerialStr
         })
 }
 
-/// Records one frame (or frame error) in the journal.
-async fn send(
-    config: &SerialScannerConfig,
-    sink: &Sink,
-    frame: FrameResult,
-) -> Result<(), DriverError> {
-    let event = frame_event(&config.id, config.mode, frame);
-    // No reply channel: nobody to tell the seq to. A full journal makes this wait (back-pressure;
-    // the port's kernel buffer holds the next scans meanwhile).
-    sink.send(Record { event, reply: None })
-        .await
-        .map_err(|_| DriverError::SinkClosed {
-            id: config.id.clone(),
-        })
+/// Records one frame (or frame error) in the journal, through the scan modes.
+async fn send(out: &mut ScanEmitter, frame: FrameResult) -> Result<(), DriverError> {
+    match frame {
+        Ok(raw) => out.scan(raw, None).await,
+        Err(e) => out.decode_error(e.to_string(), e.bytes().to_vec()).await,
+    }
 }
 
-/// The event for one frame: a `Scan` (valid or not), or a decode-error `DeviceStatus` for bytes
-/// that formed no frame. Stamped with the current time.
+/// The event for one frame, without scan modes: a `Scan` (valid or not) with `mode`, or a
+/// decode-error `DeviceStatus` for bytes that formed no frame. Stamped with the current time.
 pub fn frame_event(device_id: &str, mode: ScanMode, frame: FrameResult) -> Event {
-    let body = match frame {
+    match frame {
         Ok(raw) => {
-            let d = gs1::decode_scan(&raw);
-            Body::Scan(Scan {
-                data: d.data,
-                raw,
-                aim: d.aim.unwrap_or_default(),
-                symbology: d.symbology,
-                gtin: d.gtin.unwrap_or_default(),
-                mode: store_proto::v1::ScanMode::from(mode) as i32,
-                // AI (37)/(30) counts; 0 (none) means one unit.
-                quantity: d
-                    .quantity
-                    .map_or(0, |q| i32::try_from(q).unwrap_or(i32::MAX)),
-                error: d.error.unwrap_or_default(),
-                elements: d
-                    .elements
-                    .into_iter()
-                    .map(|e| Gs1Element {
-                        ai: e.ai,
-                        value: e.value,
-                    })
-                    .collect(),
-                shift: 0,
-            })
+            let mut scan = emit::decode(raw);
+            scan.mode = store_proto::v1::ScanMode::from(mode) as i32;
+            emit::event(device_id, Body::Scan(scan))
         }
-        Err(e) => Body::DeviceStatus(DeviceStatus {
-            state: DeviceState::DecodeError as i32,
-            reason: e.to_string(),
-            raw: e.bytes().to_vec(),
-        }),
-    };
-    let mut event = Event {
-        device_id: device_id.to_owned(),
-        body: Some(body),
-        ..Default::default()
-    };
-    clock::stamp(&mut event);
-    event
+        Err(e) => emit::status(
+            device_id,
+            DeviceState::DecodeError,
+            e.to_string(),
+            e.bytes().to_vec(),
+        ),
+    }
 }

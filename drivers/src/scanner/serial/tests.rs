@@ -29,6 +29,7 @@ fn config(path: &str, framing: Framing) -> SerialScannerConfig {
         max_len: 64,
         idle_timeout_ms: 100,
         mode: ScanMode::Sale,
+        modes: crate::scanner::mode::ModeConfig::default(),
     }
 }
 
@@ -64,6 +65,16 @@ async fn next_scan(events: &mut mpsc::UnboundedReceiver<Event>) -> (Event, v1::S
     }
 }
 
+async fn next_connected(events: &mut mpsc::UnboundedReceiver<Event>) -> v1::DeviceStatus {
+    match next(events).await.body {
+        Some(Body::DeviceStatus(s)) => {
+            assert_eq!(s.state, DeviceState::Connected as i32);
+            s
+        }
+        other => panic!("expected a connected status, got {other:?}"),
+    }
+}
+
 async fn next_decode_error(events: &mut mpsc::UnboundedReceiver<Event>) -> v1::DeviceStatus {
     match next(events).await.body {
         Some(Body::DeviceStatus(s)) => {
@@ -88,6 +99,8 @@ fn start(
 async fn cr_lf_scans_become_events() {
     let mut pty = open_pty();
     let (driver, mut events) = start(config(&pty.path, Framing::CrLf));
+    let status = next_connected(&mut events).await;
+    assert_eq!(status.reason, format!("opened {} at 9600 baud", pty.path));
 
     // GS1-128 with GTIN, batch (variable length, ended by GS) and expiry date.
     let gs1 = b"]C101095060001343521012345\x1D17220630";
@@ -159,6 +172,7 @@ async fn stx_etx_scans_and_frame_errors() {
     let mut config = config(&pty.path, Framing::StxEtx);
     config.mode = ScanMode::Receiving;
     let (driver, mut events) = start(config);
+    next_connected(&mut events).await;
 
     pty.master.write_all(b"\x02]E05901234123457\x03").unwrap();
     let (_, scan) = next_scan(&mut events).await;
@@ -191,6 +205,7 @@ async fn stx_etx_scans_and_frame_errors() {
 async fn hang_up_stops_the_driver_with_an_error() {
     let mut pty = open_pty();
     let (driver, mut events) = start(config(&pty.path, Framing::Cr));
+    next_connected(&mut events).await;
     pty.master.write_all(b"4006381333931\r").unwrap();
     // The driver is reading: its first scan is in.
     let (_, scan) = next_scan(&mut events).await;
@@ -209,8 +224,41 @@ async fn hang_up_stops_the_driver_with_an_error() {
 }
 
 #[tokio::test]
+async fn staff_command_barcodes_change_the_following_scans() {
+    let mut pty = open_pty();
+    let (driver, mut events) = start(config(&pty.path, Framing::CrLf));
+    next_connected(&mut events).await;
+
+    pty.master
+        .write_all(
+            b"MODE-RECEIVE\r\nQTY24\r\n]E04006381333931\r\n]E04006381333931\r\n\
+              SHIFT-END\r\nBADGE-77\r\nMODE-SALE\r\n5901234123457\r\n",
+        )
+        .unwrap();
+    let (_, scan) = next_scan(&mut events).await;
+    assert_eq!(scan.mode, v1::ScanMode::Receiving as i32);
+    assert_eq!(scan.quantity, 24);
+    let (_, scan) = next_scan(&mut events).await;
+    assert_eq!(
+        (scan.mode, scan.quantity),
+        (v1::ScanMode::Receiving as i32, 0)
+    );
+    let (event, badge) = next_scan(&mut events).await;
+    assert_eq!(event.device_id, "scanner-1");
+    assert_eq!(badge.data, "77");
+    assert_eq!(badge.mode, v1::ScanMode::Badge as i32);
+    assert_eq!(badge.shift, v1::ShiftAction::End as i32);
+    let (_, scan) = next_scan(&mut events).await;
+    assert_eq!(scan.gtin, "05901234123457");
+    assert_eq!(scan.mode, v1::ScanMode::Sale as i32);
+    // Commands were not recorded.
+    assert!(events.try_recv().is_err());
+    driver.abort();
+}
+
+#[tokio::test]
 async fn missing_device_is_an_error() {
-    let (driver, _events) = start(config("/dev/store-edge-no-such-scanner", Framing::Cr));
+    let (driver, mut events) = start(config("/dev/store-edge-no-such-scanner", Framing::Cr));
     let result = tokio::time::timeout(WAIT, driver).await.unwrap().unwrap();
     match result {
         Err(e @ DriverError::Io { .. }) => {
@@ -218,6 +266,10 @@ async fn missing_device_is_an_error() {
         }
         other => panic!("expected an I/O error, got {other:?}"),
     }
+    assert!(
+        events.try_recv().is_err(),
+        "no CONNECTED for a port never opened"
+    );
 }
 
 #[test]
