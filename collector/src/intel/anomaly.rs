@@ -15,8 +15,9 @@
 //!
 //! Offline and silent share a key: offline is the stronger statement and replaces silent.
 //!
-//! Retrospective: a returns spike in an hour that is already over (learned from a backlog), and an
-//! outage whose DISCONNECTED and CONNECTED both arrive late, are raised with `retrospective` set
+//! Retrospective: a returns spike in an hour that is already over (learned from a backlog, or
+//! more than 15 minutes after the hour), and an outage whose DISCONNECTED and CONNECTED both
+//! arrive in a backlog, are raised with `retrospective` set
 //! under their own key (`{store}/returns/{hour_start_ms}`, `{store}/device/{device}`) and resolved
 //! at once: recorded, not paged. Void rates, silence and stuck counters are judged on the
 //! trailing window ending now only; a backlog older than that window does not raise them.
@@ -38,6 +39,8 @@ const DAY_MS: i64 = 86_400_000;
 const ACTIVITY_SPAN_MS: i64 = 7 * DAY_MS;
 /// Sales are kept this long (the counter-stuck window is capped to it).
 const SALES_KEEP_MS: i64 = 4 * HOUR_MS;
+/// A live event this long after its hour ended counts as late (see the returns rule).
+const LATE_GRACE_MS: i64 = 15 * MIN_MS;
 
 /// `[rules.anomaly]`: when an unusual pattern is worth an alert.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -332,7 +335,11 @@ impl Anomalies {
                         let n = st.returns.entry(hour).or_default();
                         *n += 1;
                         let n = *n;
-                        if hour + HOUR_MS <= ctx.now_ms && !st.retro_returns.contains(&hour) {
+                        // Late as for traffic: a backlog after the hour, or 15 minutes past it.
+                        let end = hour + HOUR_MS;
+                        let late = (ctx.historical && end <= ctx.now_ms)
+                            || end + LATE_GRACE_MS <= ctx.now_ms;
+                        if late && !st.retro_returns.contains(&hour) {
                             let baseline = st.returns_baseline(ctx.profile, rules, hour);
                             let threshold = returns_threshold(rules, baseline);
                             if f64::from(n) >= threshold {
@@ -406,7 +413,8 @@ impl Anomalies {
                         t,
                         ctx.now_ms,
                     );
-                } else if t - since >= offline
+                } else if ctx.historical
+                    && t - since >= offline
                     && (ctx.profile.is_open(since) || ctx.profile.is_open(t))
                 {
                     // Both ends arrived after the fact: record the outage, do not page.

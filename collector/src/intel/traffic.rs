@@ -17,8 +17,9 @@
 //! History: windows are kept for `max(35 days, 7 × forecast_weeks + 7 days)` before `now`, enough
 //! for the same-weekday forecast; older windows are pruned (and deleted from the store).
 //!
-//! Late data: when an event lands in a local hour that has already ended (a historical backlog, a
-//! counter that buffered), the hour is noted with a stamp, so [`super::staffing`] can re-judge
+//! Late data: when an event lands in a local hour that has already ended (from a historical
+//! backlog, or more than 15 minutes after the hour's end from a counter that buffered), the hour
+//! is noted with a stamp, so [`super::staffing`] can re-judge
 //! that hour and record a retrospective signal. The notes are not persisted: after a restart the
 //! hours already re-judged are not re-judged again, which is the behaviour we want anyway.
 
@@ -100,8 +101,11 @@ impl Traffic {
         w.exits = w.exits.saturating_add(ft.exits);
         self.dirty.insert((ctx.store.to_owned(), ws));
 
+        // Late: from a backlog after the hour ended, or more than a window after its end (an
+        // interval straddling the hour's end, delivered a few seconds later, is not news).
         let hour = ctx.profile.hour_start(t);
-        if hour + HOUR_MS <= ctx.now_ms {
+        let end = hour + HOUR_MS;
+        if (ctx.historical && end <= ctx.now_ms) || end + WINDOW_MS <= ctx.now_ms {
             self.stamp += 1;
             st.late.insert(hour, self.stamp);
             let cutoff = ctx.now_ms - LATE_KEEP_MS;
@@ -397,6 +401,24 @@ pub(crate) mod tests {
         );
         assert!((e - 3.0).abs() < 1e-9, "{e}");
         assert!(t.windows("nope", 0, i64::MAX, &p).is_empty());
+    }
+
+    #[test]
+    fn late_hours_are_noted_for_backlogs_and_long_delays_only() {
+        let p = StoreProfile::default();
+        let cat = Catalogue::default();
+        let mut t = Traffic::default();
+        let at = MONDAY + 14 * H + 59 * MIN;
+        // Live, 90 s after the 14:00 hour ended: an interval straddling the hour, not late.
+        t.apply(&ctx("s1", &p, &cat, at + 90_000, false), &ft(at, 1, 0));
+        assert!(t.late_hours_since("s1", 0).is_empty());
+        // The same from a backlog: late.
+        t.apply(&ctx("s1", &p, &cat, at + 90_000, true), &ft(at, 1, 0));
+        assert_eq!(t.late_hours_since("s1", 0), [(MONDAY + 14 * H, 1)]);
+        // Live but 20 minutes after the hour: late too (stamp 2).
+        t.apply(&ctx("s1", &p, &cat, at + 21 * MIN, false), &ft(at, 1, 0));
+        assert_eq!(t.late_hours_since("s1", 1), [(MONDAY + 14 * H, 2)]);
+        assert!(t.late_hours_since("s1", 2).is_empty());
     }
 
     #[test]
