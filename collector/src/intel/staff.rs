@@ -291,7 +291,7 @@ mod tests {
     }
 
     #[test]
-    fn old_actions_fold_without_changing_the_state() {
+    fn old_actions_fold_and_a_stale_shift_does_not_swallow_a_toggle() {
         let p = StoreProfile::default();
         let cat = Catalogue::default();
         let c = ctx("s1", &p, &cat, MONDAY, false);
