@@ -10,7 +10,7 @@
 //!   order quantities, transfer suggestions; uses the [`catalogue`].
 //! - [`traffic`]: entries/exits per store in 15-minute windows, occupancy.
 //! - [`staff`]: who is on duty (badge scans, roster fallback).
-//! - [`staffing`]: needed vs on-duty staff now and next hour (forecast) → signals.
+//! - [`staffing`]: needed vs on-duty staff now and next hour ([`forecast`]) → signals.
 //! - [`anomaly`]: returns spikes, void rates, silent or offline devices, stuck door counters, agent
 //!   clocks that are off.
 //!
@@ -25,6 +25,7 @@
 pub mod alerts;
 pub mod anomaly;
 pub mod catalogue;
+pub mod forecast;
 pub mod profile;
 pub mod staff;
 pub mod staffing;

@@ -1,0 +1,130 @@
+//! Next-hour traffic forecast: same weekday and hour over the last weeks, scaled by today's trend.
+//!
+//! For the hour `h` after the current one, with `W` = `forecast_weeks`:
+//!
+//! ```text
+//! weeks    = the w in 1..=W for which the store has traffic on the local day of h − 7w days
+//! baseline = mean over weeks of entries in [h − 7w days, h − 7w days + 1 h)
+//! past     = mean over weeks of entries in [today 00:00 − 7w days, now − 7w days)
+//! today    = entries in [today 00:00, now)
+//! trend    = clamp(today / past, trend_min, trend_max)   when past ≥ trend_min_entries, else 1
+//! forecast = baseline × trend                             (entries per hour)
+//! ```
+//!
+//! The trend says "today is busier (or quieter) than the usual such day so far" and carries that
+//! into the next hour; the clamp keeps a morning with a broken counter or a one-off crowd from
+//! turning into an absurd forecast, and the minimum keeps the first minutes after opening (a
+//! handful of people) from swinging it. Weeks without any data (the store was closed, the
+//! collector is new) are left out rather than counted as zero.
+
+use super::profile::StoreProfile;
+use super::staffing::StaffingRules;
+use super::traffic::Traffic;
+
+const HOUR_MS: i64 = 3_600_000;
+const WEEK_MS: i64 = 7 * 86_400_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// A forecast for one hour, with the terms of the formula (for messages and the API).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Forecast {
+    /// Start of the forecast hour (UTC ms).
+    pub hour_start_ms: i64,
+    /// Weeks that had data.
+    pub weeks: u32,
+    pub baseline: f64,
+    pub today_so_far: f64,
+    pub past_so_far: f64,
+    pub trend: f64,
+    /// Forecast entries in the hour.
+    pub entries: f64,
+}
+
+/// Forecast of the entries in the local hour after the one containing `now_ms`; `None` when no
+/// past week has data.
+pub fn next_hour(
+    traffic: &Traffic,
+    store: &str,
+    profile: &StoreProfile,
+    rules: &StaffingRules,
+    now_ms: i64,
+) -> Option<Forecast> {
+    let h = profile.hour_start(now_ms) + HOUR_MS;
+    let today = profile.day_start(now_ms);
+    let h_day = profile.day_start(h);
+    let (mut weeks, mut sum_next, mut sum_past) = (0u32, 0.0, 0.0);
+    for w in 1..=i64::from(rules.forecast_weeks) {
+        let off = w * WEEK_MS;
+        if !traffic.has_data_between(store, h_day - off, h_day - off + DAY_MS) {
+            continue;
+        }
+        weeks += 1;
+        sum_next += traffic.entries_between(store, h - off, h - off + HOUR_MS) as f64;
+        sum_past += traffic.entries_in(store, today - off, now_ms - off, now_ms);
+    }
+    if weeks == 0 {
+        return None;
+    }
+    let baseline = sum_next / f64::from(weeks);
+    let past_so_far = sum_past / f64::from(weeks);
+    let today_so_far = traffic.entries_in(store, today, now_ms, now_ms);
+    let trend = if past_so_far >= rules.trend_min_entries && past_so_far > 0.0 {
+        // max/min rather than clamp: clamp panics when a config has min > max.
+        (today_so_far / past_so_far)
+            .max(rules.trend_min)
+            .min(rules.trend_max)
+    } else {
+        1.0
+    };
+    Some(Forecast {
+        hour_start_ms: h,
+        weeks,
+        baseline,
+        today_so_far,
+        past_so_far,
+        trend,
+        entries: baseline * trend,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intel::catalogue::Catalogue;
+    use crate::intel::traffic::tests::{ctx, ft, H, MIN, MONDAY};
+
+    #[test]
+    fn trend_scales_the_weekly_mean_and_is_clamped() {
+        let p = StoreProfile::default();
+        let cat = Catalogue::default();
+        let rules = StaffingRules::default();
+        let now = MONDAY + 2 * WEEK_MS + 12 * H; // Monday two weeks later, 12:00
+        let c = ctx("s1", &p, &cat, now, false);
+        let mut t = Traffic::default();
+        // One week ago: 40 people from 08:00 to 12:00, 100 at 12:00–13:00.
+        // Two weeks ago: 40 and 60. Baseline (100 + 60) / 2 = 80; past so far (40 + 40) / 2 = 40.
+        for (weeks, next) in [(1, 100), (2, 60)] {
+            let d = now - weeks * WEEK_MS;
+            t.apply(&c, &ft(d - 4 * H, 40, 0));
+            t.apply(&c, &ft(d, next, 0));
+        }
+        // Today: 60 so far → trend 60 / 40 = 1.5 → forecast 80 × 1.5 = 120.
+        t.apply(&c, &ft(now - 3 * H, 60, 0));
+        let now = now - 30 * MIN; // 11:30: the forecast is for 12:00–13:00
+        let f = next_hour(&t, "s1", &p, &rules, now).unwrap();
+        assert_eq!(f.weeks, 2);
+        assert_eq!(f.hour_start_ms, now + 30 * MIN);
+        assert!((f.baseline - 80.0).abs() < 1e-9);
+        assert!((f.trend - 1.5).abs() < 1e-9, "{f:?}");
+        assert!((f.entries - 120.0).abs() < 1e-9);
+
+        // 200 today → 5.0, clamped to 2.0 → 160.
+        t.apply(&c, &ft(now - 2 * H, 140, 0));
+        let f = next_hour(&t, "s1", &p, &rules, now).unwrap();
+        assert!((f.trend - 2.0).abs() < 1e-9);
+        assert!((f.entries - 160.0).abs() < 1e-9);
+
+        // No history at all: no forecast.
+        assert!(next_hour(&t, "s1", &p, &rules, now - 3 * WEEK_MS).is_none());
+    }
+}
