@@ -150,7 +150,7 @@ async fn stores(State(state): State<ApiState>) -> Json<Value> {
                 "active_alerts": active,
                 "staffing_now": now_signal.map(signal_json),
                 "staffing_next_hour": next_signal.map(signal_json),
-                "traffic_today": engine.traffic.windows(&id, day_start, now + 1),
+                "traffic_today": engine.traffic.windows(&id, day_start, now + 1, profile),
             }),
         );
     }
@@ -180,7 +180,8 @@ async fn traffic(
     let now = state.hq.now_ms();
     let from = now - q.hours.unwrap_or(24).clamp(1, 24 * 35) * 3_600_000;
     let engine = state.hq.engine.lock().expect("engine lock poisoned");
-    Json(json!({ "store_id": store, "windows": engine.traffic.windows(&store, from, now + 1) }))
+    let profile = engine.profiles.get(&store);
+    Json(json!({ "store_id": store, "windows": engine.traffic.windows(&store, from, now + 1, profile) }))
 }
 
 #[derive(Debug, Deserialize)]

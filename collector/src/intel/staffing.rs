@@ -255,16 +255,6 @@ pub struct Staffing {
 }
 
 impl Staffing {
-    /// Newest signal for the current and the next hour (placeholder).
-    pub fn latest(
-        &self,
-        _store: &str,
-    ) -> (
-        Option<&store_proto::v1::StaffingSignal>,
-        Option<&store_proto::v1::StaffingSignal>,
-    ) {
-        (None, None)
-    }
     pub fn evaluate(
         &mut self,
         profiles: &Profiles,
