@@ -29,6 +29,8 @@ pub enum DriverConfig {
     LineFeed(line_feed::LineFeedConfig),
     /// People counters posting their counts over HTTP (Axis, Xovis, Irisys, Hikvision, VIVOTEK).
     CounterPush(counter::CounterPushConfig),
+    /// People counters polled over HTTP for their running totals (AXIS People Counter live sum).
+    CounterPoll(counter::CounterPollConfig),
     /// A barcode scanner on a serial port (RS-232, or USB in "COM emulation" mode).
     SerialScanner(scanner::serial::SerialScannerConfig),
 }
@@ -39,6 +41,7 @@ impl DriverConfig {
         match self {
             DriverConfig::LineFeed(c) => &c.id,
             DriverConfig::CounterPush(c) => &c.id,
+            DriverConfig::CounterPoll(c) => &c.id,
             DriverConfig::SerialScanner(c) => &c.id,
         }
     }
@@ -48,6 +51,7 @@ impl DriverConfig {
         match self {
             DriverConfig::LineFeed(_) => "line_feed",
             DriverConfig::CounterPush(_) => "counter_push",
+            DriverConfig::CounterPoll(_) => "counter_poll",
             DriverConfig::SerialScanner(_) => "serial_scanner",
         }
     }
@@ -87,6 +91,7 @@ pub async fn run(config: DriverConfig, sink: Sink) -> Result<(), DriverError> {
     match config {
         DriverConfig::LineFeed(c) => line_feed::run(c, sink).await,
         DriverConfig::CounterPush(c) => counter::push::run(c, sink).await,
+        DriverConfig::CounterPoll(c) => counter::poll::run(c, sink).await,
         DriverConfig::SerialScanner(c) => scanner::serial::run(c, sink).await,
     }
 }

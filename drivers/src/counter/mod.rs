@@ -22,8 +22,10 @@
 pub mod axis;
 pub mod decode;
 pub mod hikvision;
+pub mod http;
 pub mod irisys;
 mod json;
+pub mod poll;
 pub mod push;
 pub mod serial_line;
 mod time;
@@ -35,5 +37,6 @@ pub mod xovis;
 mod fuzz;
 
 pub use decode::{DecodeError, Decoded, Totals, Vendor};
+pub use poll::CounterPollConfig;
 pub use push::CounterPushConfig;
 pub use tracker::{CumulativeTracker, Trackers};
