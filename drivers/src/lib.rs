@@ -31,6 +31,8 @@ pub enum DriverConfig {
     CounterPush(counter::CounterPushConfig),
     /// People counters polled over HTTP for their running totals (AXIS People Counter live sum).
     CounterPoll(counter::CounterPollConfig),
+    /// Infrared beam counters on a serial port, speaking our ASCII line protocol.
+    CounterSerial(counter::CounterSerialConfig),
     /// A barcode scanner on a serial port (RS-232, or USB in "COM emulation" mode).
     SerialScanner(scanner::serial::SerialScannerConfig),
 }
@@ -42,6 +44,7 @@ impl DriverConfig {
             DriverConfig::LineFeed(c) => &c.id,
             DriverConfig::CounterPush(c) => &c.id,
             DriverConfig::CounterPoll(c) => &c.id,
+            DriverConfig::CounterSerial(c) => &c.id,
             DriverConfig::SerialScanner(c) => &c.id,
         }
     }
@@ -52,6 +55,7 @@ impl DriverConfig {
             DriverConfig::LineFeed(_) => "line_feed",
             DriverConfig::CounterPush(_) => "counter_push",
             DriverConfig::CounterPoll(_) => "counter_poll",
+            DriverConfig::CounterSerial(_) => "counter_serial",
             DriverConfig::SerialScanner(_) => "serial_scanner",
         }
     }
@@ -92,6 +96,7 @@ pub async fn run(config: DriverConfig, sink: Sink) -> Result<(), DriverError> {
         DriverConfig::LineFeed(c) => line_feed::run(c, sink).await,
         DriverConfig::CounterPush(c) => counter::push::run(c, sink).await,
         DriverConfig::CounterPoll(c) => counter::poll::run(c, sink).await,
+        DriverConfig::CounterSerial(c) => counter::serial::run(c, sink).await,
         DriverConfig::SerialScanner(c) => scanner::serial::run(c, sink).await,
     }
 }
