@@ -24,6 +24,7 @@
 
 pub mod axis;
 pub mod decode;
+pub mod generator;
 pub mod hikvision;
 pub mod http;
 pub mod irisys;
