@@ -252,6 +252,18 @@ impl Template {
     }
 }
 
+/// Names of the templates that ship with store-edge (`src/pos/templates/NAME.toml`).
+pub const BUILTIN_NAMES: [&str; 2] = ["generic", "de_comma"];
+
+/// The TOML text of a template that ships with store-edge, by name.
+pub fn builtin_toml(name: &str) -> Option<&'static str> {
+    match name {
+        "generic" => Some(include_str!("templates/generic.toml")),
+        "de_comma" => Some(include_str!("templates/de_comma.toml")),
+        _ => None,
+    }
+}
+
 fn is_currency_code(s: &str) -> bool {
     s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase())
 }
