@@ -431,6 +431,38 @@ mod tests {
     }
 
     #[test]
+    fn every_commented_driver_example_passes_check_config() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/agent.example.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut kinds = Vec::new();
+        // Each commented `[[drivers]]` block, uncommented (`# # ` lines stay comments).
+        for block in text.split("\n# [[drivers]]\n").skip(1) {
+            let body: String = block
+                .lines()
+                .take_while(|l| l.starts_with("# "))
+                .map(|l| format!("{}\n", &l[2..]))
+                .collect();
+            let config = format!("{MINIMAL}[[drivers]]\n{body}");
+            let c =
+                AgentConfig::parse(&config, "example").unwrap_or_else(|e| panic!("{e}\n{config}"));
+            kinds.push(c.drivers[0].kind());
+        }
+        for kind in [
+            "counter_push",
+            "counter_poll",
+            "counter_serial",
+            "serial_scanner",
+            "hid_pos_scanner",
+            "wedge_scanner",
+            "escpos_tap",
+            "escpos_serial_tap",
+            "poslog_folder",
+        ] {
+            assert!(kinds.contains(&kind), "{kind} example missing: {kinds:?}");
+        }
+    }
+
+    #[test]
     fn defaults_apply() {
         let c = AgentConfig::parse(MINIMAL, "a.toml").unwrap();
         assert_eq!(c.mqtt.port, 1883);

@@ -13,6 +13,7 @@ pub mod backoff;
 pub mod config;
 pub mod journal;
 pub mod metrics;
+pub mod replay;
 pub mod run;
 pub mod service;
 pub mod status;

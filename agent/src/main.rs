@@ -63,6 +63,30 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Feed a captured byte file through a driver kind's decoder and print the events the driver
+    /// would journal, one JSON object per line (bytes as hex in `raw_hex`). Exit 0 whether or
+    /// not the data decodes (bad input gives decode-error events); 2 for a usage error.
+    ///
+    /// Example: store-agent replay-capture --driver hid_pos reports.bin
+    ReplayCapture {
+        /// Driver kind whose decoder to use.
+        #[arg(long, value_name = "KIND", value_parser = clap::builder::PossibleValuesParser::new(store_agent::replay::KINDS))]
+        driver: String,
+        /// How scans end (serial_scanner only): cr, lf, cr_lf (also a lone CR or LF) or stx_etx.
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(store_agent::replay::FRAMINGS))]
+        framing: Option<String>,
+        /// Receipt template (escpos only): a built-in name (generic, de_comma) or a TOML file.
+        #[arg(long, value_name = "NAME")]
+        template: Option<String>,
+        /// device_id of the events.
+        #[arg(long, default_value = "replay")]
+        device_id: String,
+        /// When counter_serial lines count as received (ms since 1970; default now).
+        #[arg(long)]
+        start_ms: Option<i64>,
+        /// The captured bytes.
+        file: PathBuf,
+    },
     /// Look into a journal with the agent stopped (sled locks it while the agent runs).
     Journal {
         #[command(subcommand)]
@@ -256,6 +280,38 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         },
+        Command::ReplayCapture {
+            driver,
+            framing,
+            template,
+            device_id,
+            start_ms,
+            file,
+        } => {
+            use store_agent::replay::{event_json, Replay};
+            let now_ms = start_ms.unwrap_or_else(store_drivers::clock::wall_ms);
+            let replay = match Replay::new(
+                &driver,
+                framing.as_deref(),
+                template.as_deref(),
+                &device_id,
+                now_ms,
+            ) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::exit(2);
+                }
+            };
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let mut out = std::io::stdout().lock();
+            for event in replay.events(&bytes) {
+                use std::io::Write;
+                writeln!(out, "{}", event_json(&event))?;
+            }
+            Ok(())
+        }
         Command::DecodeScan { hex, data } => {
             let raw = match scan_bytes(&data, hex) {
                 Ok(raw) => raw,

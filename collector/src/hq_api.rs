@@ -181,7 +181,9 @@ async fn traffic(
     let from = now - q.hours.unwrap_or(24).clamp(1, 24 * 35) * 3_600_000;
     let engine = state.hq.engine.lock().expect("engine lock poisoned");
     let profile = engine.profiles.get(&store);
-    Json(json!({ "store_id": store, "windows": engine.traffic.windows(&store, from, now + 1, profile) }))
+    Json(
+        json!({ "store_id": store, "windows": engine.traffic.windows(&store, from, now + 1, profile) }),
+    )
 }
 
 #[derive(Debug, Deserialize)]

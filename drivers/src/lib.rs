@@ -29,6 +29,10 @@ pub enum DriverConfig {
     LineFeed(line_feed::LineFeedConfig),
     /// People counters posting their counts over HTTP (Axis, Xovis, Irisys, Hikvision, VIVOTEK).
     CounterPush(counter::CounterPushConfig),
+    /// People counters polled over HTTP for their running totals (AXIS People Counter live sum).
+    CounterPoll(counter::CounterPollConfig),
+    /// Infrared beam counters on a serial port, speaking our ASCII line protocol.
+    CounterSerial(counter::CounterSerialConfig),
     /// A barcode scanner on a serial port (RS-232, or USB in "COM emulation" mode).
     SerialScanner(scanner::serial::SerialScannerConfig),
     /// A TCP pass-through between tills and a network receipt printer, reading receipts into
@@ -51,6 +55,8 @@ impl DriverConfig {
         match self {
             DriverConfig::LineFeed(c) => &c.id,
             DriverConfig::CounterPush(c) => &c.id,
+            DriverConfig::CounterPoll(c) => &c.id,
+            DriverConfig::CounterSerial(c) => &c.id,
             DriverConfig::SerialScanner(c) => &c.id,
             DriverConfig::EscposTap(c) => &c.id,
             DriverConfig::EscposSerialTap(c) => &c.id,
@@ -65,6 +71,8 @@ impl DriverConfig {
         match self {
             DriverConfig::LineFeed(_) => "line_feed",
             DriverConfig::CounterPush(_) => "counter_push",
+            DriverConfig::CounterPoll(_) => "counter_poll",
+            DriverConfig::CounterSerial(_) => "counter_serial",
             DriverConfig::SerialScanner(_) => "serial_scanner",
             DriverConfig::EscposTap(_) => "escpos_tap",
             DriverConfig::EscposSerialTap(_) => "escpos_serial_tap",
@@ -114,6 +122,8 @@ pub async fn run(config: DriverConfig, sink: Sink) -> Result<(), DriverError> {
     match config {
         DriverConfig::LineFeed(c) => line_feed::run(c, sink).await,
         DriverConfig::CounterPush(c) => counter::push::run(c, sink).await,
+        DriverConfig::CounterPoll(c) => counter::poll::run(c, sink).await,
+        DriverConfig::CounterSerial(c) => counter::serial::run(c, sink).await,
         DriverConfig::SerialScanner(c) => scanner::serial::run(c, sink).await,
         DriverConfig::EscposTap(c) => pos::tap::run_tcp(c, sink).await,
         DriverConfig::EscposSerialTap(c) => pos::tap::run_serial(c, sink).await,

@@ -115,7 +115,11 @@ pub fn steps() -> Vec<Step> {
     }
     for i in 0..8u32 {
         receipt += 1;
-        at(5 * 60 + i * 5 + 2, "s1", sale(receipt, "return", CHARGERS, 1.0));
+        at(
+            5 * 60 + i * 5 + 2,
+            "s1",
+            sale(receipt, "return", CHARGERS, 1.0),
+        );
     }
     s.sort_by_key(|step| step.at_min);
     s

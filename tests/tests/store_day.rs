@@ -128,7 +128,11 @@ fn scripted_store_day_raises_exactly_the_expected_alerts_and_signals() {
                 } else {
                     a["subject"].as_str().unwrap_or("").to_owned()
                 };
-                (a["store_id"].as_str().unwrap_or("").to_owned(), kind, subject)
+                (
+                    a["store_id"].as_str().unwrap_or("").to_owned(),
+                    kind,
+                    subject,
+                )
             })
             .collect();
         if seen.is_superset(&expected) {
@@ -145,10 +149,16 @@ fn scripted_store_day_raises_exactly_the_expected_alerts_and_signals() {
     assert_eq!(alerts.len(), expected.len(), "alerts: {kinds:#?}");
     let transfer = alerts.iter().find(|a| a["kind"] == "TRANSFER").unwrap();
     assert_eq!(transfer["from_store_id"], "s2", "{transfer}");
-    assert!(transfer["transfer_qty"].as_i64().unwrap_or(0) > 0, "{transfer}");
+    assert!(
+        transfer["transfer_qty"].as_i64().unwrap_or(0) > 0,
+        "{transfer}"
+    );
     let out = alerts.iter().find(|a| a["kind"] == "OUT").unwrap();
     assert_eq!(out["position"].as_f64(), Some(0.0), "{out}");
-    assert!(out["suggested_order_qty"].as_i64().unwrap_or(0) > 0, "{out}");
+    assert!(
+        out["suggested_order_qty"].as_i64().unwrap_or(0) > 0,
+        "{out}"
+    );
 
     // Acknowledge the OUT alert through the API: its state changes and is published again.
     let auth = format!("Bearer {TOKEN}");
@@ -163,7 +173,11 @@ fn scripted_store_day_raises_exactly_the_expected_alerts_and_signals() {
     )
     .unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
-    assert!(r.body.contains("ACKNOWLEDGED") && r.body.contains("maria"), "{}", r.body);
+    assert!(
+        r.body.contains("ACKNOWLEDGED") && r.body.contains("maria"),
+        "{}",
+        r.body
+    );
 
     // MQTT carried the same alerts and the rush's UNDERSTAFFED signal with its numbers.
     let wanted_signal = |m: &Message| -> bool {
@@ -192,15 +206,19 @@ fn scripted_store_day_raises_exactly_the_expected_alerts_and_signals() {
     );
     for (store, kind, _) in &expected {
         assert!(
-            messages.iter().any(|m| m.topic == format!("hq/alerts/{store}")
-                && serde_json::from_slice::<Value>(&m.payload)
-                    .map(|v| v["kind"] == kind.as_str())
-                    .unwrap_or(false)),
+            messages
+                .iter()
+                .any(|m| m.topic == format!("hq/alerts/{store}")
+                    && serde_json::from_slice::<Value>(&m.payload)
+                        .map(|v| v["kind"] == kind.as_str())
+                        .unwrap_or(false)),
             "{kind} for {store} not published on MQTT"
         );
     }
     assert!(
-        messages.iter().any(|m| String::from_utf8_lossy(&m.payload).contains("ACKNOWLEDGED")),
+        messages
+            .iter()
+            .any(|m| String::from_utf8_lossy(&m.payload).contains("ACKNOWLEDGED")),
         "the acknowledgement was not published"
     );
     drop(agents);

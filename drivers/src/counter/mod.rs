@@ -6,11 +6,14 @@
 //!   [`axis`], [`xovis`], [`irisys`], [`hikvision`], [`vivotek`]. Each vendor module quotes the
 //!   payload shape it reads and names the vendor document it comes from.
 //! - [`tracker`]: running totals → differences, with baselines, resets and duplicates.
-//! - [`serial_line`]: our own ASCII line protocol for infrared beam counters on a serial line
-//!   (decoder only so far).
+//! - [`serial_line`]: our own ASCII line protocol for infrared beam counters on a serial line.
 //! - [`push`]: the `counter_push` driver (axum HTTP server).
+//! - [`poll`]: the `counter_poll` driver (polls an Axis live sum over HTTP, through [`http`]).
+//! - [`serial`]: the `counter_serial` driver (tokio-serial, the line protocol above).
+//! - [`generator`]: a virtual counter posting vendor payloads to a `counter_push` receiver, for
+//!   tests and demos.
 //!
-//! Everything except [`push`] is I/O-free and tested byte-exact without devices; the decoders are
+//! Everything except the drivers, [`http`] and [`generator`] is I/O-free and tested byte-exact without devices; the decoders are
 //! also fuzzed with mutated valid payloads and never panic.
 //!
 //! How counts are labelled: each event's `device_id` is the driver's id; its
@@ -21,10 +24,14 @@
 
 pub mod axis;
 pub mod decode;
+pub mod generator;
 pub mod hikvision;
+pub mod http;
 pub mod irisys;
 mod json;
+pub mod poll;
 pub mod push;
+pub mod serial;
 pub mod serial_line;
 mod time;
 pub mod tracker;
@@ -35,5 +42,7 @@ pub mod xovis;
 mod fuzz;
 
 pub use decode::{DecodeError, Decoded, Totals, Vendor};
+pub use poll::CounterPollConfig;
 pub use push::CounterPushConfig;
+pub use serial::CounterSerialConfig;
 pub use tracker::{CumulativeTracker, Trackers};

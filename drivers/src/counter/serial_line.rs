@@ -23,7 +23,8 @@
 //!   the counter was reset (see [`tracker`](super::tracker)). `TOTAL`s are ordered by arrival, as
 //!   the counter sends no time.
 //!
-//! Only the decoder exists so far: the serial I/O loop comes with the serial driver.
+//! [`LineSplitter`] cuts the byte stream into lines for [`SerialLineCounter::feed`]; the
+//! `counter_serial` driver ([`super::serial`]) reads the port and journals the results.
 
 use store_proto::v1::FootTraffic;
 
@@ -223,9 +224,108 @@ impl SerialLineCounter {
     }
 }
 
+/// Cuts a serial byte stream into lines, whatever how reads split it.
+///
+/// A line is returned with its LF removed (a CR before it stays, [`parse_line`] ignores it).
+/// A line that grows past [`MAX_LINE_BYTES`] + 1 bytes without an LF is returned at once as it
+/// stands (so [`parse_line`] reports it as too long, with its start) and the rest of it, up to
+/// the next LF, is skipped: memory held stays bounded whatever the device sends.
+#[derive(Debug, Clone, Default)]
+pub struct LineSplitter {
+    buf: Vec<u8>,
+    /// Skipping the rest of a line already returned as too long.
+    discarding: bool,
+}
+
+impl LineSplitter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds bytes as read; returns the lines they complete, in order.
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for &b in bytes {
+            if b == b'\n' {
+                if !std::mem::take(&mut self.discarding) {
+                    out.push(std::mem::take(&mut self.buf));
+                }
+                continue;
+            }
+            if self.discarding {
+                continue;
+            }
+            self.buf.push(b);
+            // One byte of slack for the CR of a CRLF line of exactly MAX_LINE_BYTES.
+            if self.buf.len() > MAX_LINE_BYTES + 1 {
+                out.push(std::mem::take(&mut self.buf));
+                self.discarding = true;
+            }
+        }
+        out
+    }
+
+    /// What was received after the last LF (for when the port goes away), if anything.
+    pub fn finish(&mut self) -> Option<Vec<u8>> {
+        self.discarding = false;
+        Some(std::mem::take(&mut self.buf)).filter(|b| !b.is_empty())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn splitter_cuts_lines_and_bounds_long_ones() {
+        let mut s = LineSplitter::new();
+        assert_eq!(s.push(b"IN 3\r\nOU"), vec![b"IN 3\r".to_vec()]);
+        assert_eq!(s.push(b"T 1\n\n"), vec![b"OUT 1".to_vec(), Vec::new()]);
+        let long = vec![b'1'; 300];
+        let lines = s.push(&[&b"IN "[..], &long, b"\r\nIN\n"].concat());
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[0].len(), MAX_LINE_BYTES + 2);
+        assert!(matches!(
+            parse_line(&lines[0]),
+            Err(SerialLineError::TooLong { .. })
+        ));
+        assert_eq!(lines[1], b"IN");
+        // A line of exactly MAX_LINE_BYTES with CRLF is not too long.
+        let fits = [&b"# "[..], &[b'x'; MAX_LINE_BYTES - 2], b"\r\n"].concat();
+        assert_eq!(s.push(&fits).len(), 1);
+        assert_eq!(parse_line(&fits[..fits.len() - 1]), Ok(None));
+        assert_eq!(s.push(b"TOTAL 1"), Vec::<Vec<u8>>::new());
+        assert_eq!(s.finish(), Some(b"TOTAL 1".to_vec()));
+        assert_eq!(s.finish(), None);
+    }
+
+    #[test]
+    fn mutated_streams_never_panic_and_do_not_depend_on_read_sizes() {
+        let valid = b"IN 3\r\nOUT\r\n# c\nTOTAL 1204 1187\r\nTOTAL 1210 1190\r\nin 2\n";
+        let alphabet = b"INOUTAL0123456789 \t#\r\n\xff";
+        let mut rng = crate::testing::XorShift(0x5EED_1234);
+        for _ in 0..2000 {
+            let input = rng.mutate(valid, alphabet);
+            let mut whole = LineSplitter::new();
+            let mut counter = SerialLineCounter::new("beam", "main");
+            let expected: Vec<_> = whole
+                .push(&input)
+                .iter()
+                .map(|l| counter.feed(l, 1).map_err(|e| e.to_string()))
+                .collect();
+            let mut split = LineSplitter::new();
+            let mut counter = SerialLineCounter::new("beam", "main");
+            let mut got = Vec::new();
+            for chunk in rng.chunks(&input) {
+                for l in split.push(chunk) {
+                    assert!(l.len() <= MAX_LINE_BYTES + 2);
+                    got.push(counter.feed(&l, 1).map_err(|e| e.to_string()));
+                }
+            }
+            assert_eq!(got, expected, "{input:?}");
+            assert_eq!(split.finish(), whole.finish());
+        }
+    }
 
     #[test]
     fn parses_each_message() {

@@ -153,6 +153,40 @@ pub(crate) fn parse_compact(s: &str) -> Result<i64, String> {
     civil.to_ms()
 }
 
+/// The date of a day count from 1970-01-01: the inverse of [`days_from_civil`], by the same
+/// era arithmetic (years starting on 1 March).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let days = days + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * month_from_march + 2) / 5 + 1) as u32;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// `YYYYMMDDhhmmss` (UTC) of an epoch-ms time, the fraction of a second dropped: what
+/// [`parse_compact`] reads.
+pub(crate) fn format_compact(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    format!(
+        "{year:04}{month:02}{day:02}{:02}{:02}{:02}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
 /// `YYYY-MM-DD hh:mm:ss` or `YYYY-MM-DDThh:mm:ss`, with optional fraction (`.f`, any number of
 /// digits, kept to the millisecond) and optional zone (`Z`, `±hh:mm` or `±hhmm`; none = UTC).
 pub(crate) fn parse_iso(s: &str) -> Result<i64, String> {
@@ -231,6 +265,24 @@ pub(crate) fn parse_iso(s: &str) -> Result<i64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn format_compact_is_the_inverse_of_parse_compact() {
+        assert_eq!(format_compact(0), "19700101000000");
+        assert_eq!(format_compact(1_493_810_876_999), "20170503112756");
+        // Leap days and year ends, every few days over two centuries.
+        let mut ms = 0;
+        while ms < 7_258_118_400_000 {
+            let text = format_compact(ms);
+            assert_eq!(parse_compact(&text), Ok(ms), "{text}");
+            ms += 3 * 86_400_000 + 3_723_000;
+        }
+        assert_eq!(
+            parse_compact(&format_compact(951_782_400_000)),
+            Ok(951_782_400_000)
+        );
+        assert_eq!(format_compact(951_782_400_000), "20000229000000");
+    }
 
     #[test]
     fn epoch_and_known_dates() {

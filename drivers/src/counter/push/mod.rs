@@ -69,7 +69,7 @@ pub async fn run(config: CounterPushConfig, sink: Sink) -> Result<(), DriverErro
 }
 
 /// Serves on a bound listener (tests bind port 0 and pass the listener in).
-async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     config: CounterPushConfig,
     sink: Sink,
