@@ -328,7 +328,6 @@ impl<M: Mqtt> Ingest<M> {
         // A block, not drop(): the guard must visibly end before the next await.
         {
             let mut engine = hq.engine.lock().expect("engine lock poisoned");
-            let mut now = hq.now_ms();
             for (key, batch) in &decoded {
                 let agent = agents.get_mut(key).expect("copied above");
                 let stats = stores.get_mut(&key.store_id).expect("copied above");
@@ -341,8 +340,8 @@ impl<M: Mqtt> Ingest<M> {
                 };
                 let out = apply_batch_with(agent, stats, batch, |event| {
                     hq.observe_event_time(event.wall_time_ms);
-                    now = now.max(hq.now_ms());
-                    engine.apply(info, now, event);
+                    // Read per event: with the event clock, "now" moves with the events.
+                    engine.apply(info, hq.now_ms(), event);
                 });
                 applied += out.applied;
                 counters.duplicates_total += out.duplicates;

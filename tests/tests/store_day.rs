@@ -141,12 +141,40 @@ fn scripted_store_day_raises_exactly_the_expected_alerts_and_signals() {
             Err(format!("seen {seen:?}"))
         }
     });
-    // Exactly those: one alert per condition, nothing else raised.
-    let kinds: Vec<String> = alerts
+    // Exactly those: one alert per condition, nothing else raised. A box whose kernel clock is
+    // not NTP-synchronised (common in CI containers) stamps clock_synced = false on its events,
+    // and HQ rightly flags its agent with CLOCK_OFF: expected then, and only then.
+    let stores = api_json(&collector, "/v1/stores").unwrap();
+    let unsynced_agents = stores["stores"]
+        .as_array()
+        .unwrap()
         .iter()
-        .map(|a| format!("{}/{}/{}", a["store_id"], a["kind"], a["subject"]))
+        .flat_map(|s| s["agents"].as_array().cloned().unwrap_or_default())
+        .filter(|a| a["clock_synced"] == false)
+        .count();
+    let unexpected: Vec<String> = alerts
+        .iter()
+        .filter(|a| {
+            let kind = a["kind"].as_str().unwrap_or("");
+            !(expected
+                .iter()
+                .any(|(s, k, _)| a["store_id"] == s.as_str() && k == kind)
+                || (kind == "CLOCK_OFF"
+                    && unsynced_agents > 0
+                    && a["message"]
+                        .as_str()
+                        .unwrap_or("")
+                        .contains("unsynchronised")))
+        })
+        .map(|a| a.to_string())
         .collect();
-    assert_eq!(alerts.len(), expected.len(), "alerts: {kinds:#?}");
+    assert!(unexpected.is_empty(), "unexpected alerts: {unexpected:#?}");
+    let stock_and_anomalies = alerts.iter().filter(|a| a["kind"] != "CLOCK_OFF").count();
+    assert_eq!(
+        stock_and_anomalies,
+        expected.len(),
+        "one alert per condition: {alerts:#?}"
+    );
     let transfer = alerts.iter().find(|a| a["kind"] == "TRANSFER").unwrap();
     assert_eq!(transfer["from_store_id"], "s2", "{transfer}");
     assert!(
