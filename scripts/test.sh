@@ -5,9 +5,9 @@
 #
 # Installs Mosquitto, libfaketime (package faketime) and binutils when they are missing (apt-get;
 # sudo only when not root), builds the release binaries the end-to-end tests start, runs the
-# unit tests of every crate, then the end-to-end tests one at a time, and prints a summary. Non-interactive: works as root in CI (CI=true, no
-# stdin). Knobs for the end-to-end tests (see tests/src/lib.rs): STORE_TESTS_SEED,
-# STORE_TESTS_OUTAGE_SECS, STORE_TESTS_KEEP=1, RUST_LOG.
+# unit tests of every crate, then the end-to-end tests one at a time, and prints a summary.
+# Non-interactive: works as root in CI (CI=true, no stdin). Knobs for the end-to-end tests (see
+# tests/src/lib.rs): STORE_TESTS_SEED, STORE_TESTS_OUTAGE_SECS, STORE_TESTS_KEEP=1, RUST_LOG.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

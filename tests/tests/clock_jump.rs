@@ -118,9 +118,13 @@ fn wall_clock_jumps_keep_seqs_and_delivery() {
     );
     // Subscribed before the agent exists, so every batch it publishes is seen. QoS 1: the
     // probe's PUBACKs are traffic, which keeps the broker from timing out the idle probe.
-    let (mut probe, _) =
-        MqttProbe::connect(broker.addr(), "clock-jump-probe", true, Duration::from_secs(10))
-            .unwrap_or_else(|e| panic!("probe: {e}"));
+    let (mut probe, _) = MqttProbe::connect(
+        broker.addr(),
+        "clock-jump-probe",
+        true,
+        Duration::from_secs(10),
+    )
+    .unwrap_or_else(|e| panic!("probe: {e}"));
     probe
         .subscribe("stores/+/agents/+/events", 1)
         .unwrap_or_else(|e| panic!("subscribe: {e}"));
@@ -135,7 +139,11 @@ fn wall_clock_jumps_keep_seqs_and_delivery() {
         .env("FAKETIME_NO_CACHE", "1")
         .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
     agent.start_again();
-    env.log(format!("agent under {} ({})", lib.display(), offset_file.display()));
+    env.log(format!(
+        "agent under {} ({})",
+        lib.display(),
+        offset_file.display()
+    ));
     let mut stack = Stack {
         agent,
         collector,
@@ -163,7 +171,12 @@ fn wall_clock_jumps_keep_seqs_and_delivery() {
         stack
             .env
             .log(format!("offset {offset}: {}", phase.summary()));
-        assert_eq!(phase.acked.len() as u64, EVENTS_PER_PHASE, "{}", phase.summary());
+        assert_eq!(
+            phase.acked.len() as u64,
+            EVENTS_PER_PHASE,
+            "{}",
+            phase.summary()
+        );
         match report.as_mut() {
             Some(r) => r.merge(phase.clone()),
             None => report = Some(phase.clone()),
@@ -178,7 +191,11 @@ fn wall_clock_jumps_keep_seqs_and_delivery() {
     let stats = stack.settled_stats(reached, Duration::from_secs(1));
     let v = delivery_violations(&stats, &store, &agent_id, &report);
     assert_no_violations(name, &v, &stats, &store, &agent_id, &report);
-    assert_eq!(stats.applied_total, report.acked.len() as u64, "applied_total");
+    assert_eq!(
+        stats.applied_total,
+        report.acked.len() as u64,
+        "applied_total"
+    );
 
     // ... and on the wire: once each, in seq order, nothing but what was acknowledged.
     let wire = receive_events(&mut probe, &topic, &report, Duration::from_secs(30));
@@ -190,7 +207,9 @@ fn wall_clock_jumps_keep_seqs_and_delivery() {
         seqs.windows(2).find(|w| w[0] >= w[1])
     );
     assert_eq!(
-        seqs.iter().copied().collect::<std::collections::BTreeSet<_>>(),
+        seqs.iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>(),
         report.acked,
         "the events on the wire are not exactly the acknowledged ones"
     );
@@ -245,5 +264,8 @@ fn wall_clock_jumps_keep_seqs_and_delivery() {
         ends[1].0.mono_ns > ends[0].1.mono_ns && ends[2].0.mono_ns > ends[1].1.mono_ns,
         "monotonic time did not move on across the jumps"
     );
-    stack.agent.check_not_crashed().unwrap_or_else(|e| panic!("{e}"));
+    stack
+        .agent
+        .check_not_crashed()
+        .unwrap_or_else(|e| panic!("{e}"));
 }

@@ -46,7 +46,11 @@ fn build_package(out_dir: &Path) -> PathBuf {
         .arg("--out")
         .arg(out_dir));
     let text = stdout(&out);
-    let deb = PathBuf::from(text.lines().last().expect("the script prints the .deb path"));
+    let deb = PathBuf::from(
+        text.lines()
+            .last()
+            .expect("the script prints the .deb path"),
+    );
     assert!(deb.is_file(), "{} is not a file", deb.display());
     assert_eq!(deb.parent(), Some(out_dir), "{}", deb.display());
     deb
@@ -102,7 +106,8 @@ struct DebMetadata {
 }
 
 fn deb_metadata() -> DebMetadata {
-    let text = std::fs::read_to_string(repo_root().join("agent/Cargo.toml")).expect("agent/Cargo.toml");
+    let text =
+        std::fs::read_to_string(repo_root().join("agent/Cargo.toml")).expect("agent/Cargo.toml");
     let section = text
         .split("[package.metadata.deb]")
         .nth(1)
@@ -145,7 +150,10 @@ fn deb_metadata() -> DebMetadata {
             maintainer_scripts = quoted(line).remove(0);
         }
     }
-    assert!(!assets.is_empty(), "no assets found in [package.metadata.deb]");
+    assert!(
+        !assets.is_empty(),
+        "no assets found in [package.metadata.deb]"
+    );
     DebMetadata {
         assets,
         conf_files,
@@ -155,9 +163,10 @@ fn deb_metadata() -> DebMetadata {
 
 /// A `Key=value` of a unit file (the last one wins, as in systemd).
 fn unit_value(unit: &str, key: &str) -> String {
+    let prefix = format!("{key}=");
     unit.lines()
-        .filter_map(|l| l.strip_prefix(&format!("{key}=")))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix(&prefix))
         .unwrap_or_else(|| panic!("the unit has no {key}="))
         .to_string()
 }
@@ -176,7 +185,11 @@ fn package_lists_the_files_conffile_and_control_fields() {
         ("/usr/share/doc/store-agent/README.md", "-rw-r--r--"),
         ("/usr/share/doc/store-agent/copyright", "-rw-r--r--"),
     ] {
-        assert_eq!(files.get(path).map(String::as_str), Some(perm), "{path} in {files:?}");
+        assert_eq!(
+            files.get(path).map(String::as_str),
+            Some(perm),
+            "{path} in {files:?}"
+        );
     }
     // The journal directory belongs to systemd (StateDirectory=), not to the package.
     assert!(
@@ -189,7 +202,14 @@ fn package_lists_the_files_conffile_and_control_fields() {
     }
 
     let info = stdout(&run(Command::new("dpkg-deb").arg("--info").arg(&deb)));
-    for part in ["conffiles", "control", "md5sums", "postinst", "prerm", "postrm"] {
+    for part in [
+        "conffiles",
+        "control",
+        "md5sums",
+        "postinst",
+        "prerm",
+        "postrm",
+    ] {
         assert!(info.contains(part), "--info lacks {part}:\n{info}");
     }
     let conffiles = stdout(&run(Command::new("dpkg-deb")
@@ -205,7 +225,11 @@ fn package_lists_the_files_conffile_and_control_fields() {
     assert_eq!(field("Package"), "store-agent");
     assert_eq!(field("Architecture"), "amd64");
     assert_eq!(field("Version"), env!("CARGO_PKG_VERSION"));
-    assert!(field("Depends").starts_with("libc6 (>= 2."), "{}", field("Depends"));
+    assert!(
+        field("Depends").starts_with("libc6 (>= 2."),
+        "{}",
+        field("Depends")
+    );
     assert!(
         deb.file_name().unwrap().to_string_lossy()
             == format!("store-agent_{}_amd64.deb", env!("CARGO_PKG_VERSION")),
@@ -223,9 +247,15 @@ fn packaged_parts_fit_together_and_the_binary_runs() {
     // The packaged binary is the release build, stripped, and it runs.
     let bin = root.join("usr/bin/store-agent");
     let version = stdout(&run(Command::new(&bin).arg("--version")));
-    assert_eq!(version.trim(), format!("store-agent {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        version.trim(),
+        format!("store-agent {}", env!("CARGO_PKG_VERSION"))
+    );
     let sections = stdout(&run(Command::new("readelf").arg("-S").arg(&bin)));
-    assert!(!sections.contains(".symtab"), "the packaged binary is not stripped");
+    assert!(
+        !sections.contains(".symtab"),
+        "the packaged binary is not stripped"
+    );
     assert!(
         std::fs::metadata(&bin).unwrap().len() < std::fs::metadata(bins::agent()).unwrap().len(),
         "stripping did not make the binary smaller"
@@ -233,9 +263,13 @@ fn packaged_parts_fit_together_and_the_binary_runs() {
 
     // The unit starts the agent on the conffile, and the conffile's state_dir is the directory
     // the unit's StateDirectory= creates.
-    let unit = std::fs::read_to_string(root.join("lib/systemd/system/store-agent.service")).unwrap();
+    let unit =
+        std::fs::read_to_string(root.join("lib/systemd/system/store-agent.service")).unwrap();
     let exec = unit_value(&unit, "ExecStart");
-    assert_eq!(exec, format!("/usr/bin/store-agent run --config {CONFFILE}"));
+    assert_eq!(
+        exec,
+        format!("/usr/bin/store-agent run --config {CONFFILE}")
+    );
     let state_dir = unit_value(&unit, "StateDirectory");
     let config = std::fs::read_to_string(root.join(CONFFILE.trim_start_matches('/'))).unwrap();
     assert!(
@@ -255,13 +289,23 @@ fn packaged_parts_fit_together_and_the_binary_runs() {
         let text = std::fs::read_to_string(&path).unwrap();
         let code = text.lines().filter(|l| !l.trim_start().starts_with('#'));
         for line in code.filter(|l| l.contains("systemctl ") && !l.contains("command -v")) {
-            assert!(line.contains("|| true"), "{script}: unguarded `{}`", line.trim());
+            assert!(
+                line.contains("|| true"),
+                "{script}: unguarded `{}`",
+                line.trim()
+            );
         }
-        assert!(text.contains("/run/systemd/system"), "{script} does not check for systemd");
+        assert!(
+            text.contains("/run/systemd/system"),
+            "{script} does not check for systemd"
+        );
     }
     let md5sums = std::fs::read_to_string(control.join("md5sums")).unwrap();
     assert!(md5sums.contains("  usr/bin/store-agent"), "{md5sums}");
-    assert!(md5sums.contains("  etc/store-agent/agent.toml"), "{md5sums}");
+    assert!(
+        md5sums.contains("  etc/store-agent/agent.toml"),
+        "{md5sums}"
+    );
 }
 
 #[test]
@@ -314,7 +358,10 @@ fn a_binary_for_another_architecture_is_refused() {
         .output()
         .expect("run package-deb.sh");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "an x86-64 binary was packaged as arm64");
+    assert!(
+        !out.status.success(),
+        "an x86-64 binary was packaged as arm64"
+    );
     assert!(stderr.contains("not arm64"), "{stderr}");
     assert!(
         std::fs::read_dir(env.path()).unwrap().next().is_none(),

@@ -43,9 +43,9 @@ fn terminate_cleanly(stack: &mut Stack) -> Duration {
     let start = Instant::now();
     let status: Option<ExitStatus> = stack.agent.terminate(hard);
     let took = start.elapsed();
-    stack
-        .env
-        .log(format!("SIGTERM: agent exited with {status:?} after {took:?}"));
+    stack.env.log(format!(
+        "SIGTERM: agent exited with {status:?} after {took:?}"
+    ));
     let status = status.unwrap_or_else(|| {
         panic!(
             "the agent ignored SIGTERM for TimeoutStopSec ({hard:?}); log:\n{}",
@@ -62,7 +62,10 @@ fn terminate_cleanly(stack: &mut Stack) -> Duration {
         "the agent took {took:?} to stop (bound {AGENT_BOUND:?})"
     );
     let log = stack.agent.log_tail(200);
-    assert!(log.contains("Agent stopped."), "no orderly stop in the log:\n{log}");
+    assert!(
+        log.contains("Agent stopped."),
+        "no orderly stop in the log:\n{log}"
+    );
     assert!(!log.contains("panicked"), "a panic during shutdown:\n{log}");
     took
 }
@@ -144,7 +147,10 @@ fn sigterm_with_broker_down_keeps_events_for_after_restart() {
         .committed_seq;
     let max = report.max_acked().expect("acknowledged lines");
     let pending = report.acked.iter().filter(|&&s| s > mark).count() as u64;
-    assert!(pending >= 1_000, "only {pending} events above the mark {mark}");
+    assert!(
+        pending >= 1_000,
+        "only {pending} events above the mark {mark}"
+    );
     let out = Command::new(bins::agent())
         .args(["journal", "stats", "--json", "--state-dir"])
         .arg(&stack.agent.config().state_dir)
