@@ -3,11 +3,11 @@
 #
 #   scripts/test.sh            # from anywhere inside the checkout
 #
-# Installs Mosquitto when it is missing (apt-get; sudo only when not root), builds the release
-# binaries the end-to-end tests start, runs the unit tests of every crate, then the end-to-end
-# tests one at a time, and prints a summary. Non-interactive: works as root in CI (CI=true, no
-# stdin). Knobs for the end-to-end tests (see tests/src/lib.rs): STORE_TESTS_SEED,
-# STORE_TESTS_OUTAGE_SECS, STORE_TESTS_KEEP=1, RUST_LOG.
+# Installs Mosquitto, libfaketime (package faketime) and binutils when they are missing (apt-get;
+# sudo only when not root), builds the release binaries the end-to-end tests start, runs the
+# unit tests of every crate, then the end-to-end tests one at a time, and prints a summary.
+# Non-interactive: works as root in CI (CI=true, no stdin). Knobs for the end-to-end tests (see
+# tests/src/lib.rs): STORE_TESTS_SEED, STORE_TESTS_OUTAGE_SECS, STORE_TESTS_KEEP=1, RUST_LOG.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -60,6 +60,28 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
     log "systemd-analyze not found: installing systemd"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update </dev/null
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends systemd </dev/null
+fi
+
+# The clock-jump test runs the agent under libfaketime (Debian package faketime).
+find_libfaketime() {
+    if [ -n "${FAKETIME_LIB:-}" ] && [ -f "${FAKETIME_LIB}" ]; then
+        echo "${FAKETIME_LIB}"
+    else
+        ls /usr/lib/*/faketime/libfaketimeMT.so.1 2>/dev/null | head -n1 || true
+    fi
+}
+if [ -z "$(find_libfaketime)" ]; then
+    log "libfaketime not found: installing faketime"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update </dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends faketime </dev/null
+fi
+[ -n "$(find_libfaketime)" ] || { echo "libfaketime is still missing after installing faketime" >&2; exit 1; }
+
+# The packaging test builds a .deb with dpkg-deb and strips and inspects the binary (binutils).
+if ! command -v readelf >/dev/null 2>&1 || ! command -v strip >/dev/null 2>&1; then
+    log "readelf/strip not found: installing binutils"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update </dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends binutils </dev/null
 fi
 
 command -v cargo >/dev/null 2>&1 || { echo "cargo not found on PATH" >&2; exit 1; }

@@ -112,9 +112,17 @@ pub async fn run(
     // Dropping the set also drops its sender, so the journal's channel closes once the
     // drivers' own senders are gone.
     drivers.stop_all().await;
-    // Connections already accepted may still hold senders; give them a moment, then stop
-    // waiting: anything they send later is answered "shutting down".
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer).await;
+    // Connections already accepted may still hold senders; give them a moment, then stop the
+    // writer: anything they send later is answered "shutting down", never "ok", so every event
+    // a source was told is stored is one the uplink below still sees and sends.
+    let mut writer = writer;
+    if tokio::time::timeout(std::time::Duration::from_secs(2), &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+        let _ = writer.await;
+    }
     let _ = stop_tx.send(true);
     match uplink.await {
         Ok(Ok(())) => {}

@@ -160,6 +160,16 @@ impl Agent {
         &self.config
     }
 
+    /// Adds an environment variable for the next starts (e.g. `LD_PRELOAD` of libfaketime).
+    pub fn env(
+        &mut self,
+        key: impl Into<std::ffi::OsString>,
+        value: impl Into<std::ffi::OsString>,
+    ) -> &mut Self {
+        self.proc.env(key, value);
+        self
+    }
+
     pub fn config_path(&self) -> &Path {
         &self.config_path
     }

@@ -30,7 +30,8 @@ const TICK: Duration = Duration::from_millis(50);
 /// How long a graceful shutdown waits for batches in flight to be acknowledged.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
-/// Runs the uplink until `shutdown` turns true and in-flight batches settle (bounded wait).
+/// Runs the uplink until `shutdown` turns true and everything journaled is sent and
+/// acknowledged by the broker (bounded by `SHUTDOWN_GRACE`; at once when disconnected).
 pub async fn run(
     config: AgentConfig,
     reader: JournalReader,
@@ -56,6 +57,7 @@ pub async fn run(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut mode = state.mode();
     let mut stopping_since: Option<Instant> = None;
+    let mut head_open = true;
     let mut counters = Counters::default();
     loop {
         crate::service::uplink_tick();
@@ -70,7 +72,11 @@ pub async fn run(
             );
         }
         if let Some(since) = stopping_since {
-            if state.inflight_len() == 0 || since.elapsed() > SHUTDOWN_GRACE {
+            // Done when the broker has everything journaled, or cannot get it now (no
+            // connection): what is left stays in the journal for the next start.
+            let settled = state.inflight_len() == 0
+                && (state.todo_len() == 0 || state.mode() == state::Mode::Disconnected);
+            if settled || since.elapsed() > SHUTDOWN_GRACE {
                 break;
             }
         }
@@ -80,9 +86,13 @@ pub async fn run(
                 None => break, // the connection task ended after a disconnect request
             },
             // New durable events: add them to what is to be sent.
-            changed = head_rx.changed() => {
+            changed = head_rx.changed(), if head_open => {
                 if changed.is_ok() {
                     state.on_head(*head_rx.borrow_and_update(), Instant::now());
+                } else {
+                    // The journal writer is gone (shutdown): nothing new will become durable,
+                    // and a closed channel would wake this loop on every turn.
+                    head_open = false;
                 }
             }
             // Lingering live events are due.
@@ -98,7 +108,14 @@ pub async fn run(
                 }
             }
             _ = shutdown.changed(), if stopping_since.is_none() => {
-                info!(inflight = state.inflight_len(), "Uplink stopping; waiting briefly for acks.");
+                // The journal has committed the drivers' last events by now: send those too,
+                // not only what was already in flight.
+                state.on_head(*head_rx.borrow_and_update(), Instant::now());
+                info!(
+                    inflight = state.inflight_len(),
+                    to_send = state.todo_len(),
+                    "Uplink stopping; sending what is journaled and waiting briefly for acks."
+                );
                 stopping_since = Some(Instant::now());
             }
         }
