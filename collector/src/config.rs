@@ -68,6 +68,7 @@ fn default_mqtt() -> MqttConfig {
         reconnect_max_ms: default_reconnect_max_ms(),
         username: default_username(),
         password: default_password(),
+        shared_group: None,
     }
 }
 
@@ -132,6 +133,12 @@ pub struct MqttConfig {
     /// Password for the broker (needs `username`).
     #[serde(default = "default_password")]
     pub password: Option<String>,
+    /// Subscribe to events through the broker's shared subscription `$share/{group}/...` instead
+    /// of directly, so that a broker cluster (EMQX with `shared_subscription_strategy =
+    /// hash_topic`) splits stores between the collectors of one group. Unset (the default): a
+    /// plain subscription; split a chain with static `stores` lists instead.
+    #[serde(default)]
+    pub shared_group: Option<String>,
 }
 
 fn default_host() -> String {
@@ -372,6 +379,14 @@ impl Config {
                 &["mqtt", "password"],
                 "is set but mqtt.username is not".to_owned(),
             );
+        }
+        if let Some(group) = &self.mqtt.shared_group {
+            if !topics::valid_level(group) {
+                return fail(
+                    &["mqtt", "shared_group"],
+                    format!("{group:?} is not a valid MQTT topic level (it must be non-empty, without '/', '+' or '#')"),
+                );
+            }
         }
         if self.ack.interval_ms == 0 {
             return fail(&["ack", "interval_ms"], "must be at least 1".to_owned());
@@ -710,5 +725,30 @@ mod tests {
         let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.collector_id, "hq-1");
         assert_eq!(c.mqtt_client_id(), "store-collector-hq-1");
+        // The example's [rules] show the defaults: if a default changes, the example must too.
+        let profiles = c.profiles().unwrap();
+        assert_eq!(
+            profiles.get("any").rules,
+            crate::intel::profile::RulesConfig::default()
+        );
+    }
+
+    #[test]
+    fn example_store_profile_parses_when_uncommented() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/collector.example.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let store: String = text
+            .lines()
+            .skip_while(|l| !l.starts_with("# [store."))
+            .map(|l| format!("{}\n", l.trim_start_matches("# ")))
+            .collect();
+        assert!(!store.is_empty());
+        let c =
+            Config::parse(&format!("{text}\n{store}"), "example").unwrap_or_else(|e| panic!("{e}"));
+        let p = c.profiles().unwrap();
+        let s = p.get("store-0001");
+        assert_eq!((s.region.as_str(), s.utc_offset_minutes), ("north", 60));
+        assert_eq!(s.rules.staffing.min_staff, 3);
+        assert_eq!(p.get("other").rules.staffing.min_staff, 2);
     }
 }

@@ -69,6 +69,8 @@ pub struct Presence {
     pub clock_offset_ms: Option<i64>,
     /// The last batch was historical: the agent is draining a backlog.
     pub draining_backlog: bool,
+    /// Events the agent had journaled but not yet sent, from its last status (about every 30 s).
+    pub backlog_events: Option<u64>,
     pub clock_synced: Option<bool>,
 }
 
@@ -124,6 +126,9 @@ impl Hq {
             Ok(status) if !payload.is_empty() => {
                 entry.online = Some(status.online);
                 entry.version = status.version;
+                if status.online {
+                    entry.backlog_events = Some(status.backlog_events);
+                }
                 entry.clock_synced = Some(status.clock_synced);
                 if status.online && status.wall_time_ms > 0 {
                     entry.clock_offset_ms = Some(status.wall_time_ms - now_ms());

@@ -125,6 +125,7 @@ async fn stores(State(state): State<ApiState>) -> Json<Value> {
                     "clock_offset_ms": p.clock_offset_ms,
                     "clock_synced": p.clock_synced,
                     "draining_backlog": p.draining_backlog,
+                    "backlog_events": p.backlog_events,
                     "committed_seq": committed,
                     "highest_seq": highest,
                     "missing_events": missing,

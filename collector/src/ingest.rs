@@ -97,6 +97,25 @@ impl<M> std::fmt::Debug for Ingest<M> {
 /// Besides events, the agents' retained statuses: they tell HQ which agents are online and how
 /// their clocks compare with the collector's.
 pub fn event_filters(config: &Config) -> Vec<String> {
+    let filters = own_filters(config);
+    match &config.mqtt.shared_group {
+        // Only the events are shared: each status stays visible to every collector (and
+        // retained messages are not sent to shared subscriptions).
+        Some(group) => filters
+            .into_iter()
+            .map(|f| {
+                if f.ends_with("/events") {
+                    format!("$share/{group}/{f}")
+                } else {
+                    f
+                }
+            })
+            .collect(),
+        None => filters,
+    }
+}
+
+fn own_filters(config: &Config) -> Vec<String> {
     if config.stores.is_empty() {
         vec![
             topics::ALL_EVENTS_FILTER.to_owned(),
@@ -711,6 +730,22 @@ mod tests {
         );
         h.stop.send(true).unwrap();
         h.task.await.unwrap().unwrap();
+    }
+
+    #[test]
+    fn a_shared_group_shares_the_events_filters_only() {
+        let config = Config::parse(
+            "collector_id = \"hq-1\"\nstate_dir = \"/x\"\nstores = [\"s1\"]\n[mqtt]\nshared_group = \"collectors\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            event_filters(&config),
+            vec![
+                "$share/collectors/stores/s1/agents/+/events".to_owned(),
+                "stores/s1/agents/+/status".to_owned()
+            ]
+        );
     }
 
     #[tokio::test]

@@ -36,7 +36,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig { file } => match Config::load(&file) {
-            Ok(_) => {
+            Ok(config) => {
+                // The catalogue is part of the set-up: a file the collector would refuse at
+                // start-up fails the check too.
+                if let Some(path) = &config.intel.catalogue {
+                    if let Err(e) = store_collector::intel::catalogue::Catalogue::load(path) {
+                        eprintln!("{e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
                 println!("ok");
                 ExitCode::SUCCESS
             }

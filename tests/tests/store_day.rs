@@ -207,6 +207,31 @@ fn scripted_store_day_raises_exactly_the_expected_alerts_and_signals() {
         r.body
     );
 
+    // Prometheus sees the active alerts and the applied events (no token needed).
+    let metrics = http::get(collector.api_addr(), "/metrics", Duration::from_secs(5)).unwrap();
+    assert_eq!(metrics.status, 200);
+    for line in [
+        "store_collector_alerts_active{kind=\"OUT\"} 1",
+        "store_collector_alerts_active{kind=\"LOW\"} 1",
+        "store_collector_alerts_active{kind=\"TRANSFER\"} 1",
+    ] {
+        assert!(
+            metrics.body.contains(line),
+            "{line} not in:\n{}",
+            metrics.body
+        );
+    }
+    let applied: u64 = metrics
+        .body
+        .lines()
+        .filter(|l| l.starts_with("store_collector_events_applied_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(
+        applied, stored,
+        "events applied per kind add up to what was stored"
+    );
+
     // MQTT carried the same alerts and the rush's UNDERSTAFFED signal with its numbers.
     let wanted_signal = |m: &Message| -> bool {
         let Ok(v) = serde_json::from_slice::<Value>(&m.payload) else {

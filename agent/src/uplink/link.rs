@@ -77,7 +77,18 @@ impl std::fmt::Debug for Link {
 }
 
 fn status_payload(identity: &Identity, online: bool) -> Vec<u8> {
+    status_with_backlog(identity, online, 0, 0)
+}
+
+fn status_with_backlog(
+    identity: &Identity,
+    online: bool,
+    backlog_events: u64,
+    committed_seq: u64,
+) -> Vec<u8> {
     AgentStatus {
+        backlog_events,
+        committed_seq,
         store_id: identity.store_id.clone(),
         agent_id: identity.agent_id.clone(),
         online,
@@ -159,6 +170,23 @@ impl Link {
                 debug!(error = %e, "MQTT request channel full; will retry.");
                 false
             }
+        }
+    }
+
+    /// Republishes the retained online status with the current backlog, so HQ sees how far the
+    /// store is behind. Tagged like a batch so PUBACK matching stays in step.
+    pub fn publish_status(&self, backlog_events: u64, committed_seq: u64) {
+        let mut shared = self.shared.lock().expect("link lock");
+        if !shared.connected || shared.stopping {
+            return;
+        }
+        let payload = status_with_backlog(&self.identity, true, backlog_events, committed_seq);
+        if self
+            .client
+            .try_publish(&self.status_topic, QoS::AtLeastOnce, true, payload)
+            .is_ok()
+        {
+            shared.fifo.push_back(Tag::Other);
         }
     }
 

@@ -26,6 +26,8 @@ use state::State;
 
 /// How often the drain budget is refilled and stalls are checked.
 const TICK: Duration = Duration::from_millis(50);
+/// How often the retained status (with the backlog) is republished for HQ while online.
+const HQ_STATUS_EVERY: Duration = Duration::from_secs(30);
 
 /// How long a graceful shutdown waits for batches in flight to be acknowledged.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -59,6 +61,7 @@ pub async fn run(
     let mut stopping_since: Option<Instant> = None;
     let mut head_open = true;
     let mut counters = Counters::default();
+    let mut last_hq_status = Instant::now();
     loop {
         crate::service::uplink_tick();
         fill(&mut state, &reader, &link, &identity, &config);
@@ -100,6 +103,10 @@ pub async fn run(
             _ = tick.tick() => {
                 // The status snapshot is refreshed here, not per event: 50 ms is fresh enough.
                 publish_status(&board, &state, &counters);
+                if last_hq_status.elapsed() >= HQ_STATUS_EVERY {
+                    last_hq_status = Instant::now();
+                    link.publish_status(state.todo_len(), state.mark());
+                }
                 if state.tick(Instant::now()) {
                     warn!(
                         mark = state.mark(),
