@@ -6,7 +6,7 @@ use super::decode::{decode, Vendor};
 use super::serial_line::{parse_line, SerialLineCounter};
 use super::tracker::Trackers;
 
-/// xorshift64 (Marsaglia): small, fast, and the same sequence on every run.
+/// The crate's shared xorshift64* generator: small, fast, and the same sequence on every run.
 use crate::testing::XorShift;
 
 /// Bytes that make mutations interesting for JSON and for our time and number parsers.

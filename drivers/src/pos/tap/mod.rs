@@ -112,6 +112,8 @@ impl CaptureTx {
 }
 
 /// Starts the capture of one print stream; returns the print path's end of its channel.
+/// `first` (a status) is recorded by the capture before any receipt, so recording it never
+/// holds up printing.
 fn start_capture(
     id: &str,
     template: Arc<Template>,
@@ -119,10 +121,11 @@ fn start_capture(
     idle: Duration,
     queue: usize,
     sink: Sink,
+    first: Option<Body>,
 ) -> (CaptureTx, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(queue.max(1));
     let capture = ReceiptCapture::new(template, options);
-    let task = tokio::spawn(run_capture(id.to_owned(), capture, rx, idle, sink));
+    let task = tokio::spawn(run_capture(id.to_owned(), capture, rx, idle, sink, first));
     (CaptureTx::new(id, tx), task)
 }
 
@@ -133,7 +136,13 @@ async fn run_capture(
     mut rx: mpsc::Receiver<Chunk>,
     idle: Duration,
     sink: Sink,
+    first: Option<Body>,
 ) {
+    if let Some(body) = first {
+        if send(&sink, &id, body).await.is_err() {
+            return;
+        }
+    }
     loop {
         let next = if capture.has_pending() {
             match tokio::time::timeout(idle, rx.recv()).await {

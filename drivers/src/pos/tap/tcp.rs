@@ -86,6 +86,7 @@ async fn serve(
         Duration::from_millis(config.idle_timeout_ms),
         config.capture_queue,
         sink,
+        None,
     );
     let result = {
         let up = forward(till_r, printer_w, &mut capture);

@@ -15,7 +15,7 @@ use super::*;
 use crate::pos::escpos::EscPosOptions;
 use crate::scanner::serial::{DataBits, Parity, StopBits};
 use crate::testing::open_pty;
-use crate::Record;
+use crate::{DriverError, Record};
 
 /// How long a test waits for something that should happen at once.
 const WAIT: Duration = Duration::from_secs(10);
@@ -427,6 +427,21 @@ fn read_master(mut master: std::fs::File) -> mpsc::UnboundedReceiver<Vec<u8>> {
     rx
 }
 
+/// Reads `len` bytes from a pty master on a thread that then lets go of it, so closing the
+/// test's own handle afterwards really closes the master (a hang-up).
+async fn read_once(mut master: std::fs::File, len: usize) -> Vec<u8> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut got = vec![0u8; len];
+        let _ = tx.send(master.read_exact(&mut got).map(|()| got));
+    });
+    tokio::time::timeout(WAIT, rx)
+        .await
+        .expect("too few bytes in time")
+        .unwrap()
+        .expect("port closed")
+}
+
 async fn read_exactly(rx: &mut mpsc::UnboundedReceiver<Vec<u8>>, len: usize) -> Vec<u8> {
     let mut got = Vec::new();
     while got.len() < len {
@@ -447,6 +462,15 @@ async fn serial_passes_bytes_through_and_reads_receipts() {
     let driver = tokio::spawn(run_serial(serial_config(&till.path, &printer.path), sink));
     let mut at_printer = read_master(printer.master.try_clone().unwrap());
     let mut at_till = read_master(till.master.try_clone().unwrap());
+    let up = next_status(&mut events).await;
+    assert_eq!(up.state, DeviceState::Connected as i32);
+    assert_eq!(
+        up.reason,
+        format!(
+            "opened till port {} and printer port {} at 9600 baud",
+            till.path, printer.path
+        )
+    );
 
     let all = [SALE, RETURN, VOID, MISFIT].concat();
     for chunk in all.chunks(50) {
@@ -479,16 +503,217 @@ async fn serial_printing_goes_on_when_the_sink_is_closed() {
 }
 
 #[tokio::test]
-async fn serial_missing_printer_port_is_reported_and_stops_the_driver() {
+async fn serial_missing_port_stops_the_driver_naming_it_and_records_nothing() {
+    // The supervisor records the error as a DISCONNECTED status on each failed start; the tap
+    // adds nothing of its own, so a port that stays missing costs one status per retry.
     let till = open_pty();
-    let (sink, mut events) = fake_journal(4);
-    let config = serial_config(&till.path, "/dev/store-edge-no-such-printer");
-    let result = tokio::time::timeout(WAIT, run_serial(config, sink))
+    let printer = open_pty();
+    for (till_path, printer_path, missing) in [
+        (
+            till.path.as_str(),
+            "/dev/store-edge-no-such-printer",
+            "no-such-printer",
+        ),
+        (
+            "/dev/store-edge-no-such-till",
+            printer.path.as_str(),
+            "no-such-till",
+        ),
+    ] {
+        let (sink, mut events) = fake_journal(4);
+        let config = serial_config(till_path, printer_path);
+        let result = tokio::time::timeout(WAIT, run_serial(config, sink))
+            .await
+            .unwrap();
+        match result {
+            Err(e @ DriverError::Io { .. }) => {
+                let e = e.to_string();
+                assert!(e.contains("tap-1") && e.contains(missing), "{e}");
+            }
+            other => panic!("expected an I/O error, got {other:?}"),
+        }
+        // The sink was dropped with the driver: everything it recorded is in.
+        let after = tokio::time::timeout(WAIT, events.recv()).await.unwrap();
+        assert!(
+            after.is_none(),
+            "a status for a port never opened: {after:?}"
+        );
+    }
+}
+
+/// A stable name for a port that can vanish and come back, like `/dev/serial/by-id/…`: a
+/// symlink to the current pty, removed on unplug and recreated (to a new pty) on replug.
+struct StablePath {
+    _dir: tempfile::TempDir,
+    path: String,
+}
+
+impl StablePath {
+    fn new(name: &str) -> StablePath {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name).to_str().unwrap().to_owned();
+        StablePath { _dir: dir, path }
+    }
+
+    /// Plugs a new device in: a fresh pty behind the stable name.
+    fn plug(&self) -> crate::testing::Pty {
+        let pty = open_pty();
+        std::os::unix::fs::symlink(&pty.path, &self.path).unwrap();
+        pty
+    }
+
+    /// Unplugs the device: its pty hangs up (closing the master does that) and the name goes.
+    fn unplug(&self, pty: crate::testing::Pty) {
+        drop(pty);
+        std::fs::remove_file(&self.path).unwrap();
+    }
+}
+
+type Driver = tokio::task::JoinHandle<Result<(), DriverError>>;
+
+/// Starts the tap and waits for its CONNECTED status, so both ports are open.
+async fn start_serial(
+    till: &StablePath,
+    printer: &StablePath,
+) -> (Driver, mpsc::UnboundedReceiver<Event>) {
+    let (sink, mut events) = fake_journal(16);
+    let driver = tokio::spawn(run_serial(serial_config(&till.path, &printer.path), sink));
+    let up = next_status(&mut events).await;
+    assert_eq!(up.state, DeviceState::Connected as i32, "{up:?}");
+    assert!(
+        up.reason.contains(&till.path) && up.reason.contains(&printer.path),
+        "{}",
+        up.reason
+    );
+    (driver, events)
+}
+
+/// Waits for the driver to stop and returns its error's text.
+async fn stopped(driver: Driver) -> String {
+    let result = tokio::time::timeout(WAIT, driver)
         .await
+        .expect("driver did not stop after the unplug")
         .unwrap();
-    let e = result.unwrap_err();
-    assert!(e.to_string().contains("no-such-printer"), "{e}");
-    let down = next_status(&mut events).await;
-    assert_eq!(down.state, DeviceState::Disconnected as i32);
-    assert!(down.reason.contains("no-such-printer"), "{}", down.reason);
+    match result {
+        Err(e @ DriverError::Io { .. }) => e.to_string(),
+        other => panic!("expected an I/O error for the supervisor, got {other:?}"),
+    }
+}
+
+/// Starts the tap while a port is missing: it fails at once, naming the port.
+async fn fails_while_unplugged(till: &StablePath, printer: &StablePath, missing: &str) {
+    let (sink, _events) = fake_journal(4);
+    let config = serial_config(&till.path, &printer.path);
+    let e = tokio::time::timeout(WAIT, run_serial(config, sink))
+        .await
+        .expect("a start without the port hangs")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&format!("cannot open {missing}")), "{e}");
+}
+
+/// An uncut receipt: only the end of the print stream can close it.
+const UNCUT: &[u8] = b"\x1b@Receipt: 1004\nBread   2.49\nTOTAL   2.49\n";
+
+#[tokio::test]
+async fn serial_till_unplug_and_replug_recovers_after_a_restart() {
+    let till_name = StablePath::new("till");
+    let printer_name = StablePath::new("printer");
+    let mut till = till_name.plug();
+    let mut printer = printer_name.plug();
+    let mut at_printer = read_master(printer.master.try_clone().unwrap());
+    let (driver, mut events) = start_serial(&till_name, &printer_name).await;
+
+    let before = [SALE, UNCUT].concat();
+    till.master.write_all(&before).unwrap();
+    assert_eq!(read_exactly(&mut at_printer, before.len()).await, before);
+    assert_eq!(next_tx(&mut events).await.receipt_id, "1001");
+
+    // The till's cable is pulled in the middle of a receipt.
+    till_name.unplug(till);
+    let e = stopped(driver).await;
+    assert!(e.contains("tap-1") && e.contains(&till_name.path), "{e}");
+    // What was printed before the unplug is still read: the uncut receipt ends with the line.
+    let cut_short = next_tx(&mut events).await;
+    assert_eq!(
+        (cut_short.receipt_id.as_str(), cut_short.total_minor),
+        ("1004", 249)
+    );
+    assert!(
+        tokio::time::timeout(WAIT, events.recv())
+            .await
+            .expect("the stopped driver's capture did not finish")
+            .is_none(),
+        "more events than the two receipts"
+    );
+
+    // The supervisor's restarts fail while the till is away...
+    fails_while_unplugged(&till_name, &printer_name, &till_name.path).await;
+
+    // ...and the first one after the replug prints and reads receipts again, both ways.
+    let mut till = till_name.plug();
+    let mut at_till = read_master(till.master.try_clone().unwrap());
+    let (driver, mut events) = start_serial(&till_name, &printer_name).await;
+    let after = [RETURN, VOID, MISFIT].concat();
+    for chunk in after.chunks(40) {
+        till.master.write_all(chunk).unwrap();
+    }
+    assert_eq!(read_exactly(&mut at_printer, after.len()).await, after);
+    printer.master.write_all(STATUS).unwrap();
+    assert_eq!(read_exactly(&mut at_till, STATUS.len()).await, STATUS);
+    let ret = next_tx(&mut events).await;
+    assert_eq!(
+        (kind(&ret), ret.receipt_id.as_str()),
+        (TransactionKind::Return, "1002")
+    );
+    let void = next_tx(&mut events).await;
+    assert_eq!(
+        (kind(&void), void.receipt_id.as_str()),
+        (TransactionKind::Void, "1003")
+    );
+    assert!(!next_tx(&mut events).await.error.is_empty());
+    assert!(!driver.is_finished());
+    driver.abort();
+}
+
+#[tokio::test]
+async fn serial_printer_unplug_and_replug_recovers_after_a_restart() {
+    let till_name = StablePath::new("till");
+    let printer_name = StablePath::new("printer");
+    let mut till = till_name.plug();
+    let printer = printer_name.plug();
+    let (driver, mut events) = start_serial(&till_name, &printer_name).await;
+
+    till.master.write_all(SALE).unwrap();
+    let printed = read_once(printer.master.try_clone().unwrap(), SALE.len()).await;
+    assert_eq!(printed, SALE);
+    assert_eq!(next_tx(&mut events).await.receipt_id, "1001");
+
+    // The printer's USB adapter is pulled.
+    printer_name.unplug(printer);
+    let e = stopped(driver).await;
+    assert!(e.contains("tap-1") && e.contains(&printer_name.path), "{e}");
+    assert!(
+        tokio::time::timeout(WAIT, events.recv())
+            .await
+            .expect("the stopped driver's capture did not finish")
+            .is_none(),
+        "an event after the unplug with nothing printed"
+    );
+    fails_while_unplugged(&till_name, &printer_name, &printer_name.path).await;
+
+    // Replugged: the same till prints on through the restarted tap.
+    let mut printer = printer_name.plug();
+    let mut at_printer = read_master(printer.master.try_clone().unwrap());
+    let mut at_till = read_master(till.master.try_clone().unwrap());
+    let (driver, mut events) = start_serial(&till_name, &printer_name).await;
+    let after = [RETURN, VOID].concat();
+    till.master.write_all(&after).unwrap();
+    assert_eq!(read_exactly(&mut at_printer, after.len()).await, after);
+    printer.master.write_all(STATUS).unwrap();
+    assert_eq!(read_exactly(&mut at_till, STATUS.len()).await, STATUS);
+    assert_eq!(next_tx(&mut events).await.receipt_id, "1002");
+    assert_eq!(next_tx(&mut events).await.receipt_id, "1003");
+    assert!(!driver.is_finished());
+    driver.abort();
 }

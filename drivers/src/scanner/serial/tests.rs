@@ -224,6 +224,64 @@ async fn hang_up_stops_the_driver_with_an_error() {
 }
 
 #[tokio::test]
+async fn unplug_and_replug_on_a_stable_path_recovers_after_a_restart() {
+    // The configured path is a stable name (like `/dev/serial/by-id/…`): a symlink to the pty,
+    // removed on unplug and pointed at a new pty on replug.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scanner").to_str().unwrap().to_owned();
+    let plug = || {
+        let pty = open_pty();
+        std::os::unix::fs::symlink(&pty.path, &path).unwrap();
+        pty
+    };
+    let mut pty = plug();
+    let (driver, mut events) = start(config(&path, Framing::Cr));
+    let status = next_connected(&mut events).await;
+    assert!(status.reason.contains(&path), "{}", status.reason);
+    // A whole scan, then half of one when the cable is pulled.
+    pty.master.write_all(b"4006381333931\r59012").unwrap();
+    let (_, scan) = next_scan(&mut events).await;
+    assert_eq!(scan.gtin, "04006381333931");
+
+    drop(pty);
+    std::fs::remove_file(&path).unwrap();
+    let result = tokio::time::timeout(WAIT, driver)
+        .await
+        .expect("driver did not stop after the unplug")
+        .unwrap();
+    assert!(
+        matches!(&result, Err(DriverError::Io { id, .. }) if id == "scanner-1"),
+        "{result:?}"
+    );
+    // The half scan is recorded with its bytes, as at an idle timeout, not lost with the port.
+    let (_, scan) = next_scan(&mut events).await;
+    assert_eq!(
+        (scan.raw.as_slice(), scan.gtin.as_str()),
+        (&b"59012"[..], "")
+    );
+
+    // Restarts while it is away fail at once, naming the path, and record nothing.
+    let (driver, mut events) = start(config(&path, Framing::Cr));
+    let result = tokio::time::timeout(WAIT, driver).await.unwrap().unwrap();
+    assert!(
+        matches!(&result, Err(e) if e.to_string().contains(&format!("cannot open {path}"))),
+        "{result:?}"
+    );
+    let after = tokio::time::timeout(WAIT, events.recv()).await.unwrap();
+    assert!(after.is_none(), "{after:?}");
+
+    // Replugged: the next restart reads the scanner again.
+    let mut pty = plug();
+    let (driver, mut events) = start(config(&path, Framing::Cr));
+    next_connected(&mut events).await;
+    pty.master.write_all(b"5901234123457\r").unwrap();
+    let (_, scan) = next_scan(&mut events).await;
+    assert_eq!(scan.gtin, "05901234123457");
+    assert!(!driver.is_finished());
+    driver.abort();
+}
+
+#[tokio::test]
 async fn staff_command_barcodes_change_the_following_scans() {
     let mut pty = open_pty();
     let (driver, mut events) = start(config(&pty.path, Framing::CrLf));
