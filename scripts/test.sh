@@ -3,9 +3,10 @@
 #
 #   scripts/test.sh            # from anywhere inside the checkout
 #
-# Installs Mosquitto, libfaketime (package faketime) and binutils when they are missing (apt-get;
-# sudo only when not root), builds the release binaries the end-to-end tests start, runs the
-# unit tests of every crate, then the end-to-end tests one at a time, and prints a summary.
+# Installs Mosquitto, libfaketime (package faketime), binutils and Chromium when they are
+# missing (apt-get; sudo only when not root), builds the release binaries the end-to-end tests
+# start, runs the unit tests of every crate, then the end-to-end tests one at a time, and prints
+# a summary.
 # Non-interactive: works as root in CI (CI=true, no stdin). Knobs for the end-to-end tests (see
 # tests/src/lib.rs): STORE_TESTS_SEED, STORE_TESTS_OUTAGE_SECS, STORE_TESTS_KEEP=1, RUST_LOG.
 set -euo pipefail
@@ -83,6 +84,22 @@ if ! command -v readelf >/dev/null 2>&1 || ! command -v strip >/dev/null 2>&1; t
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update </dev/null
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends binutils </dev/null
 fi
+
+# The dashboard test loads HQ's page in headless Chromium (Debian package chromium).
+find_chromium() {
+    if [ -n "${CHROMIUM_BIN:-}" ] && [ -x "${CHROMIUM_BIN}" ]; then
+        echo "${CHROMIUM_BIN}"
+    else
+        command -v chromium || command -v chromium-browser || true
+    fi
+}
+if [ -z "$(find_chromium)" ]; then
+    log "chromium not found: installing it"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update </dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium </dev/null
+fi
+[ -n "$(find_chromium)" ] || { echo "chromium is still missing after installing it" >&2; exit 1; }
+echo "chromium: $(find_chromium)"
 
 command -v cargo >/dev/null 2>&1 || { echo "cargo not found on PATH" >&2; exit 1; }
 

@@ -27,6 +27,9 @@ use crate::mqtt::now_ms;
 use crate::state::AgentKey;
 use crate::store::{Changes, Store, StoreError};
 
+/// Stored newest event time (the event clock), beside the engine's own `intel/...` keys.
+const CLOCK_KEY: &str = "intel/clock/newest";
+
 /// Why the rules engine could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum HqError {
@@ -49,6 +52,9 @@ pub struct Hq {
     catalogue_path: Option<PathBuf>,
     catalogue_mtime: Mutex<Option<SystemTime>>,
     newest_event_ms: AtomicI64,
+    /// `newest_event_ms` as last saved: the event clock survives a restart (else the rules would
+    /// jump back to the wall clock until the next event).
+    saved_newest_ms: AtomicI64,
     /// What HQ knows of each agent's connection (not persisted: retained statuses and the next
     /// batches rebuild it after a restart).
     presence: Mutex<BTreeMap<AgentKey, Presence>>,
@@ -90,7 +96,16 @@ impl Hq {
             None => (Catalogue::default(), None),
         };
         let mut engine = Intel::new(profiles, catalogue);
-        store.load_intel(|key, value| engine.load(key, value))?;
+        let mut newest = 0;
+        store.load_intel(|key, value| {
+            if key == CLOCK_KEY {
+                let bytes: [u8; 8] = value.try_into().map_err(|_| "bad length".to_owned())?;
+                newest = i64::from_be_bytes(bytes);
+                Ok(())
+            } else {
+                engine.load(key, value)
+            }
+        })?;
         Ok(Hq {
             engine: Mutex::new(engine),
             commit: tokio::sync::Mutex::new(()),
@@ -98,7 +113,8 @@ impl Hq {
             format: config.intel.format,
             catalogue_path: config.intel.catalogue.clone(),
             catalogue_mtime: Mutex::new(mtime),
-            newest_event_ms: AtomicI64::new(0),
+            newest_event_ms: AtomicI64::new(newest),
+            saved_newest_ms: AtomicI64::new(newest),
             presence: Mutex::default(),
         })
     }
@@ -113,6 +129,7 @@ impl Hq {
             catalogue_path: None,
             catalogue_mtime: Mutex::new(None),
             newest_event_ms: AtomicI64::new(0),
+            saved_newest_ms: AtomicI64::new(0),
             presence: Mutex::default(),
         }
     }
@@ -216,7 +233,11 @@ impl Hq {
     /// once the commit is durable).
     pub fn drain(&self) -> (Vec<KeyChange>, Vec<Output>) {
         let mut engine = self.engine.lock().expect("engine lock poisoned");
-        let changes = engine.save();
+        let mut changes = engine.save();
+        let newest = self.newest_event_ms.load(Ordering::Relaxed);
+        if self.saved_newest_ms.swap(newest, Ordering::Relaxed) != newest {
+            changes.push((CLOCK_KEY.to_owned(), Some(newest.to_be_bytes().to_vec())));
+        }
         let mut outputs: Vec<Output> = engine
             .outbox
             .alerts

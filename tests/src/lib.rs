@@ -38,7 +38,8 @@
 //! `STORE_TESTS_EMBEDDED_EVENTS` (20000), `STORE_TESTS_AGENT_KILLS` (5),
 //! `STORE_TESTS_COLLECTOR_KILLS` (3); `STORE_TESTS_KEEP=1` keeps the test directories of passing
 //! tests too; `RUST_LOG` is passed to the agent and collector (default `info`);
-//! `STORE_AGENT_BIN`, `STORE_COLLECTOR_BIN`, `MOSQUITTO_BIN` override the binaries.
+//! `STORE_AGENT_BIN`, `STORE_COLLECTOR_BIN`, `MOSQUITTO_BIN` and `CHROMIUM_BIN` (the headless
+//! browser of the dashboard test) override the binaries.
 //!
 //! The e2e tests start several processes each, and the machines running them are small: every
 //! test takes [`serial()`] first so the tests of one test binary run one at a time, whatever
@@ -46,8 +47,10 @@
 
 pub mod agent;
 pub mod bins;
+pub mod browser;
 pub mod check;
 pub mod collector;
+pub mod demo;
 pub mod env;
 pub mod events;
 pub mod http;

@@ -67,7 +67,7 @@ fn scripted_store_day_raises_exactly_the_expected_alerts_and_signals() {
     let mut cfg = CollectorConfig::new(&collector_dir, broker.port());
     cfg.api_token = Some(TOKEN.to_owned());
     cfg.extra_toml = store_day::collector_toml(&catalogue, 100);
-    let collector = Collector::start(&collector_dir, cfg);
+    let mut collector = Collector::start(&collector_dir, cfg);
 
     // The simulated day starts a little after both agents are up.
     let anchor_wall_ms = std::time::SystemTime::now()
@@ -274,5 +274,20 @@ fn scripted_store_day_raises_exactly_the_expected_alerts_and_signals() {
             .any(|m| String::from_utf8_lossy(&m.payload).contains("ACKNOWLEDGED")),
         "the acknowledgement was not published"
     );
+
+    // The rules' state is durable: after a SIGKILL and restart, HQ shows the same alerts (with
+    // their ids and lifecycle) and the same stock positions.
+    let snapshot = |c: &Collector| -> Result<Value, String> {
+        Ok(serde_json::json!({
+            "alerts": api_json(c, "/v1/alerts?state=all")?["alerts"],
+            "s1": api_json(c, "/v1/stores/s1/positions")?["positions"],
+            "s2": api_json(c, "/v1/stores/s2/positions")?["positions"],
+        }))
+    };
+    let before = snapshot(&collector).unwrap();
+    assert!(before["s1"].as_array().is_some_and(|p| !p.is_empty()), "{before}");
+    collector.restart();
+    let after = snapshot(&collector).unwrap();
+    assert_eq!(after, before, "rules state after a restart");
     drop(agents);
 }

@@ -257,6 +257,7 @@ impl Template {
 pub const BUILTIN: &[(&str, &str)] = &[
     ("generic", include_str!("templates/generic.toml")),
     ("de_comma", include_str!("templates/de_comma.toml")),
+    ("gtin", include_str!("templates/gtin.toml")),
 ];
 
 /// The TOML text of a built-in template.
@@ -740,6 +741,53 @@ Bar                        10,00
         assert_eq!(tx.items[0].item_id, "");
         assert_eq!(tx.items[1].gtin, "");
         assert_eq!(tx.items[1].item_id, "4006381333932");
+    }
+
+    #[test]
+    fn gtin_template_books_lines_by_gtin() {
+        let t = Template::from_toml(builtin("gtin").unwrap()).unwrap();
+        let text = "DEMO MARKET\nReceipt: 1001\nRegister: 1\nCashier: 7\n\
+                    4006381333931 Ballpoint pens     2 x 2.50     5.00\n\
+                    5449000000996 Mineral water                   0.89\n\
+                    4006381333932 Misprinted ink     1 x 1.00     1.00\n\
+                    Carrier bag                                   0.10\n\
+                    TOTAL EUR                                     6.99\n";
+        let tx = parse_text(&t, text);
+        assert_eq!(tx.error, "");
+        assert_eq!(
+            (
+                tx.receipt_id.as_str(),
+                tx.register_id.as_str(),
+                tx.operator_id.as_str()
+            ),
+            ("1001", "1", "7")
+        );
+        assert_eq!((tx.total_minor, tx.currency.as_str()), (699, "EUR"));
+        let lines: Vec<(&str, &str, &str, f64, i64)> = tx
+            .items
+            .iter()
+            .map(|i| {
+                let (g, id, d) = (i.gtin.as_str(), i.item_id.as_str(), i.description.as_str());
+                (g, id, d, i.quantity, i.extended_minor)
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                ("04006381333931", "", "Ballpoint pens", 2.0, 500),
+                ("05449000000996", "", "Mineral water", 1.0, 89),
+                // A wrong check digit is no GTIN: kept as the till's article number.
+                ("", "4006381333932", "Misprinted ink", 1.0, 100),
+                ("", "", "Carrier bag", 1.0, 10),
+            ]
+        );
+        let refund = "RETURN\nReceipt: R7\n4006381333955 Phone charger   1 x 19.99   -19.99\n\
+                      TOTAL EUR -19.99\n";
+        let tx = parse_text(&t, refund);
+        assert_eq!(tx.error, "");
+        assert_eq!(tx.kind, TransactionKind::Return as i32);
+        assert_eq!(tx.items[0].gtin, "04006381333955");
+        assert_eq!((tx.items[0].quantity, tx.total_minor), (1.0, 1999));
     }
 
     #[test]

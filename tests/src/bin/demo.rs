@@ -1,72 +1,76 @@
-//! `demo`: one store day on this machine, with an HQ outage in the middle.
+//! `demo`: a complete local store chain on this machine - two stores and HQ - playing a store day
+//! through virtual devices, with an HQ outage in the middle, and the stock alerts and staffing
+//! signals HQ raises shown as they fire.
 //!
-//! Starts a collector with its embedded MQTT broker (rumqttd, in-process: no Mosquitto needed) and
-//! an agent with a `line_feed` driver, all on `127.0.0.1` with free ports and their state in a
-//! temporary directory. Then plays a simulated store day through the line feed on an accelerated
-//! clock (08:00 to 18:00 in `--duration` seconds): receiving in the morning, sales (items scanned
-//! at the tills, then the receipt), a stock count, returns and an afternoon rush, with the door
-//! counter ticking throughout. Midway, HQ goes down: the collector (and with it the broker) is
-//! SIGKILLed for about 5 s while the store keeps selling and the agent keeps journaling; then it
-//! is restarted on the same state directory and the backlog drains.
+//! Starts a collector (HQ) with its embedded MQTT broker (rumqttd, in-process: no Mosquitto
+//! needed), a catalogue, an API token and the event clock; an agent for store s1 whose devices
+//! are all virtual but read by the agent's real drivers (a serial scanner on a pseudo-terminal,
+//! a HID POS scanner on a FIFO, a till printing ESC/POS receipts through the `escpos_tap` to a
+//! fake printer, a Xovis door counter posting to `counter_push`); and an agent for store s2 fed
+//! through its line feed. Everything listens on `127.0.0.1` only, with its state in a temporary
+//! directory.
 //!
-//! About once a second a status line shows what was sent and what HQ has applied; at the end a
-//! summary compares the collector's `/v1/stats` with what the store was told is stored (`ok
-//! <seq>`), and gives the verdict. Then the demo keeps the processes running until Ctrl-C
-//! (unless `--no-wait`), so `/v1/stats` can be looked at, and stops them with SIGTERM.
+//! The agents run on a simulated clock (`[clock]`): the day, 07:00 to 19:00, lasts `--duration`
+//! seconds, and every event is stamped with its simulated time (see `store_tests::demo::day`
+//! for the plan and why each alert follows). At 12:45 HQ goes down: the collector and its broker
+//! are SIGKILLed while the stores keep trading and the agents keep journaling; at 13:35 it is
+//! restarted on the same state directory and the backlog drains.
+//!
+//! A status line a second shows the event rate, each agent's journal and uplink, and what HQ
+//! applied; alerts and signals are printed as they appear on HQ's API. At the end, a summary
+//! compares what the devices did with what HQ applied and gives the zero-loss verdict; then the
+//! dashboard stays up until Ctrl-C (unless `--no-wait`). SIGINT and SIGTERM stop the children
+//! with SIGTERM and exit 0.
 //!
 //! ```text
 //! ./scripts/demo.sh                                  # builds, then runs this with its arguments
-//! target/release/demo --duration 20 --speed 2 --no-wait
+//! target/release/demo --duration 30 --no-wait
 //! ```
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-use serde_json::json;
-use store_proto::SeqSet;
-use store_tests::events::{Effect, Kind};
+use serde_json::Value;
+use store_agent::status::{self, Snapshot};
+use store_tests::demo::day::{self, clock, Plan, DAY_SECS, OUTAGE};
+use store_tests::demo::devices::{DoorCounter, HidPosScanner, Printer, SerialScanner, Till};
+use store_tests::demo::hq::{self, Watcher};
+use store_tests::demo::play::{self, Devices, Progress};
 use store_tests::stats::{short_ranges, Stats};
-use store_tests::writer::{LineSource, Progress};
+use store_tests::store_day::{self as scenario, Feed, NOTEBOOKS, PENS};
 use store_tests::{
-    process, Agent, AgentConfig, Collector, CollectorConfig, Writer, WriterOptions, WriterReport,
+    agent::toml_str, ports, process, Agent, AgentConfig, Collector, CollectorConfig,
 };
 
 const USAGE: &str = "\
 Usage: demo [--duration SECS] [--speed X] [--no-wait] [--keep]
 
-Runs a local store-edge demo: a collector with its embedded MQTT broker and an agent, on
-127.0.0.1, fed with a simulated store day; HQ (the collector) is killed midway and restarted.
+Runs a local store-edge demo on 127.0.0.1: HQ (a collector with its embedded MQTT broker) and
+two stores, one with virtual devices (serial and HID POS scanners, a till printing ESC/POS
+receipts through the tap, a Xovis door counter), one fed through its line feed. A store day
+(07:00-19:00) is played on a simulated clock; HQ is killed at 12:45 and restarted at 13:35.
+Stock alerts and staffing signals are printed as HQ raises them.
 
 Options:
-  --duration SECS  length of the simulated store day in wall seconds (default 60, at least 5)
-  --speed X        event rate multiplier (default 1.0 = about 200 events/s); the HQ outage lasts
-                   5 s / X (at least 1 s, at most 30% of the day)
-  --no-wait        exit after the summary instead of waiting for Ctrl-C
+  --duration SECS  wall seconds the store day takes (default 60, 20 to 3600); sets the
+                   simulated clock's speed (60 s: 720x)
+  --speed X        how busy the shop is: background baskets at the till (default 1.0, one
+                   basket every 10 simulated minutes; 0.1 to 20)
+  --no-wait        exit after the summary instead of leaving the dashboard up until Ctrl-C
   --keep           keep the temporary directory (configs, state, logs) after exit
   -h, --help       print this help";
 
-/// Events per second at speed 1.0 and a phase rate of 1.0.
-const BASE_RATE: f64 = 200.0;
-/// Wall seconds of the HQ outage at speed 1.0.
-const OUTAGE_SECS: f64 = 5.0;
-/// When the outage starts, as a fraction of the day.
-const OUTAGE_AT: f64 = 0.45;
-/// Store hours, in minutes after midnight.
-const OPENS_MIN: f64 = 8.0 * 60.0;
-const CLOSES_MIN: f64 = 18.0 * 60.0;
-/// How long the collector may take, after the day, to apply everything acknowledged.
+/// Real seconds between writing the agents' configs and the simulated 07:00: time for HQ's
+/// clients and the agents to start and the devices to be plugged in.
+const LEAD_SECS: f64 = 4.0;
+/// How long HQ may take, after the day, to apply everything the stores journaled.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(120);
 /// Grace period of SIGTERM before SIGKILL when stopping a process.
 const STOP_GRACE: Duration = Duration::from_secs(10);
-const STORE_ID: &str = "store-1";
-const AGENT_ID: &str = "agent-1";
 
 fn main() -> ExitCode {
     let args = match Args::parse(std::env::args().skip(1)) {
@@ -133,24 +137,24 @@ impl Args {
                 _ => return Err(format!("unknown argument {arg:?}")),
             }
         }
-        if args.duration < 5.0 || args.duration > 86_400.0 {
+        if !(20.0..=3600.0).contains(&args.duration) {
             return Err(format!(
-                "--duration must be between 5 and 86400 seconds, got {}",
+                "--duration must be between 20 and 3600 seconds, got {}",
                 args.duration
             ));
         }
-        if !(0.05..=100.0).contains(&args.speed) {
+        if !(0.1..=20.0).contains(&args.speed) {
             return Err(format!(
-                "--speed must be between 0.05 and 100, got {}",
+                "--speed must be between 0.1 and 20, got {}",
                 args.speed
             ));
         }
         Ok(Some(args))
     }
 
-    /// Wall seconds of the HQ outage.
-    fn outage_secs(&self) -> f64 {
-        (OUTAGE_SECS / self.speed).clamp(1.0, 0.3 * self.duration)
+    /// Simulated seconds per real second.
+    fn clock_speed(&self) -> f64 {
+        DAY_SECS / self.duration
     }
 }
 
@@ -211,478 +215,7 @@ fn nap(d: Duration) -> bool {
     false
 }
 
-// ---- the simulated store ----------------------------------------------------------------------
-
-/// What a line of the store day stands for (finer than the collector's kinds).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Activity {
-    ReceivingScan,
-    SaleScan,
-    Sale,
-    StockCountScan,
-    Return,
-    DoorTick,
-}
-
-impl Activity {
-    fn label(self) -> &'static str {
-        match self {
-            Activity::ReceivingScan => "receiving scans",
-            Activity::SaleScan => "till scans",
-            Activity::Sale => "sales",
-            Activity::StockCountScan => "stock-count scans",
-            Activity::Return => "returns",
-            Activity::DoorTick => "door-counter ticks",
-        }
-    }
-}
-
-/// Who produces the next line.
-#[derive(Debug, Clone, Copy)]
-enum Source {
-    /// A handheld scanner in the back room booking in deliveries.
-    Receiving,
-    /// A till: scans the items of a basket one by one, then closes the receipt.
-    Till,
-    /// A handheld scanner counting the shelves, aisle by aisle.
-    StockCount,
-    /// The service desk taking an item back.
-    Return,
-    /// The door's people counter.
-    Door,
-}
-
-/// One part of the day.
-struct Phase {
-    name: &'static str,
-    /// End of the phase as a fraction of the day.
-    until: f64,
-    /// Event rate relative to the base rate.
-    rate: f64,
-    /// Weights of the sources.
-    mix: &'static [(Source, u32)],
-    /// Most people counted in, and out, by one door-counter tick.
-    door_max: (u32, u32),
-}
-
-const PHASES: &[Phase] = &[
-    Phase {
-        name: "receiving",
-        until: 0.15,
-        rate: 0.5,
-        mix: &[(Source::Receiving, 80), (Source::Door, 20)],
-        // Staff and the first customers arrive; nobody leaves yet.
-        door_max: (1, 0),
-    },
-    Phase {
-        name: "morning sales",
-        until: 0.40,
-        rate: 1.0,
-        mix: &[
-            (Source::Till, 60),
-            (Source::Door, 35),
-            (Source::Receiving, 5),
-        ],
-        door_max: (2, 2),
-    },
-    Phase {
-        name: "stock count",
-        until: 0.55,
-        rate: 0.8,
-        mix: &[
-            (Source::StockCount, 50),
-            (Source::Till, 30),
-            (Source::Door, 20),
-        ],
-        door_max: (2, 2),
-    },
-    Phase {
-        name: "returns",
-        until: 0.70,
-        rate: 1.0,
-        mix: &[(Source::Till, 50), (Source::Door, 35), (Source::Return, 15)],
-        door_max: (2, 2),
-    },
-    Phase {
-        name: "afternoon rush",
-        until: 1.0,
-        rate: 1.6,
-        mix: &[(Source::Till, 55), (Source::Door, 45)],
-        door_max: (4, 4),
-    },
-];
-
-struct Product {
-    gtin: String,
-    name: &'static str,
-    price_minor: i64,
-}
-
-/// A small grocery range; GTIN-13s get their check digit computed.
-fn catalogue() -> Vec<Product> {
-    [
-        ("400638133393", "Sparkling water 1.5 l", 69),
-        ("590123412345", "Oat milk 1 l", 189),
-        ("871234567890", "Rye bread 500 g", 249),
-        ("761234567890", "Espresso beans 250 g", 599),
-        ("501234567890", "Cheddar 200 g", 329),
-        ("301234567890", "Apples 1 kg", 279),
-        ("800123456789", "Olive oil 500 ml", 749),
-        ("400123456789", "Dark chocolate 100 g", 159),
-        ("540123456789", "Laundry liquid 1.5 l", 899),
-        ("761987654321", "Muesli 750 g", 399),
-        ("590987654321", "Tomatoes 500 g", 219),
-        ("871987654321", "Toothpaste 75 ml", 189),
-    ]
-    .into_iter()
-    .map(|(prefix, name, price_minor)| Product {
-        gtin: gtin13(prefix),
-        name,
-        price_minor,
-    })
-    .collect()
-}
-
-/// Appends the GS1 check digit to a 12-digit prefix.
-fn gtin13(prefix: &str) -> String {
-    let sum: u32 = prefix
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    format!("{prefix}{}", (10 - sum % 10) % 10)
-}
-
-/// Items being scanned at a till.
-struct Basket {
-    till: u32,
-    /// (product index, quantity)
-    items: Vec<(usize, u32)>,
-    scanned: usize,
-}
-
-/// The store's devices; one per demo, shared by the line sources of the phases.
-struct Store {
-    rng: StdRng,
-    products: Vec<Product>,
-    basket: Option<Basket>,
-    receipts: u64,
-    shelf: usize,
-    /// People in the shop, as the door counter has seen them: nobody leaves who did not enter.
-    inside: u32,
-    sent: BTreeMap<Activity, u64>,
-}
-
-impl Store {
-    fn new() -> Self {
-        Self {
-            rng: StdRng::seed_from_u64(0x5707_e0d6),
-            products: catalogue(),
-            basket: None,
-            receipts: 0,
-            shelf: 0,
-            inside: 0,
-            sent: BTreeMap::new(),
-        }
-    }
-
-    /// The next line of `phase`, newline included, with its effect at HQ.
-    fn next_line(&mut self, phase: &Phase) -> (String, Effect) {
-        let total: u32 = phase.mix.iter().map(|(_, w)| w).sum();
-        let mut pick = self.rng.random_range(0..total);
-        let mut source = phase.mix[0].0;
-        for &(s, w) in phase.mix {
-            if pick < w {
-                source = s;
-                break;
-            }
-            pick -= w;
-        }
-        let (activity, value, effect) = match source {
-            Source::Receiving => {
-                let p = &self.products[self.rng.random_range(0..self.products.len())];
-                let case = [6, 12, 24][self.rng.random_range(0..3)];
-                (
-                    Activity::ReceivingScan,
-                    json!({"type": "scan", "device_id": "handheld-1", "data": p.gtin,
-                           "symbology": "ean13", "mode": "receiving", "quantity": case}),
-                    Effect::of(Kind::Scan),
-                )
-            }
-            Source::StockCount => {
-                let p = &self.products[self.shelf % self.products.len()];
-                self.shelf += 1;
-                let counted = self.rng.random_range(0..40);
-                (
-                    Activity::StockCountScan,
-                    json!({"type": "scan", "device_id": "handheld-2", "data": p.gtin,
-                           "symbology": "ean13", "mode": "stock_count", "quantity": counted}),
-                    Effect::of(Kind::Scan),
-                )
-            }
-            Source::Till => self.till_line(),
-            Source::Return => {
-                self.receipts += 1;
-                let p = &self.products[self.rng.random_range(0..self.products.len())];
-                (
-                    Activity::Return,
-                    json!({"type": "pos_transaction", "device_id": "till-3",
-                           "register_id": "service-desk",
-                           "receipt_id": format!("R-{:06}", self.receipts),
-                           "kind": "return", "total_minor": p.price_minor, "currency": "EUR",
-                           "items": [{"gtin": p.gtin, "description": p.name, "quantity": 1,
-                                      "unit_price_minor": p.price_minor,
-                                      "extended_minor": p.price_minor}]}),
-                    Effect::of(Kind::PosTransaction),
-                )
-            }
-            Source::Door => {
-                let entries = self.rng.random_range(0..=phase.door_max.0);
-                let exits = self
-                    .rng
-                    .random_range(0..=phase.door_max.1.min(self.inside + entries));
-                self.inside = self.inside + entries - exits;
-                (
-                    Activity::DoorTick,
-                    json!({"type": "foot_traffic", "device_id": "door-1", "counter_id": "door-1",
-                           "line": "main", "entries": entries, "exits": exits}),
-                    Effect {
-                        kind: Kind::FootTraffic,
-                        entries: entries.into(),
-                        exits: exits.into(),
-                    },
-                )
-            }
-        };
-        *self.sent.entry(activity).or_default() += 1;
-        (format!("{value}\n"), effect)
-    }
-
-    /// The next scan of the basket at the till, or its receipt once every item is scanned.
-    fn till_line(&mut self) -> (Activity, serde_json::Value, Effect) {
-        let n_products = self.products.len();
-        let rng = &mut self.rng;
-        let basket = self.basket.get_or_insert_with(|| Basket {
-            till: rng.random_range(1..=2),
-            items: (0..rng.random_range(1..=5))
-                .map(|_| (rng.random_range(0..n_products), rng.random_range(1..=3)))
-                .collect(),
-            scanned: 0,
-        });
-        if basket.scanned < basket.items.len() {
-            let (product, quantity) = basket.items[basket.scanned];
-            basket.scanned += 1;
-            let p = &self.products[product];
-            return (
-                Activity::SaleScan,
-                json!({"type": "scan", "device_id": format!("till-{}-scanner", basket.till),
-                       "data": p.gtin, "symbology": "ean13", "mode": "sale", "quantity": quantity}),
-                Effect::of(Kind::Scan),
-            );
-        }
-        let basket = self.basket.take().expect("basket present");
-        self.receipts += 1;
-        let items: Vec<serde_json::Value> = basket
-            .items
-            .iter()
-            .map(|&(product, quantity)| {
-                let p = &self.products[product];
-                json!({"gtin": p.gtin, "description": p.name, "quantity": quantity,
-                       "unit_price_minor": p.price_minor,
-                       "extended_minor": p.price_minor * i64::from(quantity)})
-            })
-            .collect();
-        let total: i64 = basket
-            .items
-            .iter()
-            .map(|&(product, quantity)| self.products[product].price_minor * i64::from(quantity))
-            .sum();
-        (
-            Activity::Sale,
-            json!({"type": "pos_transaction", "device_id": format!("till-{}", basket.till),
-                   "register_id": format!("till-{}", basket.till),
-                   "receipt_id": format!("R-{:06}", self.receipts), "kind": "sale",
-                   "total_minor": total, "currency": "EUR", "items": items}),
-            Effect::of(Kind::PosTransaction),
-        )
-    }
-}
-
-/// The phase at a fraction of the day.
-fn phase_at(fraction: f64) -> usize {
-    PHASES
-        .iter()
-        .position(|p| fraction < p.until)
-        .unwrap_or(PHASES.len() - 1)
-}
-
-/// Store clock ("HH:MM") at a fraction of the day.
-fn store_clock(fraction: f64) -> String {
-    let minutes = (OPENS_MIN + fraction.clamp(0.0, 1.0) * (CLOSES_MIN - OPENS_MIN)) as u64;
-    format!("{:02}:{:02}", minutes / 60, minutes % 60)
-}
-
-// ---- feeding the line feed --------------------------------------------------------------------
-
-/// The line-feed writers of the day: one per phase (each at its phase's rate), their reports
-/// merged as they finish.
-struct Feed {
-    addr: SocketAddr,
-    speed: f64,
-    store: Arc<Mutex<Store>>,
-    current: Option<Writer>,
-    done: Option<WriterReport>,
-}
-
-/// Totals over the writers so far.
-#[derive(Debug, Clone, Copy, Default)]
-struct Totals {
-    sent: u64,
-    acked: u64,
-    max_acked: u64,
-}
-
-impl Feed {
-    fn new(addr: SocketAddr, speed: f64) -> Self {
-        Self {
-            addr,
-            speed,
-            store: Arc::new(Mutex::new(Store::new())),
-            current: None,
-            done: None,
-        }
-    }
-
-    /// Starts sending the lines of `phase` (after finishing the previous phase's writer).
-    fn start_phase(&mut self, phase: usize) {
-        let first_index = self.finish_current().map_or(0, |r| r.next_index);
-        let store = Arc::clone(&self.store);
-        let source = LineSource::new(move |_index| {
-            store
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .next_line(&PHASES[phase])
-        });
-        let opts = WriterOptions::new(self.addr)
-            .rate(BASE_RATE * self.speed * PHASES[phase].rate)
-            .first_index(first_index)
-            .reconnect_timeout(Duration::from_secs(10));
-        self.current = Some(Writer::start_with_source(opts, source));
-    }
-
-    /// Stops the current writer (collecting the answers it is owed) and merges its report.
-    fn finish_current(&mut self) -> Option<&WriterReport> {
-        if let Some(w) = self.current.take() {
-            let report = w.stop();
-            match self.done.as_mut() {
-                Some(done) => done.merge(report),
-                None => self.done = Some(report),
-            }
-        }
-        self.done.as_ref()
-    }
-
-    fn totals(&self) -> Totals {
-        let mut t = Totals::default();
-        if let Some(r) = &self.done {
-            t.sent = r.sent;
-            t.acked = r.acked.len() as u64;
-            t.max_acked = r.max_acked().unwrap_or(0);
-        }
-        if let Some(w) = &self.current {
-            let p: Progress = w.progress();
-            t.sent += p.sent;
-            t.acked += p.acked;
-            t.max_acked = t.max_acked.max(p.max_acked.unwrap_or(0));
-        }
-        t
-    }
-
-    fn sent_by_activity(&self) -> BTreeMap<Activity, u64> {
-        self.store
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .sent
-            .clone()
-    }
-}
-
-// ---- status -----------------------------------------------------------------------------------
-
-/// Prints a status line about once per second.
-struct Status {
-    started: Instant,
-    last_at: Instant,
-    last_sent: u64,
-    /// The collector's committed mark as last seen.
-    committed: u64,
-    peak_backlog: u64,
-}
-
-impl Status {
-    fn new(started: Instant) -> Self {
-        Self {
-            started,
-            last_at: started,
-            last_sent: 0,
-            committed: 0,
-            peak_backlog: 0,
-        }
-    }
-
-    /// Prints one line. `hq_down` says the collector is down on purpose; `stats` is what it
-    /// answered, if it did.
-    fn line(&mut self, clock: &str, phase: &str, t: Totals, stats: Option<&Stats>, hq_down: bool) {
-        let now = Instant::now();
-        let dt = now.duration_since(self.last_at).as_secs_f64().max(1e-3);
-        let rate = (t.sent - self.last_sent) as f64 / dt;
-        self.last_at = now;
-        self.last_sent = t.sent;
-        let hq = match stats {
-            Some(s) => {
-                let agent = s.agent(STORE_ID, AGENT_ID);
-                self.committed = agent.map_or(0, |a| a.committed_seq);
-                format!(
-                    "HQ applied {:>7}  committed {:>7}",
-                    thousands(s.applied_total),
-                    thousands(self.committed)
-                )
-            }
-            None if hq_down => format!(
-                "HQ DOWN     {:>7}  committed {:>7}",
-                "-",
-                thousands(self.committed)
-            ),
-            None => format!(
-                "HQ not answering    committed {:>7}",
-                thousands(self.committed)
-            ),
-        };
-        let backlog = t.max_acked.saturating_sub(self.committed);
-        self.peak_backlog = self.peak_backlog.max(backlog);
-        println!(
-            "[{:>6.1}s {clock} {phase:<15}] sent {rate:>5.0}/s  ok'd {:>7} | {hq} | backlog {:>6}",
-            self.started.elapsed().as_secs_f64(),
-            thousands(t.acked),
-            thousands(backlog),
-        );
-    }
-}
-
-/// `1234567` as `1,234,567`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-// ---- the run ----------------------------------------------------------------------------------
+// ---- the temporary directory ------------------------------------------------------------------
 
 /// The demo's temporary directory. Kept (and named) unless the run ends normally without
 /// `--keep`: after an error, a failed verdict or a panic, its logs tell what happened.
@@ -725,297 +258,480 @@ impl Drop for DemoDir {
     }
 }
 
+// ---- small helpers ----------------------------------------------------------------------------
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `GET /v1/stats` with the bearer token.
+fn hq_stats(api: std::net::SocketAddr, token: &str) -> Result<Stats, String> {
+    Stats::parse(&hq::get_json(api, token, "/v1/stats")?.to_string())
+}
+
+/// A random API token (hex), so the demo's HQ is not open to other local users.
+fn new_token() -> String {
+    (0..16)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect()
+}
+
+/// The drivers of store s1's agent: every device virtual, every driver real.
+fn s1_drivers(
+    handheld: &SerialScanner,
+    fifo: &Path,
+    tap_port: u16,
+    printer: &Printer,
+    door_port: u16,
+) -> String {
+    format!(
+        r#"
+[[drivers]]
+type = "serial_scanner"
+id = "handheld-1"
+path = {handheld}
+
+[[drivers]]
+type = "hid_pos_scanner"
+id = "till-1-scanner"
+device = {{ report_file = {fifo} }}
+
+[[drivers]]
+type = "escpos_tap"
+id = "till-1-printer"
+listen = "127.0.0.1:{tap_port}"
+printer = "{printer}"
+template = "gtin"
+
+[[drivers]]
+type = "counter_push"
+id = "door-1"
+listen = "127.0.0.1:{door_port}"
+vendor = "xovis"
+"#,
+        handheld = toml_str(handheld.path()),
+        fifo = toml_str(&fifo.to_string_lossy()),
+        printer = printer.addr(),
+    )
+}
+
+/// One store's agent, with what the status line needs.
+struct Store {
+    id: &'static str,
+    agent: Agent,
+    socket: PathBuf,
+    last: Option<Snapshot>,
+}
+
+impl Store {
+    fn start(dir: &Path, id: &'static str, mqtt_port: u16, extra: String) -> Self {
+        let mut cfg = AgentConfig::new(dir, mqtt_port);
+        cfg.store_id = id.into();
+        cfg.agent_id = format!("agent-{id}");
+        cfg.extra_toml = extra;
+        let socket = status::socket_path(&cfg.state_dir);
+        let agent = Agent::start(dir, cfg);
+        Store {
+            id,
+            agent,
+            socket,
+            last: None,
+        }
+    }
+
+    fn agent_id(&self) -> String {
+        format!("agent-{}", self.id)
+    }
+
+    /// `store-agent status`, read from its socket.
+    fn refresh(&mut self) -> Option<&Snapshot> {
+        if let Ok(s) = status::query(&self.socket) {
+            self.last = Some(s);
+        }
+        self.last.as_ref()
+    }
+
+    fn head(&self) -> u64 {
+        self.last.as_ref().map_or(0, |s| s.journal.head_seq)
+    }
+
+    fn describe(&self) -> String {
+        match &self.last {
+            None => format!("{}: -", self.id),
+            Some(s) => format!(
+                "{}: journal {:>5}, backlog {:>4}, uplink {}",
+                self.id,
+                thousands(s.journal.head_seq),
+                thousands(s.journal.ahead_of_collector),
+                if s.uplink.connected {
+                    s.uplink.mode.as_str()
+                } else {
+                    "disconnected"
+                }
+            ),
+        }
+    }
+}
+
 /// What happened to HQ during the day.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Hq {
-    /// Up, before the outage.
     Up,
-    /// Killed at this instant.
     Down(Instant),
-    /// Restarted at this instant; the events acknowledged until then reach `target`.
-    Back { at: Instant, target: u64 },
+    /// Restarted at this instant after being down so many seconds; the journal heads of s1 and
+    /// s2 at the restart: the outage's backlog is drained once HQ's marks reach them.
+    Back(Instant, f64, [u64; 2]),
     /// The outage's backlog is applied.
     Recovered,
 }
 
-/// Runs the demo; `Ok(true)` when the verdict holds (or the user stopped it early).
-fn run(args: &Args) -> Result<bool, String> {
-    let day = Duration::from_secs_f64(args.duration);
-    let outage_at = Duration::from_secs_f64(args.duration * OUTAGE_AT);
-    let outage = Duration::from_secs_f64(args.outage_secs());
+// ---- the run ----------------------------------------------------------------------------------
 
+fn run(args: &Args) -> Result<bool, String> {
+    let started_at = Instant::now();
+    let speed = args.clock_speed();
+    let plan = day::plan(args.speed);
     let mut dir = DemoDir::new()?;
     process::children_in_own_process_group();
     println!(
-        "store-edge demo: a store day (08:00-18:00) in {:.0} s at speed {} (about {:.0} events/s at base rate), \
-         with an HQ outage of {:.1} s in the middle",
-        args.duration,
-        args.speed,
-        BASE_RATE * args.speed,
-        outage.as_secs_f64()
+        "store-edge demo: a store day (07:00-19:00) in {:.0} s (clock {:.0}x), two stores and HQ on 127.0.0.1",
+        args.duration, speed
     );
     println!(
         "temporary directory (configs, state, logs): {}",
         dir.path().display()
     );
 
+    // HQ: catalogue, event clock, both stores in one region, a token on the API.
     let collector_dir = dir.subdir("collector")?;
-    let agent_dir = dir.subdir("agent")?;
+    let catalogue = collector_dir.join("catalogue.csv");
+    std::fs::write(&catalogue, day::catalogue_csv(&plan.products))
+        .map_err(|e| format!("write {}: {e}", catalogue.display()))?;
+    let token = new_token();
+    let mut cfg = CollectorConfig::with_embedded_broker(&collector_dir);
+    cfg.api_token = Some(token.clone());
+    cfg.extra_toml = scenario::collector_toml(&catalogue, 200);
+    println!("starting store-collector (HQ) with its embedded MQTT broker ...");
+    let mut collector = Collector::start(&collector_dir, cfg);
+    let api = collector.api_addr();
     println!(
-        "  collector log: {}",
+        "  ready: MQTT 127.0.0.1:{}, API http://{api} (bearer token), log {}",
+        collector.mqtt_port(),
         collector_dir.join("collector.log").display()
     );
-    println!("  agent log:     {}", agent_dir.join("agent.log").display());
 
-    println!("starting store-collector (HQ) with its embedded MQTT broker ...");
-    let mut collector = Collector::start(
-        &collector_dir,
-        CollectorConfig::with_embedded_broker(&collector_dir),
-    );
-    let stats_url = format!("http://{}/v1/stats", collector.api_addr());
-    println!(
-        "  ready: MQTT on 127.0.0.1:{}, stats on {stats_url}",
-        collector.mqtt_port()
-    );
-    println!("starting store-agent ({STORE_ID}/{AGENT_ID}) with a line-feed driver ...");
-    let mut agent_config = AgentConfig::new(&agent_dir, collector.mqtt_port());
-    agent_config.store_id = STORE_ID.into();
-    agent_config.agent_id = AGENT_ID.into();
-    let mut agent = Agent::start(&agent_dir, agent_config);
-    println!("  ready: line feed on {}", agent.feed_addr());
+    // The simulated 07:00, shared by both agents' clocks and the device player.
+    let anchor_ms = wall_ms() + (LEAD_SECS * 1000.0) as i64;
+    let anchor = Instant::now() + Duration::from_secs_f64(LEAD_SECS);
+    let clock_toml = scenario::agent_clock_toml(speed, anchor_ms);
 
-    let plan: Vec<String> = PHASES
-        .iter()
-        .scan(0.0, |from, p| {
-            let s = format!("{} {}", store_clock(*from), p.name);
-            *from = p.until;
-            Some(s)
-        })
-        .collect();
+    // Store s1's virtual devices, then its agent.
+    let s1_dir = dir.subdir("agent-s1")?;
+    let handheld = SerialScanner::open()?;
+    let mut till_scanner = HidPosScanner::create(&dir.path().join("till-1-scanner.fifo"))?;
+    let printer = Printer::start()?;
+    let (tap_port, door_port) = (ports::free_port(), ports::free_port());
+    let drivers = s1_drivers(
+        &handheld,
+        till_scanner.path(),
+        tap_port,
+        &printer,
+        door_port,
+    );
+    println!("starting store-agent for s1 (virtual devices, real drivers) ...");
+    let mut s1 = Store::start(
+        &s1_dir,
+        "s1",
+        collector.mqtt_port(),
+        clock_toml.clone() + &drivers,
+    );
+    till_scanner.plug_in(Duration::from_secs(30))?;
     println!(
-        "the day: {} | 18:00 close; HQ down from {:.1} s to {:.1} s (wall clock)",
-        plan.join(" | "),
-        outage_at.as_secs_f64(),
-        (outage_at + outage).as_secs_f64()
+        "  serial_scanner   handheld-1      on {} (pseudo-terminal: data + CR LF)",
+        handheld.path()
+    );
+    println!(
+        "  hid_pos_scanner  till-1-scanner  on {} (FIFO of 64-byte HID POS reports)",
+        till_scanner.path().display()
+    );
+    println!("  escpos_tap       till-1-printer  on 127.0.0.1:{tap_port} -> printer {} (template \"gtin\")", printer.addr());
+    println!("  counter_push     door-1          on http://127.0.0.1:{door_port}/counter (Xovis live data)");
+    println!("starting store-agent for s2 (line feed) ...");
+    let s2_dir = dir.subdir("agent-s2")?;
+    let mut s2 = Store::start(&s2_dir, "s2", collector.mqtt_port(), clock_toml);
+    let feed = Feed::connect(s2.agent.feed_addr())?;
+    println!(
+        "  line_feed        feed            on {}",
+        s2.agent.feed_addr()
+    );
+    println!(
+        "HQ goes down at {} and comes back at {} (store time)",
+        clock(OUTAGE.0),
+        clock(OUTAGE.1)
     );
     println!();
 
-    let started = Instant::now();
-    let mut feed = Feed::new(agent.feed_addr(), args.speed);
-    let mut phase = 0;
-    feed.start_phase(phase);
-    println!("{} store opens: {}", store_clock(0.0), PHASES[phase].name);
-    let mut status = Status::new(started);
+    // The player: the devices do the day.
+    let progress = Arc::new(Mutex::new(Progress::default()));
+    let stop_player = Arc::new(AtomicBool::new(false));
+    let player = {
+        let plan: Plan = plan.clone();
+        let progress = Arc::clone(&progress);
+        let stop = Arc::clone(&stop_player);
+        let mut devices = Devices {
+            handheld,
+            till_scanner,
+            till: Till::new(ports::localhost(tap_port)),
+            door: DoorCounter::new(ports::localhost(door_port)),
+            feed,
+        };
+        std::thread::Builder::new()
+            .name("demo-devices".into())
+            .spawn(move || {
+                play::play(
+                    &plan,
+                    &mut devices,
+                    anchor,
+                    speed,
+                    &progress,
+                    &stop,
+                    |at, text| {
+                        println!("{} {text}", clock(at));
+                    },
+                );
+                // The devices stay plugged in until the agents are stopped.
+                devices
+            })
+            .map_err(|e| e.to_string())?
+    };
+
+    let mut watcher = Watcher::default();
     let mut hq = Hq::Up;
-    let mut next_status = started + Duration::from_secs(1);
     let mut outage_report = String::new();
-
-    // The day: phases, the outage, a status line a second.
-    loop {
+    let mut last_tick = Instant::now();
+    let mut last_heads = 0;
+    let mut next_status = anchor;
+    let mut next_drain_check = Instant::now();
+    let sim_now = || {
+        Instant::now()
+            .saturating_duration_since(anchor)
+            .as_secs_f64()
+            * speed
+    };
+    while !player.is_finished() {
         if stopping() {
-            return stop_early(&mut feed, &mut agent, &mut collector, &mut dir, args);
+            stop_player.store(true, Ordering::SeqCst);
+            let _devices = player.join();
+            return stop_early(&mut [&mut s1, &mut s2], &mut collector, &mut dir, args);
         }
-        let elapsed = started.elapsed();
-        if elapsed >= day {
-            break;
-        }
-        let fraction = elapsed.as_secs_f64() / args.duration;
-        let clock = store_clock(fraction);
-        agent.check_running()?;
-        if !matches!(hq, Hq::Down(_)) {
-            collector.check_running()?;
-        }
-
-        let now_phase = phase_at(fraction);
-        if now_phase != phase {
-            phase = now_phase;
-            feed.start_phase(phase);
-            println!("{clock} {}", PHASES[phase].name);
-        }
-
+        s1.agent.check_running()?;
+        s2.agent.check_running()?;
         match hq {
-            Hq::Up if elapsed >= outage_at => {
-                // The mark as of the kill, so the backlog shown during the outage is exact.
-                if let Some(a) = collector
-                    .stats()
-                    .ok()
-                    .and_then(|s| s.agent(STORE_ID, AGENT_ID).map(|a| a.committed_seq))
-                {
-                    status.committed = a;
-                }
+            Hq::Up if sim_now() >= OUTAGE.0 => {
                 let pid = collector.pid().unwrap_or(0);
                 collector.note("demo: HQ outage, SIGKILL");
                 collector.kill();
                 hq = Hq::Down(Instant::now());
                 println!(
-                    "{clock} HQ OUTAGE: store-collector (pid {pid}) and its broker SIGKILLed; \
-                     the store keeps selling, the agent keeps journaling"
+                    "{} HQ OUTAGE: store-collector (pid {pid}) and its broker SIGKILLed; the stores keep trading, the agents keep journaling",
+                    clock(sim_now())
                 );
             }
-            Hq::Down(since) if since.elapsed() >= outage => {
-                let backlog = feed.totals().max_acked.saturating_sub(status.committed);
-                status.peak_backlog = status.peak_backlog.max(backlog);
+            Hq::Down(since)
+                if sim_now() >= OUTAGE.1 && since.elapsed() >= Duration::from_secs(1) =>
+            {
+                let backlog: u64 = [&mut s1, &mut s2]
+                    .iter_mut()
+                    .map(|s| s.refresh().map_or(0, |x| x.journal.ahead_of_collector))
+                    .sum();
+                let targets = [s1.head(), s2.head()];
                 println!(
-                    "{clock} HQ back after {:.1} s: restarting store-collector on the same state \
-                     directory (backlog {} events)",
+                    "{} HQ back after {:.1} s: restarting store-collector on the same state (backlog {} events)",
+                    clock(sim_now()),
                     since.elapsed().as_secs_f64(),
                     thousands(backlog)
                 );
+                let down = since.elapsed().as_secs_f64();
                 collector.start_again();
-                let target = feed.totals().max_acked;
-                hq = Hq::Back {
-                    at: Instant::now(),
-                    target,
-                };
-                println!(
-                    "{} HQ ready (pid {}); the agent reconnects and resends from HQ's committed mark",
-                    store_clock(started.elapsed().as_secs_f64() / args.duration),
-                    collector.pid().unwrap_or(0)
-                );
+                hq = Hq::Back(Instant::now(), down, targets);
             }
-            _ => {}
+            Hq::Down(_) => {}
+            _ => collector.check_running()?,
         }
-
         if Instant::now() >= next_status {
-            next_status += Duration::from_secs(1);
-            let down = matches!(hq, Hq::Down(_));
-            let stats = if down { None } else { collector.stats().ok() };
-            status.line(
-                &clock,
-                PHASES[phase].name,
-                feed.totals(),
-                stats.as_ref(),
-                down,
+            next_status = Instant::now() + Duration::from_secs(1);
+            let heads = s1.refresh().map_or(0, |s| s.journal.head_seq)
+                + s2.refresh().map_or(0, |s| s.journal.head_seq);
+            let rate = (heads - last_heads.min(heads)) as f64
+                / last_tick.elapsed().as_secs_f64().max(1e-3);
+            (last_heads, last_tick) = (heads, Instant::now());
+            let hq_text = if matches!(hq, Hq::Down(_)) {
+                "HQ DOWN".to_owned()
+            } else {
+                match hq_stats(api, &token) {
+                    Ok(s) => format!("HQ applied {}", thousands(s.applied_total)),
+                    Err(_) => "HQ not answering".to_owned(),
+                }
+            };
+            if !matches!(hq, Hq::Down(_)) {
+                for line in watcher.poll(api, &token).unwrap_or_default() {
+                    println!("{line}");
+                }
+            }
+            println!(
+                "[{:>5.1}s {}] {rate:>5.1} ev/s | {} | {} | {hq_text}",
+                started_at.elapsed().as_secs_f64(),
+                clock(sim_now().min(DAY_SECS)),
+                s1.describe(),
+                s2.describe()
             );
-            if let (Hq::Back { at, target }, Some(_)) = (hq, &stats) {
-                if status.committed >= target {
+        }
+        if let Hq::Back(at, down, targets) = hq {
+            if Instant::now() >= next_drain_check {
+                next_drain_check = Instant::now() + Duration::from_millis(200);
+                let drained = hq_stats(api, &token).is_ok_and(|stats| {
+                    [&s1, &s2].iter().zip(targets).all(|(s, target)| {
+                        stats
+                            .agent(s.id, &s.agent_id())
+                            .is_some_and(|a| a.committed_seq >= target)
+                    })
+                });
+                if drained {
                     outage_report = format!(
-                        "HQ down {:.1} s; backlog peaked at {} events; everything acknowledged \
-                         up to HQ's return (seq {}) applied {:.1} s after the restart",
-                        outage.as_secs_f64(),
-                        thousands(status.peak_backlog),
-                        thousands(target),
+                        "HQ down {down:.1} s (store time {}-{}); everything journaled until its return was applied {:.1} s after the restart",
+                        clock(OUTAGE.0),
+                        clock(OUTAGE.1),
                         at.elapsed().as_secs_f64()
                     );
-                    println!("{clock} backlog drained: {outage_report}");
+                    println!(
+                        "{} backlog drained: every event journaled during the outage is at HQ ({:.1} s after the restart)",
+                        clock(sim_now()),
+                        at.elapsed().as_secs_f64()
+                    );
                     hq = Hq::Recovered;
                 }
             }
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-
-    // Closing time: stop feeding, let HQ catch up.
-    let report = feed.finish_current().cloned().ok_or("no writer ran")?;
-    let max_acked = report.max_acked().unwrap_or(0);
-    println!(
-        "18:00 store closes: {} events sent, {} ok'd (highest seq {}); waiting for HQ to apply the rest",
-        thousands(report.sent),
-        thousands(report.acked.len() as u64),
-        thousands(max_acked)
-    );
+    let devices = player.join().map_err(|_| "the device player panicked")?;
+    let done = progress.lock().unwrap_or_else(|e| e.into_inner()).clone();
     if matches!(hq, Hq::Down(_)) {
-        // Only with a very short day: the outage outlasted it.
         collector.start_again();
     }
-    let caught_up_by = Instant::now() + CATCH_UP_TIMEOUT;
+
+    // Closing: wait until HQ has applied everything both agents journaled.
+    println!(
+        "19:00 the day is played: {} device actions; waiting for HQ to apply the rest",
+        thousands(done.steps)
+    );
+    let deadline = Instant::now() + CATCH_UP_TIMEOUT;
     let mut caught_up = false;
-    while Instant::now() < caught_up_by {
+    while Instant::now() < deadline {
         if stopping() {
-            return stop_early(&mut feed, &mut agent, &mut collector, &mut dir, args);
+            return stop_early(&mut [&mut s1, &mut s2], &mut collector, &mut dir, args);
         }
-        agent.check_running()?;
-        collector.check_running()?;
-        let stats = collector.stats().ok();
-        let done = stats
-            .as_ref()
-            .and_then(|s| s.agent(STORE_ID, AGENT_ID))
-            .is_some_and(|a| a.committed_seq >= max_acked && a.gaps.is_empty());
-        if done || Instant::now() >= next_status {
-            next_status = Instant::now() + Duration::from_secs(1);
-            status.line("18:00", "closed", feed.totals(), stats.as_ref(), false);
-        }
-        if done {
-            caught_up = true;
-            break;
+        s1.refresh();
+        s2.refresh();
+        if let Ok(stats) = hq_stats(api, &token) {
+            let at_hq = |s: &Store| {
+                stats
+                    .agent(s.id, &s.agent_id())
+                    .is_some_and(|a| a.committed_seq >= s.head() && a.gaps.is_empty())
+            };
+            if at_hq(&s1) && at_hq(&s2) {
+                caught_up = true;
+                break;
+            }
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     if !caught_up {
-        println!(
-            "HQ did not reach seq {} within {CATCH_UP_TIMEOUT:?}",
-            thousands(max_acked)
-        );
+        println!("HQ did not catch up within {CATCH_UP_TIMEOUT:?}");
     }
-    if outage_report.is_empty() {
-        outage_report = format!(
-            "HQ down {:.1} s; backlog peaked at {} events",
-            outage.as_secs_f64(),
-            thousands(status.peak_backlog)
-        );
+    // The rules run on their evaluation timer too: one more look after it has run.
+    if !nap(Duration::from_millis(1500)) {
+        return stop_early(&mut [&mut s1, &mut s2], &mut collector, &mut dir, args);
     }
+    for line in watcher.poll(api, &token).unwrap_or_default() {
+        println!("{line}");
+    }
+    s1.refresh();
+    s2.refresh();
+    let stats = hq_stats(api, &token)?;
+    let positions = hq::get_json(api, &token, "/v1/stores/s1/positions")?;
+    let printed = printer.printed();
+    let ok = summary(&Summary {
+        stats: &stats,
+        done: &done,
+        plan: &plan,
+        stores: [&s1, &s2],
+        watcher: &watcher,
+        positions: &positions,
+        printed_bytes: printed.bytes.len() as u64,
+        outage: &outage_report,
+        wall: started_at.elapsed(),
+    });
 
-    // A quiet second: a late duplicate applied twice would show up now.
-    if !nap(Duration::from_secs(1)) {
-        return stop_early(&mut feed, &mut agent, &mut collector, &mut dir, args);
-    }
-    let stats = collector.stats()?;
-    let ok = summary(&report, &stats, &feed.sent_by_activity(), &outage_report);
-
-    if args.wait {
+    if args.wait && !stopping() {
         println!();
-        println!("HQ stats:  {stats_url}");
+        println!("dashboard: http://{api}/#token={token}");
         println!(
-            "line feed: {} (one JSON event per line, see README \"Line feed\")",
-            agent.feed_addr()
+            "API:       curl -H 'Authorization: Bearer {token}' http://{api}/v1/alerts?state=all"
         );
         println!("logs:      {}", dir.path().display());
         println!("Ctrl-C stops the demo.");
-        let mut last = stats.applied_total;
         while nap(Duration::from_secs(1)) {
-            agent.check_running()?;
+            s1.agent.check_running()?;
+            s2.agent.check_running()?;
             collector.check_running()?;
-            if let Ok(s) = collector.stats() {
-                if s.applied_total != last {
-                    last = s.applied_total;
-                    println!(
-                        "HQ applied {} (committed {})",
-                        thousands(s.applied_total),
-                        thousands(s.agent(STORE_ID, AGENT_ID).map_or(0, |a| a.committed_seq))
-                    );
-                }
-            }
         }
         println!();
     }
-    stop_processes(&mut agent, &mut collector);
+    stop_processes(&mut [&mut s1, &mut s2], &mut collector);
+    drop(devices);
     dir.keep = args.keep || !ok;
     Ok(ok)
 }
 
 /// Ctrl-C before the summary: stop everything, exit successfully.
 fn stop_early(
-    feed: &mut Feed,
-    agent: &mut Agent,
+    stores: &mut [&mut Store],
     collector: &mut Collector,
     dir: &mut DemoDir,
     args: &Args,
 ) -> Result<bool, String> {
     println!("\ninterrupted: stopping");
-    feed.finish_current();
-    stop_processes(agent, collector);
+    stop_processes(stores, collector);
     dir.keep = args.keep;
     Ok(true)
 }
 
-/// SIGTERM the agent, then the collector, each waited for (SIGKILL after [`STOP_GRACE`]).
-fn stop_processes(agent: &mut Agent, collector: &mut Collector) {
-    let agent_ran = agent.check_running().is_ok();
-    let agent_status = agent.terminate(STOP_GRACE);
-    report_stop("store-agent", agent_ran, agent_status);
-    let collector_ran = collector.check_running().is_ok();
-    let collector_status = collector.terminate(STOP_GRACE);
-    report_stop("store-collector", collector_ran, collector_status);
+/// SIGTERM the agents, then the collector, each waited for (SIGKILL after [`STOP_GRACE`]).
+fn stop_processes(stores: &mut [&mut Store], collector: &mut Collector) {
+    for s in stores.iter_mut() {
+        let ran = s.agent.check_running().is_ok();
+        let status = s.agent.terminate(STOP_GRACE);
+        report_stop(&format!("store-agent {}", s.id), ran, status);
+    }
+    let ran = collector.check_running().is_ok();
+    let status = collector.terminate(STOP_GRACE);
+    report_stop("store-collector", ran, status);
 }
 
 fn report_stop(name: &str, was_running: bool, status: Option<std::process::ExitStatus>) {
@@ -1026,168 +742,258 @@ fn report_stop(name: &str, was_running: bool, status: Option<std::process::ExitS
     }
 }
 
-/// Prints the summary and returns the verdict: every acknowledged event applied exactly once.
-fn summary(
-    report: &WriterReport,
-    stats: &Stats,
-    sent_by_activity: &BTreeMap<Activity, u64>,
-    outage_report: &str,
-) -> bool {
-    let store = stats.store(STORE_ID);
-    let agent = stats.agent(STORE_ID, AGENT_ID);
+// ---- the summary ------------------------------------------------------------------------------
+
+struct Summary<'a> {
+    stats: &'a Stats,
+    done: &'a Progress,
+    plan: &'a Plan,
+    stores: [&'a Store; 2],
+    watcher: &'a Watcher,
+    positions: &'a Value,
+    printed_bytes: u64,
+    outage: &'a str,
+    wall: Duration,
+}
+
+/// Prints the summary; true when the verdict holds.
+fn summary(s: &Summary<'_>) -> bool {
+    let mut violations: Vec<String> = Vec::new();
+    let d = s.done;
     println!();
     println!("==== summary ====");
     println!(
-        "the store sent: {}",
-        sent_by_activity
-            .iter()
-            .map(|(a, n)| format!("{} {}", thousands(*n), a.label()))
-            .collect::<Vec<_>>()
-            .join(", ")
+        "store s1 devices: {} scans ({} staff commands not recorded), {} receipts ({} returns) through the tap, {} door-counter posts ({} in / {} out)",
+        thousands(d.s1_scans),
+        thousands(d.commands),
+        thousands(d.receipts),
+        thousands(d.returns),
+        thousands(d.door_posts),
+        thousands(d.entries),
+        thousands(d.exits)
     );
-    println!("outage: {outage_report}");
+    println!(
+        "store s2 line feed: {} lines, each answered ok",
+        thousands(d.feed_lines)
+    );
+    for e in &d.errors {
+        violations.push(format!("device error: {e}"));
+    }
+    if s.printed_bytes != d.receipt_bytes {
+        violations.push(format!(
+            "the printer got {} bytes, the till sent {}",
+            s.printed_bytes, d.receipt_bytes
+        ));
+    } else {
+        println!(
+            "printer: all {} bytes the till sent arrived through the tap",
+            thousands(s.printed_bytes)
+        );
+    }
+    println!(
+        "outage: {}",
+        if s.outage.is_empty() {
+            "HQ down; its backlog drained after the day"
+        } else {
+            s.outage
+        }
+    );
+
+    // Zero loss: every event each agent journaled is applied at HQ, exactly once.
     println!();
     println!(
-        "  {:<16} {:>9} {:>9} {:>14}",
-        "kind", "sent", "ok'd", "applied at HQ"
+        "  {:<6} {:>10} {:>10} {:>10}  gaps / lost",
+        "store", "journaled", "applied", "committed"
     );
-    let mut kinds: Vec<&str> = report.sent_tally.kinds.keys().map(String::as_str).collect();
-    for k in store.kinds.keys() {
-        if !kinds.contains(&k.as_str()) {
-            kinds.push(k);
+    for store in s.stores {
+        let head = store.head();
+        match s.stats.agent(store.id, &store.agent_id()) {
+            None => violations.push(format!(
+                "HQ has no entry for {}/{}",
+                store.id,
+                store.agent_id()
+            )),
+            Some(a) => {
+                let applied = a.applied();
+                let missing: u64 = (1..=head).filter(|&q| !applied.contains(q)).count() as u64;
+                println!(
+                    "  {:<6} {:>10} {:>10} {:>10}  {} / {}",
+                    store.id,
+                    thousands(head),
+                    thousands(a.applied_count),
+                    thousands(a.committed_seq),
+                    if a.gaps.is_empty() {
+                        "none".into()
+                    } else {
+                        short_ranges(&a.gaps)
+                    },
+                    if a.lost_ranges.is_empty() {
+                        "none".into()
+                    } else {
+                        short_ranges(&a.lost_ranges)
+                    },
+                );
+                if missing > 0 {
+                    violations.push(format!(
+                        "LOSS: {missing} of {}'s journaled seqs 1..={head} never applied",
+                        store.id
+                    ));
+                }
+                if a.applied_count != applied.len() {
+                    violations.push(format!(
+                        "{}: applied_count {} but ranges hold {}",
+                        store.id,
+                        a.applied_count,
+                        applied.len()
+                    ));
+                }
+                if !a.gaps.is_empty() || !a.lost_ranges.is_empty() {
+                    violations.push(format!("{}: gaps or lost ranges at HQ", store.id));
+                }
+                if a.committed_seq < head {
+                    violations.push(format!(
+                        "{}: committed mark {} below the journal head {head}",
+                        store.id, a.committed_seq
+                    ));
+                }
+            }
         }
     }
-    let mut violations = report.violations();
-    for kind in &kinds {
-        let sent = report.sent_tally.kinds.get(*kind).copied().unwrap_or(0);
-        let acked = report.acked_tally.kinds.get(*kind).copied().unwrap_or(0);
-        let applied = store.kinds.get(*kind).copied().unwrap_or(0);
-        let mark = if applied == acked {
-            ""
-        } else {
-            "  <-- differs"
-        };
-        println!(
-            "  {kind:<16} {:>9} {:>9} {:>14}{mark}",
-            thousands(sent),
-            thousands(acked),
-            thousands(applied)
-        );
-        if applied != acked {
+    let s2_agent = s.stats.agent("s2", "agent-s2");
+    let unacked: Vec<(u64, u64)> = d
+        .feed_acked
+        .ranges()
+        .filter(|&(a, b)| s2_agent.is_none_or(|x| !(a..=b).all(|q| x.applied().contains(q))))
+        .collect();
+    if !unacked.is_empty() {
+        violations.push(format!(
+            "s2: ok'd seqs not applied: {}",
+            short_ranges(&unacked)
+        ));
+    }
+    let distinct: u64 = s.stats.agents.iter().map(|a| a.applied_count).sum();
+    if s.stats.applied_total != distinct {
+        violations.push(format!(
+            "DOUBLE APPLY: applied_total {} != distinct seqs applied {distinct}",
+            s.stats.applied_total
+        ));
+    }
+    println!(
+        "duplicates recognised by seq and ignored at HQ: {}",
+        thousands(s.stats.duplicates_total)
+    );
+
+    // What the devices did, as HQ counted it.
+    let s1 = s.stats.store("s1");
+    let kind = |k: &str| s1.kinds.get(k).copied().unwrap_or(0);
+    for (what, sent, at_hq) in [
+        ("scans", d.s1_scans, kind("scan")),
+        ("receipts", d.receipts, kind("pos_transaction")),
+        ("door-counter ticks", d.door_ticks, kind("foot_traffic")),
+        ("people in", d.entries, s1.foot_traffic_entries),
+        ("people out", d.exits, s1.foot_traffic_exits),
+    ] {
+        if sent != at_hq {
             violations.push(format!(
-                "{kind}: {applied} applied at HQ, {acked} acknowledged"
+                "s1 {what}: the devices made {sent}, HQ applied {at_hq}"
             ));
         }
     }
     println!(
-        "  {:<16} {:>9} {:>9} {:>14}",
-        "total",
-        thousands(report.sent),
-        thousands(report.acked.len() as u64),
-        thousands(store.kinds.values().sum())
-    );
-    println!(
-        "  people in / out: sent {} / {}, counted at HQ {} / {}",
-        thousands(report.acked_tally.entries),
-        thousands(report.acked_tally.exits),
-        thousands(store.foot_traffic_entries),
-        thousands(store.foot_traffic_exits)
-    );
-    if (store.foot_traffic_entries, store.foot_traffic_exits)
-        != (report.acked_tally.entries, report.acked_tally.exits)
-    {
-        violations.push("foot-traffic sums differ from what was acknowledged".into());
-    }
-    if report.unanswered != 0 {
-        violations.push(format!(
-            "{} lines got no answer from the agent",
-            report.unanswered
-        ));
-    }
-    println!(
-        "duplicates ignored at HQ: {} (re-sent copies recognised by seq, not applied again)",
-        thousands(stats.duplicates_total)
+        "s1 at HQ: {} scans, {} receipts, {} door ticks ({} in / {} out), {} device statuses - as the devices made them",
+        thousands(kind("scan")),
+        thousands(kind("pos_transaction")),
+        thousands(kind("foot_traffic")),
+        thousands(s1.foot_traffic_entries),
+        thousands(s1.foot_traffic_exits),
+        thousands(kind("device_status"))
     );
 
-    let distinct: u64 = stats.agents.iter().map(|a| a.applied_count).sum();
-    match agent {
-        None => violations.push(format!("HQ has no entry for {STORE_ID}/{AGENT_ID}")),
-        Some(a) => {
-            let applied = a.applied();
-            let mut missing = SeqSet::new();
-            for &seq in &report.acked {
-                if !applied.contains(seq) {
-                    missing.insert(seq);
-                }
-            }
-            let gaps = if a.gaps.is_empty() {
-                "none".to_string()
-            } else {
-                short_ranges(&a.gaps)
-            };
-            println!("gaps in seq at HQ: {gaps}");
-            println!(
-                "committed mark: {} (highest ok'd seq {}); applied seqs {}",
-                thousands(a.committed_seq),
-                thousands(report.max_acked().unwrap_or(0)),
-                short_ranges(&a.applied_ranges)
-            );
-            println!(
-                "ok'd seqs missing at HQ: {}; applied_total {} vs distinct seqs applied {}",
-                if missing.is_empty() {
-                    "none".to_string()
-                } else {
-                    thousands(missing.len())
-                },
-                thousands(stats.applied_total),
-                thousands(distinct)
-            );
-            if !missing.is_empty() {
-                let ranges: Vec<(u64, u64)> = missing.ranges().collect();
-                violations.push(format!(
-                    "LOSS: {} ok'd seqs never applied: {}",
-                    missing.len(),
-                    short_ranges(&ranges)
-                ));
-            }
-            if a.applied_count != applied.len() {
-                violations.push(format!(
-                    "applied_count {} but applied_ranges hold {}",
-                    a.applied_count,
-                    applied.len()
-                ));
-            }
-            if !a.gaps.is_empty() {
-                violations.push(format!("gaps: {}", short_ranges(&a.gaps)));
-            }
-            if !a.lost_ranges.is_empty() {
-                violations.push(format!(
-                    "seqs settled as lost: {}",
-                    short_ranges(&a.lost_ranges)
-                ));
-            }
-            if a.committed_seq < report.max_acked().unwrap_or(0) {
-                violations.push(format!(
-                    "committed mark {} below the highest ok'd seq",
-                    a.committed_seq
-                ));
-            }
+    // Stock: HQ's positions against the store's own books.
+    let at_hq: BTreeMap<String, f64> = s.positions["positions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| Some((p["gtin"].as_str()?.to_owned(), p["position"].as_f64()?)))
+        .collect();
+    let mut stock_line = Vec::new();
+    for (&i, &want) in &s.plan.closing_stock {
+        let p = &s.plan.products[i];
+        let got = at_hq.get(&format!("{:0>14}", p.gtin)).copied();
+        stock_line.push(format!(
+            "{} {}",
+            p.name,
+            got.map_or("-".into(), |g| g.to_string())
+        ));
+        if got != Some(want) {
+            violations.push(format!(
+                "s1 stock of {}: HQ has {got:?}, the store's books {want}",
+                p.name
+            ));
         }
     }
-    if stats.applied_total != distinct {
-        violations.push(format!(
-            "DOUBLE APPLY: applied_total {} != distinct seqs applied {distinct}",
-            stats.applied_total
-        ));
+    println!("s1 stock at HQ: {}", stock_line.join(", "));
+
+    // The alerts and signals of the day.
+    let by_kind = s.watcher.alerts_by_kind();
+    println!(
+        "alerts: {} ({})",
+        by_kind.values().sum::<u64>(),
+        by_kind
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "signals shown: {} ({})",
+        s.watcher.signals_shown.values().sum::<u64>(),
+        s.watcher
+            .signals_shown
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let gtin14 = |g: &str| format!("{g:0>14}");
+    let mut story = Vec::new();
+    for (what, seen) in [
+        (
+            "OUT for pens at s1",
+            s.watcher.saw_alert("s1", "OUT", Some(&gtin14(PENS))),
+        ),
+        (
+            "LOW for notebooks at s1",
+            s.watcher.saw_alert("s1", "LOW", Some(&gtin14(NOTEBOOKS))),
+        ),
+        (
+            "TRANSFER of pens to s1",
+            s.watcher.saw_alert("s1", "TRANSFER", Some(&gtin14(PENS))),
+        ),
+        (
+            "RETURNS_SPIKE at s1",
+            s.watcher.saw_alert("s1", "RETURNS_SPIKE", None),
+        ),
+        (
+            "UNDERSTAFFED at s1 in the rush",
+            s.watcher.saw_signal("UNDERSTAFFED"),
+        ),
+    ] {
+        if !seen {
+            story.push(what);
+        }
     }
-    if stats.rejected_batches != 0 {
-        violations.push(format!("{} batches rejected", stats.rejected_batches));
+    if story.is_empty() {
+        println!("the day's story is all there: OUT, LOW, TRANSFER, RETURNS_SPIKE, UNDERSTAFFED");
+    } else {
+        violations.push(format!("not raised: {}", story.join(", ")));
     }
+    println!("wall time so far: {:.1} s", s.wall.as_secs_f64());
     println!();
     if violations.is_empty() {
         println!(
-            "VERDICT: zero loss, exactly once - all {} ok'd events are applied at HQ, each once",
-            thousands(report.acked.len() as u64)
+            "VERDICT: zero loss, exactly once - all {} events the stores journaled are applied at HQ, each once",
+            thousands(s.stores.iter().map(|x| x.head()).sum())
         );
         true
     } else {
@@ -1214,34 +1020,28 @@ mod tests {
             (a.duration, a.speed, a.wait, a.keep),
             (60.0, 1.0, true, false)
         );
-        let a = parse(&["--duration", "20", "--speed=2.5", "--no-wait", "--keep"])
+        assert_eq!(a.clock_speed(), 720.0);
+        let a = parse(&["--duration", "90", "--speed=2.5", "--no-wait", "--keep"])
             .unwrap()
             .unwrap();
         assert_eq!(
             (a.duration, a.speed, a.wait, a.keep),
-            (20.0, 2.5, false, true)
+            (90.0, 2.5, false, true)
         );
-        assert_eq!(a.outage_secs(), 2.0);
+        assert_eq!(a.clock_speed(), 480.0);
         assert!(parse(&["--help"]).unwrap().is_none());
         assert!(parse(&["--duration"])
             .unwrap_err()
             .contains("needs a value"));
-        assert!(parse(&["--duration", "2"]).unwrap_err().contains("between"));
+        assert!(parse(&["--duration", "5"]).unwrap_err().contains("between"));
         assert!(parse(&["--speed", "fast"])
             .unwrap_err()
             .contains("not a number"));
         assert!(parse(&["--no-wait=1"]).unwrap_err().contains("unknown"));
-        // A slow day's outage is capped to 30% of the day.
-        let a = parse(&["--duration", "10", "--speed", "0.1"])
-            .unwrap()
-            .unwrap();
-        assert_eq!(a.outage_secs(), 3.0);
     }
 
     #[test]
-    fn gtin_check_digits_and_number_format() {
-        assert_eq!(gtin13("400638133393"), "4006381333931");
-        assert_eq!(gtin13("950600013435"), "9506000134352");
+    fn number_format() {
         assert_eq!(thousands(0), "0");
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1_000), "1,000");
@@ -1249,70 +1049,24 @@ mod tests {
     }
 
     #[test]
-    fn phases_cover_the_day_in_order() {
-        let mut from = 0.0;
-        for p in PHASES {
-            assert!(p.until > from, "{}", p.name);
-            from = p.until;
-        }
-        assert_eq!(from, 1.0);
-        assert_eq!(phase_at(0.0), 0);
-        assert_eq!(phase_at(0.99), PHASES.len() - 1);
-        assert_eq!(phase_at(1.0), PHASES.len() - 1);
-        assert_eq!(store_clock(0.0), "08:00");
-        assert_eq!(store_clock(0.5), "13:00");
-        assert_eq!(store_clock(1.0), "18:00");
-    }
-
-    #[test]
-    fn every_line_is_one_json_event_with_its_effect() {
-        let mut store = Store::new();
-        let mut receipts = Vec::new();
-        let (mut entries, mut exits) = (0, 0);
-        for phase in PHASES {
-            for _ in 0..500 {
-                let (line, effect) = store.next_line(phase);
-                assert!(line.ends_with('\n') && !line[..line.len() - 1].contains('\n'));
-                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-                assert_eq!(v["type"], effect.kind.name(), "{line}");
-                assert!(!v["device_id"].as_str().unwrap().is_empty());
-                match effect.kind {
-                    Kind::FootTraffic => {
-                        assert_eq!(v["entries"], effect.entries);
-                        assert_eq!(v["exits"], effect.exits);
-                        entries += effect.entries;
-                        exits += effect.exits;
-                        assert!(exits <= entries, "more people left than entered");
-                    }
-                    Kind::PosTransaction => {
-                        let items = v["items"].as_array().unwrap();
-                        let sum: i64 = items
-                            .iter()
-                            .map(|i| i["extended_minor"].as_i64().unwrap())
-                            .sum();
-                        assert_eq!(v["total_minor"].as_i64().unwrap(), sum, "{line}");
-                        receipts.push(v["receipt_id"].as_str().unwrap().to_string());
-                    }
-                    _ => assert_eq!((effect.entries, effect.exits), (0, 0)),
-                }
-            }
-        }
-        assert_eq!(u64::from(store.inside), entries - exits);
-        let n = receipts.len();
-        receipts.sort();
-        receipts.dedup();
-        assert_eq!(receipts.len(), n, "receipt ids are unique");
-        let sent = &store.sent;
-        for a in [
-            Activity::ReceivingScan,
-            Activity::SaleScan,
-            Activity::Sale,
-            Activity::StockCountScan,
-            Activity::Return,
-            Activity::DoorTick,
-        ] {
-            assert!(sent.get(&a).copied().unwrap_or(0) > 0, "{a:?} never sent");
-        }
-        assert_eq!(sent.values().sum::<u64>(), 500 * PHASES.len() as u64);
+    fn s1_drivers_parse_as_agent_config() {
+        let handheld = SerialScanner::open().unwrap();
+        let printer = Printer::start().unwrap();
+        let text = AgentConfig::new(Path::new("/tmp/demo-test"), 1883).to_toml()
+            + &scenario::agent_clock_toml(720.0, 1)
+            + &s1_drivers(&handheld, Path::new("/tmp/x.fifo"), 20001, &printer, 20002);
+        let config = store_agent::config::AgentConfig::parse(&text, "agent.toml")
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let kinds: Vec<&str> = config.drivers.iter().map(|d| d.kind()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "line_feed",
+                "serial_scanner",
+                "hid_pos_scanner",
+                "escpos_tap",
+                "counter_push"
+            ]
+        );
     }
 }

@@ -14,6 +14,10 @@ use crate::scanner::wedge::{self, KeyboardLayout, Terminator};
 /// reads (HID POS: usage page 0x8C usage 0x02; wedge: usage page 0x01 usage 0x06, keyboard);
 /// with two identical scanners, give `serial_number` or a path. A path is taken as given
 /// (prefer a stable udev symlink: hidraw numbers change when devices are replugged).
+///
+/// For demos and replays without a scanner, `device = { report_file = "/run/demo/hidpos.fifo" }`
+/// reads raw input reports from a FIFO or a file instead, `report_len` bytes each (default:
+/// 64 for `hid_pos_scanner`, 8 for `wedge_scanner`); see [`super::FileHidSource`].
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "SelectorFields")]
 pub enum HidSelector {
@@ -24,6 +28,12 @@ pub enum HidSelector {
         vendor_id: u16,
         product_id: Option<u16>,
         serial_number: Option<String>,
+    },
+    /// A FIFO or file of raw input reports (demos and replays), and the size of one report
+    /// (`None`: the driver kind's report size).
+    ReportFile {
+        path: String,
+        report_len: Option<usize>,
     },
 }
 
@@ -46,6 +56,7 @@ impl std::fmt::Display for HidSelector {
                 }
                 Ok(())
             }
+            HidSelector::ReportFile { path, .. } => write!(f, "report file {path}"),
         }
     }
 }
@@ -58,12 +69,42 @@ struct SelectorFields {
     vendor_id: Option<u16>,
     product_id: Option<u16>,
     serial_number: Option<String>,
+    report_file: Option<String>,
+    report_len: Option<usize>,
 }
 
 impl TryFrom<SelectorFields> for HidSelector {
     type Error = String;
 
     fn try_from(f: SelectorFields) -> Result<Self, String> {
+        if let Some(path) = f.report_file {
+            if f.path.is_some() || f.vendor_id.is_some() {
+                return Err("device: give report_file alone, not with path or vendor_id".into());
+            }
+            if f.product_id.is_some() || f.serial_number.is_some() {
+                return Err(format!(
+                    "device: product_id and serial_number need vendor_id, not report_file ({path})"
+                ));
+            }
+            if path.is_empty() {
+                return Err("device: report_file is empty".into());
+            }
+            if let Some(len) = f.report_len {
+                if !(1..=super::file_source::MAX_REPORT_LEN).contains(&len) {
+                    return Err(format!(
+                        "device: report_len must be 1 to {}, not {len}",
+                        super::file_source::MAX_REPORT_LEN
+                    ));
+                }
+            }
+            return Ok(HidSelector::ReportFile {
+                path,
+                report_len: f.report_len,
+            });
+        }
+        if f.report_len.is_some() {
+            return Err("device: report_len goes with report_file".into());
+        }
         match (f.path, f.vendor_id) {
             (Some(_), Some(_)) => Err("device: give either path or vendor_id, not both".into()),
             (Some(path), None) if f.product_id.is_some() || f.serial_number.is_some() => Err(
@@ -232,6 +273,32 @@ mod tests {
     }
 
     #[test]
+    fn report_file_selector() {
+        let c: HidPosScannerConfig =
+            toml::from_str("id = \"h\"\ndevice = { report_file = \"/run/demo/hid.fifo\" }")
+                .unwrap();
+        assert_eq!(
+            c.device,
+            HidSelector::ReportFile {
+                path: "/run/demo/hid.fifo".into(),
+                report_len: None
+            }
+        );
+        assert_eq!(c.device.to_string(), "report file /run/demo/hid.fifo");
+        let w: WedgeScannerConfig = toml::from_str(
+            "id = \"w\"\ndevice = { report_file = \"/tmp/keys.bin\", report_len = 9 }",
+        )
+        .unwrap();
+        assert_eq!(
+            w.device,
+            HidSelector::ReportFile {
+                path: "/tmp/keys.bin".into(),
+                report_len: Some(9)
+            }
+        );
+    }
+
+    #[test]
     fn bad_selectors_are_rejected_with_a_reason() {
         for (device, why) in [
             ("{}", "give path or vendor_id"),
@@ -244,6 +311,28 @@ mod tests {
             ("{ product_id = 1 }", "give path or vendor_id"),
             ("{ vendor_id = 70000 }", ""),
             ("{ vid = 1 }", "unknown field"),
+            (
+                "{ report_file = \"/f\", path = \"/g\" }",
+                "report_file alone",
+            ),
+            (
+                "{ report_file = \"/f\", vendor_id = 1 }",
+                "report_file alone",
+            ),
+            (
+                "{ report_file = \"/f\", serial_number = \"x\" }",
+                "need vendor_id",
+            ),
+            ("{ report_file = \"\" }", "report_file is empty"),
+            (
+                "{ report_file = \"/f\", report_len = 0 }",
+                "report_len must be 1 to 4096",
+            ),
+            ("{ report_file = \"/f\", report_len = 5000 }", "not 5000"),
+            (
+                "{ path = \"/dev/hidraw0\", report_len = 64 }",
+                "goes with report_file",
+            ),
         ] {
             let text = format!("id = \"h\"\ndevice = {device}");
             let e = toml::from_str::<HidPosScannerConfig>(&text)

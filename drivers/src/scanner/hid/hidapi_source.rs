@@ -113,6 +113,10 @@ impl HidSource for HidApiSource {
                 let device = info.open_device(&api).map_err(|e| self.open_error(e))?;
                 (device, what)
             }
+            // The drivers hand a report file to FileHidSource; this is only a misuse.
+            HidSelector::ReportFile { .. } => {
+                return Err(self.open_error("a report file is not a HID device (use FileHidSource)"))
+            }
         };
         self.device = Some(device);
         self.what = what.clone();

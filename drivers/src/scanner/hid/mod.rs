@@ -14,7 +14,9 @@
 //! The blocking side is a small trait, [`HidSource`]: open the device and say which it is, read
 //! one input report with a timeout. [`HidApiSource`] implements it with hidapi (Linux hidraw,
 //! no libudev needed); [`VirtualHidSource`] with reports fed from a list or a channel, for
-//! tests and demos without hardware.
+//! tests inside one process; [`FileHidSource`] with fixed-size reports read from a FIFO or a
+//! file (`device = { report_file = "…" }`), for demos and replays that play the scanner from
+//! another process.
 //!
 //! The source runs on its own thread (hidapi calls block); it hands reports to the async loop
 //! over a bounded channel, so a full journal stops the thread reading and the kernel's hidraw
@@ -27,12 +29,14 @@
 //! until the scanner is back.
 
 mod config;
+mod file_source;
 mod hidapi_source;
 #[cfg(test)]
 mod tests;
 mod virtual_source;
 
 pub use config::{HidPosScannerConfig, HidSelector, WedgeScannerConfig};
+pub use file_source::FileHidSource;
 pub use hidapi_source::HidApiSource;
 pub use virtual_source::{VirtualHidDevice, VirtualHidSource};
 
@@ -43,7 +47,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::scanner::emit::{earliest, ScanEmitter};
-use crate::scanner::hidpos::{HidPosDecoder, HidPosError, HidPosScan};
+use crate::scanner::hidpos::{self, HidPosDecoder, HidPosError, HidPosScan};
 use crate::scanner::wedge::{self, KeyboardLayout, WedgeDecoder, WedgeError, WedgeScan};
 use crate::{DriverError, Sink};
 
@@ -84,8 +88,12 @@ pub enum HidSourceError {
     Gone { what: String, reason: String },
 }
 
-/// Runs a `hid_pos_scanner` on the configured hidapi device.
+/// Runs a `hid_pos_scanner` on the configured hidapi device (or report file).
 pub async fn run_hid_pos(config: HidPosScannerConfig, sink: Sink) -> Result<(), DriverError> {
+    if let HidSelector::ReportFile { path, report_len } = &config.device {
+        let source = FileHidSource::new(path, report_len.unwrap_or(hidpos::REPORT_LEN));
+        return run_hid_pos_with(config, source, sink).await;
+    }
     let source = HidApiSource::new(config.device.clone(), HID_POS_USAGE_PAGE, HID_POS_USAGE);
     run_hid_pos_with(config, source, sink).await
 }
@@ -102,8 +110,12 @@ pub async fn run_hid_pos_with<S: HidSource>(
     run_loop(&config.id, source, decoder, config.idle_timeout_ms, out).await
 }
 
-/// Runs a `wedge_scanner` on the configured hidapi device.
+/// Runs a `wedge_scanner` on the configured hidapi device (or report file).
 pub async fn run_wedge(config: WedgeScannerConfig, sink: Sink) -> Result<(), DriverError> {
+    if let HidSelector::ReportFile { path, report_len } = &config.device {
+        let source = FileHidSource::new(path, report_len.unwrap_or(wedge::REPORT_LEN));
+        return run_wedge_with(config, source, sink).await;
+    }
     let source = HidApiSource::new(config.device.clone(), KEYBOARD_USAGE_PAGE, KEYBOARD_USAGE);
     run_wedge_with(config, source, sink).await
 }

@@ -550,3 +550,59 @@ async fn random_reports_never_stop_the_loop() {
         assert!(count > 1, "wedge={wedge}: only {count} events");
     }
 }
+
+#[tokio::test]
+async fn hid_pos_scanner_reads_a_report_fifo_written_by_another_process() {
+    use std::io::Write;
+
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("hidpos.fifo");
+    super::file_source::tests::mkfifo(&fifo);
+    let toml = format!(
+        "type = \"hid_pos_scanner\"\nid = \"till-scanner\"\ndevice = {{ report_file = {:?} }}",
+        fifo.display().to_string()
+    );
+    let config: crate::DriverConfig = toml::from_str(&toml).unwrap();
+    let (sink, mut events) = fake_journal();
+    let driver = tokio::spawn(crate::run(config, sink));
+
+    let status = next_status(&mut events, DeviceState::Connected).await;
+    assert_eq!(
+        status.reason,
+        format!("opened {} (FIFO, 64-byte reports)", fifo.display())
+    );
+    // The reader is open now, so opening the writing end does not wait.
+    let mut writer = super::file_source::tests::fifo_writer(&fifo);
+    let mut bytes = pos_report(b"]E0", b"5901234123457", false);
+    // A quantity barcode, then a GS1-128 scan split over two reports.
+    bytes.extend(pos_report(b"]C0", b"QTY3", false));
+    bytes.extend(pos_report(b"]C1", b"0109506000134352", true));
+    bytes.extend(pos_report(b"]C1", b"\x1d10LOT7", false));
+    // Written in odd pieces: the source cuts reports by size, not by write.
+    for piece in bytes.chunks(50) {
+        writer.write_all(piece).unwrap();
+    }
+    let ean = next_scan(&mut events).await;
+    assert_eq!(
+        (ean.gtin.as_str(), ean.aim.as_str(), ean.quantity),
+        ("05901234123457", "]E0", 0)
+    );
+    let gs1 = next_scan(&mut events).await;
+    assert_eq!(gs1.gtin, "09506000134352");
+    assert_eq!(
+        gs1.quantity, 3,
+        "the quantity barcode applies to the next item"
+    );
+    assert_eq!(gs1.elements.len(), 2, "{gs1:?}");
+
+    // Closing the FIFO unplugs the scanner: the driver fails naming the file.
+    drop(writer);
+    let e = stopped(driver).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "driver till-scanner: HID device {} went away: the writer closed the FIFO",
+            fifo.display()
+        )
+    );
+}
