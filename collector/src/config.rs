@@ -68,6 +68,7 @@ fn default_mqtt() -> MqttConfig {
         reconnect_max_ms: default_reconnect_max_ms(),
         username: default_username(),
         password: default_password(),
+        password_file: None,
         shared_group: None,
     }
 }
@@ -133,6 +134,10 @@ pub struct MqttConfig {
     /// Password for the broker (needs `username`).
     #[serde(default = "default_password")]
     pub password: Option<String>,
+    /// Reads the password from this file instead (surrounding whitespace ignored), e.g. the
+    /// systemd credential `/run/credentials/store-collector.service/store-collector.mqtt-password`.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
     /// Subscribe to events through the broker's shared subscription `$share/{group}/...` instead
     /// of directly, so that a broker cluster (EMQX with `shared_subscription_strategy =
     /// hash_topic`) splits stores between the collectors of one group. Unset (the default): a
@@ -372,6 +377,18 @@ impl Config {
                     "{} is less than reconnect_min_ms ({})",
                     self.mqtt.reconnect_max_ms, self.mqtt.reconnect_min_ms
                 ),
+            );
+        }
+        if self.mqtt.password.is_some() && self.mqtt.password_file.is_some() {
+            return fail(
+                &["mqtt", "password_file"],
+                "set either mqtt.password or mqtt.password_file, not both".to_owned(),
+            );
+        }
+        if self.mqtt.password_file.is_some() && self.mqtt.username.is_none() {
+            return fail(
+                &["mqtt", "password_file"],
+                "is set but mqtt.username is not".to_owned(),
             );
         }
         if self.mqtt.password.is_some() && self.mqtt.username.is_none() {

@@ -67,8 +67,9 @@ pub enum RunError {
     Ingest(#[from] ingest::IngestError),
     #[error(transparent)]
     Hq(#[from] hq::HqError),
-    #[error("api.token_file {}: {source}", path.display())]
-    TokenFile {
+    #[error("{key} {}: {source}", path.display())]
+    SecretFile {
+        key: &'static str,
         path: std::path::PathBuf,
         #[source]
         source: std::io::Error,
@@ -81,7 +82,15 @@ pub enum RunError {
 /// in hand is committed and acknowledged; pending marks and the offline status are published;
 /// the MQTT connection is closed. Returns an error if the collector cannot start or ingest fails
 /// (the process should then exit non-zero; the broker publishes the offline last will).
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    if let Some(path) = &config.mqtt.password_file {
+        let text = std::fs::read_to_string(path).map_err(|source| RunError::SecretFile {
+            key: "mqtt.password_file",
+            path: path.clone(),
+            source,
+        })?;
+        config.mqtt.password = Some(text.trim().to_owned());
+    }
     let state_path = config.state_dir.join("state");
     let (store, state) = tokio::task::spawn_blocking(move || Store::open(&state_path)).await??;
     info!(
@@ -259,7 +268,8 @@ fn api_token(config: &Config) -> Result<Option<Arc<str>>, RunError> {
     }
     match &config.api.token_file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| RunError::TokenFile {
+            let text = std::fs::read_to_string(path).map_err(|source| RunError::SecretFile {
+                key: "api.token_file",
                 path: path.clone(),
                 source,
             })?;

@@ -54,6 +54,10 @@ impl AlertBook {
                 alert.state = AlertState::Open as i32;
                 alert.acknowledged_by.clear();
             }
+            if *existing == alert {
+                // Re-raised by every evaluation while the condition holds: nothing to save.
+                return false;
+            }
             *existing = alert;
             self.dirty_active.insert(key.to_owned());
             if escalated {

@@ -49,7 +49,7 @@
 pub mod position;
 pub mod rules;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use store_proto::v1::{Alert, AlertKind, ScanMode, TransactionKind};
@@ -140,6 +140,16 @@ pub struct UnknownGtin {
     pub first_seen_ms: i64,
     pub events: u64,
     pub position: f64,
+}
+
+/// A store that could give a GTIN to another store of its region, during one evaluation.
+struct Giver<'a> {
+    store: &'a str,
+    region: &'a str,
+    /// Position − ROP − margin when the evaluation started.
+    base: f64,
+    /// Units already suggested from it in this evaluation.
+    taken: f64,
 }
 
 /// Stock state of every store this collector owns.
@@ -397,7 +407,8 @@ impl Stock {
             let (s, g) = k.split_once("/stock/")?;
             Some((s.to_owned(), g.to_owned()))
         };
-        let lows: BTreeSet<(String, String)> = out
+        // In (store, GTIN) order: earlier suggestions take stock first.
+        let mut lows: Vec<(String, String)> = out
             .alerts
             .all_active()
             .filter(|(_, a)| {
@@ -406,7 +417,15 @@ impl Stock {
             })
             .filter_map(|(k, _)| stock_key(k))
             .collect();
-        let mut taken: HashMap<(String, String), f64> = HashMap::new();
+        lows.sort_unstable();
+        // Hashed, borrowed lookups: a chain-wide shortage makes lows × stores checks per
+        // evaluation, so each check must not allocate or walk ordered string keys.
+        let low_set: HashSet<(&str, &str)> =
+            lows.iter().map(|(s, g)| (s.as_str(), g.as_str())).collect();
+        // Per GTIN, the stores that could give (a known ROP, no own stock alert), in store order
+        // (ties go to the first), with what they have to spare before this evaluation's
+        // suggestions; built once per GTIN on first need.
+        let mut givers: HashMap<&str, Vec<Giver<'_>>> = HashMap::new();
         let mut wanted = BTreeSet::new();
         for (a, gtin) in &lows {
             let Some(ka) = self.stores.get(a).and_then(|m| m.get(gtin)) else {
@@ -418,38 +437,46 @@ impl Stock {
             let pos_a = ka.pos.value();
             let need = target - pos_a.max(0.0);
             let region = &profiles.get(a).region;
-            let mut best: Option<(f64, &str)> = None;
-            for b in self.by_gtin.get(gtin).into_iter().flatten() {
-                if b == a
-                    || &profiles.get(b).region != region
-                    || lows.contains(&(b.clone(), gtin.clone()))
-                {
+            let candidates = givers.entry(gtin.as_str()).or_insert_with(|| {
+                self.by_gtin
+                    .get(gtin)
+                    .into_iter()
+                    .flatten()
+                    .filter(|b| !low_set.contains(&(b.as_str(), gtin.as_str())))
+                    .filter_map(|b| {
+                        let kb = self.stores.get(b).and_then(|m| m.get(gtin))?;
+                        let rop_b = kb.view.rop?;
+                        let profile = profiles.get(b);
+                        let margin =
+                            (profile.rules.stock.transfer_margin_fraction * rop_b).max(1.0);
+                        Some(Giver {
+                            store: b.as_str(),
+                            region: profile.region.as_str(),
+                            base: kb.pos.value() - rop_b - margin,
+                            taken: 0.0,
+                        })
+                    })
+                    .collect()
+            });
+            let mut best: Option<(f64, usize)> = None;
+            for (i, b) in candidates.iter().enumerate() {
+                // The store itself is low, so it is never among its own candidates.
+                if b.region != region.as_str() {
                     continue;
                 }
-                let Some(kb) = self.stores.get(b).and_then(|m| m.get(gtin)) else {
-                    continue;
-                };
-                let Some(rop_b) = kb.view.rop else { continue };
-                let margin =
-                    (profiles.get(b).rules.stock.transfer_margin_fraction * rop_b).max(1.0);
-                let spare = kb.pos.value()
-                    - rop_b
-                    - margin
-                    - taken
-                        .get(&(b.clone(), gtin.clone()))
-                        .copied()
-                        .unwrap_or(0.0);
+                let spare = b.base - b.taken;
                 // Ties go to the first store id (the set is ordered), for a stable suggestion.
                 if spare > 0.0 && best.is_none_or(|(s, _)| spare > s) {
-                    best = Some((spare, b));
+                    best = Some((spare, i));
                 }
             }
-            let Some((spare, from)) = best else { continue };
+            let Some((spare, i)) = best else { continue };
+            let from = candidates[i].store;
             let qty = rules::whole_packs(need.min(spare), ka.view.pack);
             if qty <= 0 {
                 continue;
             }
-            *taken.entry((from.to_owned(), gtin.clone())).or_default() += qty as f64;
+            candidates[i].taken += qty as f64;
             let key = format!("{a}/transfer/{gtin}");
             if out
                 .alerts
@@ -501,7 +528,7 @@ impl Stock {
         for (key, store, gtin) in stale {
             let ka = self.stores.get(&store).and_then(|m| m.get(&gtin));
             let at = ka.map_or(now_ms, |k| k.last_event_ms);
-            let why = if lows.contains(&(store.clone(), gtin.clone())) {
+            let why = if low_set.contains(&(store.as_str(), gtin.as_str())) {
                 format!("{gtin} at {store}: no store of the region can spare it any more")
             } else {
                 format!("{gtin} at {store}: no longer low")

@@ -368,6 +368,34 @@ fn transfer_within_a_region_only() {
 }
 
 #[test]
+fn transfers_from_one_donor_share_what_it_can_spare_in_store_order() {
+    // s1 and s4 (north) are both LOW at 40 (each needs 60); s2 (north) at 150 can spare
+    // 150 − 50 − 12.5 = 87.5. s1 comes first: 60 (5 packs); s4 gets what is left, 27.5 → 24.
+    let mut w = World::new();
+    w.profiles.insert(
+        "s4",
+        StoreProfile {
+            region: "north".to_owned(),
+            ..StoreProfile::default()
+        },
+    );
+    w.live("s2", receive(T0, PENS, 150));
+    w.live("s3", receive(T0, PENS, 300));
+    w.live("s4", receive(T0, PENS, 40));
+    w.live("s1", receive(T0 + 1, PENS, 40));
+    let t1 = w
+        .alert(&format!("s1/transfer/{PENS}"))
+        .expect("s1 suggested")
+        .clone();
+    let t4 = w
+        .alert(&format!("s4/transfer/{PENS}"))
+        .expect("s4 suggested")
+        .clone();
+    assert_eq!((t1.from_store_id.as_str(), t1.transfer_qty), ("s2", 60));
+    assert_eq!((t4.from_store_id.as_str(), t4.transfer_qty), ("s2", 24));
+}
+
+#[test]
 fn unknown_gtins_are_tracked_and_listed_without_alerts() {
     let mut w = World::new();
     w.live("s1", receive(T0 + 5, BEANS, 2));
