@@ -12,7 +12,10 @@
 //! default) with strictly increasing seqs, interleaved across stores. The mix per event: 40 %
 //! scans (sale, receiving, stock count, shrink, transfers, staff badges), 25 % POS transactions
 //! of 1-3 lines over 500 GTINs (sales, some returns and voids), 30 % foot-traffic ticks, 5 %
-//! device statuses. Every GTIN is in a catalogue file (half with a fixed reorder point, half
+//! device statuses. With `--mix stocked` (the default) every store first receives 100 units of
+//! each GTIN and counts find 60-120 units, so alerts are the exception as in a trading store;
+//! `--mix empty` starts from empty shelves and counts of 1-60, so nearly every position is LOW or
+//! OUT (a stress case for the alert rules). Every GTIN is in a catalogue file (half with a fixed reorder point, half
 //! derived from demand). Event times span the last 20 minutes; batches are live (sent now). The
 //! batches are encoded before the clock starts, afresh for every measurement.
 //!
@@ -74,12 +77,16 @@ struct Opts {
     window: Option<usize>,
     publishers: usize,
     only: Option<Vec<String>>,
+    /// Shelves stocked before the day starts (the default), or empty (a stress case where almost
+    /// every position is LOW or OUT and the alert rules do the most work).
+    stocked: bool,
 }
 
 impl Default for Opts {
     fn default() -> Self {
         Self {
             runs: 3,
+            stocked: true,
             events: 2_000_000,
             stores: 100,
             batch: 500,
@@ -220,7 +227,12 @@ fn workload(opts: &Opts) -> Workload {
                 .map(|k| {
                     let seq = (b * batch + k + 1) as u64;
                     let t = first_ms + SPAN_MS * seq as i64 / events_per_store;
-                    event(&mut rng, &gtins, seq, t)
+                    if opts.stocked && b == 0 && k < GTINS {
+                        // Opening stock: every GTIN received once before trading starts.
+                        receiving(&gtins[k], seq, t)
+                    } else {
+                        event(&mut rng, &gtins, seq, t, opts.stocked)
+                    }
                 })
                 .collect();
             let payload = EventBatch {
@@ -244,7 +256,31 @@ fn workload(opts: &Opts) -> Workload {
 const BOOT_ID: &str = "6a1f2c3e-8b4d-4e5f-9a0b-1c2d3e4f5a6b";
 
 /// One event of the mix.
-fn event(rng: &mut StdRng, gtins: &[String], seq: u64, t: i64) -> Event {
+/// The opening-stock receipt of one GTIN: 100 units.
+fn receiving(gtin: &str, seq: u64, t: i64) -> Event {
+    let data = gtin[1..].to_owned();
+    let scan = Scan {
+        raw: format!("{data}\r").into_bytes(),
+        data,
+        aim: "]E0".into(),
+        symbology: "ean13".into(),
+        gtin: gtin.to_owned(),
+        mode: ScanMode::Receiving as i32,
+        quantity: 100,
+        ..Default::default()
+    };
+    Event {
+        seq,
+        device_id: "scanner-1".into(),
+        wall_time_ms: t,
+        monotonic_ns: seq * 1_000,
+        clock_synced: true,
+        boot_id: BOOT_ID.into(),
+        body: Some(Body::Scan(scan)),
+    }
+}
+
+fn event(rng: &mut StdRng, gtins: &[String], seq: u64, t: i64, stocked: bool) -> Event {
     let r: f64 = rng.random();
     let (device_id, body) = if r < 0.40 {
         let m: f64 = rng.random();
@@ -264,6 +300,8 @@ fn event(rng: &mut StdRng, gtins: &[String], seq: u64, t: i64) -> Event {
             let (mode, quantity) = match m {
                 m if m < 0.55 => (ScanMode::Sale, 1),
                 m if m < 0.70 => (ScanMode::Receiving, rng.random_range(1..=24)),
+                // A count finds what a stocked shelf holds, or next to nothing on empty ones.
+                m if m < 0.85 && stocked => (ScanMode::StockCount, rng.random_range(60..=120)),
                 m if m < 0.85 => (ScanMode::StockCount, rng.random_range(1..=60)),
                 m if m < 0.90 => (ScanMode::Shrink, 1),
                 m if m < 0.95 => (ScanMode::TransferOut, rng.random_range(1..=6)),
@@ -952,6 +990,13 @@ fn parse_args() -> Opts {
             "--batch" => opts.batch = parse(&value()),
             "--window" => opts.window = Some(parse(&value())),
             "--publishers" => opts.publishers = parse(&value()),
+            "--mix" => {
+                opts.stocked = match value().as_str() {
+                    "stocked" => true,
+                    "empty" => false,
+                    other => usage(&format!("--mix {other:?}: expected stocked or empty")),
+                }
+            }
             "--only" => {
                 let names: Vec<String> = value().split(',').map(str::to_owned).collect();
                 for n in &names {
@@ -982,7 +1027,7 @@ fn usage(err: &str) -> ! {
     }
     eprintln!(
         "usage: collector_bench [--runs N] [--events N] [--stores N] [--batch N] [--window N] \
-         [--publishers N] [--only ingest,no_rules,rules,mosquitto]"
+         [--publishers N] [--mix stocked|empty] [--only ingest,no_rules,rules,mosquitto]"
     );
     std::process::exit(if err.is_empty() { 0 } else { 2 });
 }
