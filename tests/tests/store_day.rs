@@ -285,7 +285,10 @@ fn scripted_store_day_raises_exactly_the_expected_alerts_and_signals() {
         }))
     };
     let before = snapshot(&collector).unwrap();
-    assert!(before["s1"].as_array().is_some_and(|p| !p.is_empty()), "{before}");
+    assert!(
+        before["s1"].as_array().is_some_and(|p| !p.is_empty()),
+        "{before}"
+    );
     collector.restart();
     let after = snapshot(&collector).unwrap();
     assert_eq!(after, before, "rules state after a restart");
