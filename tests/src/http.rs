@@ -59,6 +59,23 @@ pub fn request(
     parse_response(&raw).map_err(|e| format!("{method} {path} from {addr}: {e}"))
 }
 
+/// `GET path` with a bearer token, answer parsed as JSON; a status other than 200 is an error.
+pub fn get_json(addr: SocketAddr, token: &str, path: &str) -> Result<serde_json::Value, String> {
+    let auth = format!("Bearer {token}");
+    let r = request(
+        addr,
+        "GET",
+        path,
+        &[("Authorization", &auth)],
+        None,
+        Duration::from_secs(5),
+    )?;
+    if r.status != 200 {
+        return Err(format!("GET {path}: {} {}", r.status, r.body));
+    }
+    serde_json::from_str(&r.body).map_err(|e| format!("GET {path}: {e}: {}", r.body))
+}
+
 /// Parses a complete HTTP/1.1 response.
 pub fn parse_response(raw: &[u8]) -> Result<Response, String> {
     let head_end = raw

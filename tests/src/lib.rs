@@ -13,7 +13,7 @@
 //! - [`process`]: a child process with a log file, SIGKILL/SIGTERM, restart, log tail on failure.
 //! - [`mosquitto`], [`agent`], [`collector`]: the three processes, configured by the test;
 //!   [`stack`] wires one of each together.
-//! - [`http`] and [`stats`]: a tiny HTTP/1.1 GET and the collector's `/v1/stats` document.
+//! - [`http`] and [`stats`]: a tiny HTTP/1.1 client and the collector's `/v1/stats` document.
 //! - [`events`]: the deterministic mix of line-feed events and their expected tallies.
 //! - [`writer`]: streams line-feed events with pipelining, survives agent restarts, reports
 //!   which seqs were acknowledged with `ok`.
@@ -21,6 +21,12 @@
 //! - [`wait`]: polling with a deadline and a descriptive panic, instead of fixed sleeps.
 //! - [`mqtt_probe`]: a minimal MQTT 3.1.1 client, enough to check the broker's persistence.
 //! - [`signal`]: the one place that calls `kill(2)`.
+//! - [`pty`]: pseudo-terminals standing in for serial devices.
+//! - [`store_day`]: the scripted two-store day (simulated clock) and [`store_day::DayStack`], the
+//!   processes that play it; [`demo`]: the demo's devices, day and HQ view.
+//! - [`browser`]: headless Chromium for the dashboard test.
+//! - [`benchkit`]: collecting and printing benchmark results (medians, ratios) for `bench` and
+//!   `collector_bench`.
 //!
 //! Running:
 //!
@@ -46,6 +52,7 @@
 //! `--test-threads` says.
 
 pub mod agent;
+pub mod benchkit;
 pub mod bins;
 pub mod browser;
 pub mod check;
@@ -58,6 +65,7 @@ pub mod mosquitto;
 pub mod mqtt_probe;
 pub mod ports;
 pub mod process;
+pub mod pty;
 pub mod signal;
 pub mod stack;
 pub mod stats;

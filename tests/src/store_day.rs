@@ -23,7 +23,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{json, Value};
+
+use crate::wait::wait_for;
+use crate::{Agent, AgentConfig, Collector, CollectorConfig, Mosquitto, TestEnv};
 
 /// Saturday 2026-11-21 07:00:00 UTC.
 pub const DAY_START_MS: i64 = 1_795_244_400_000;
@@ -212,6 +215,96 @@ pub fn play(
         on_step(step);
     }
     Ok(stored)
+}
+
+/// The scenario's processes: Mosquitto, a collector with the scenario's rules set-up and an API
+/// token, and one agent per store on the simulated clock, each with a line feed connected. Fields
+/// drop in order: agents, collector, broker, then the directory.
+pub struct DayStack {
+    pub agents: Vec<Agent>,
+    pub collector: Collector,
+    pub broker: Mosquitto,
+    feeds: Vec<(&'static str, Feed)>,
+    anchor: Instant,
+    speed: f64,
+    token: String,
+    pub env: TestEnv,
+}
+
+impl DayStack {
+    /// Starts everything for stores s1 and s2; `before_collector` runs once the broker is up
+    /// (e.g. to subscribe to what HQ will publish).
+    pub fn start(
+        env: TestEnv,
+        token: &str,
+        speed: f64,
+        before_collector: impl FnOnce(&Mosquitto),
+    ) -> DayStack {
+        let broker = Mosquitto::start_in(&env.subdir("mosquitto"));
+        before_collector(&broker);
+        let collector_dir = env.subdir("collector");
+        let catalogue = collector_dir.join("catalogue.csv");
+        std::fs::write(&catalogue, CATALOGUE_CSV).expect("write the catalogue");
+        let mut cfg = CollectorConfig::new(&collector_dir, broker.port());
+        cfg.api_token = Some(token.to_owned());
+        cfg.extra_toml = collector_toml(&catalogue, 100);
+        let collector = Collector::start(&collector_dir, cfg);
+
+        // The simulated day starts a little after both agents are up.
+        let lead = Duration::from_millis(3_000);
+        let anchor_wall_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_millis() as i64
+            + lead.as_millis() as i64;
+        let anchor = Instant::now() + lead;
+        let mut agents = Vec::new();
+        let mut feeds = Vec::new();
+        for store in ["s1", "s2"] {
+            let dir = env.subdir(&format!("agent-{store}"));
+            let mut a = AgentConfig::new(&dir, broker.port());
+            a.store_id = store.to_owned();
+            a.extra_toml = agent_clock_toml(speed, anchor_wall_ms);
+            let agent = Agent::start(&dir, a);
+            feeds.push((
+                store,
+                Feed::connect(agent.feed_addr()).expect("connect the line feed"),
+            ));
+            agents.push(agent);
+        }
+        DayStack {
+            agents,
+            collector,
+            broker,
+            feeds,
+            anchor,
+            speed,
+            token: token.to_owned(),
+            env,
+        }
+    }
+
+    /// Plays the whole day, then waits until HQ applied every line; returns how many there were.
+    pub fn play_day(&mut self) -> u64 {
+        let stored = play(&steps(), &mut self.feeds, self.anchor, self.speed, |_| {})
+            .unwrap_or_else(|e| panic!("playing the day: {e}"));
+        self.env.log(format!("{stored} lines stored"));
+        wait_for(Duration::from_secs(60), "every line applied", || {
+            let stats = self.api_json("/v1/stats")?;
+            let applied = stats["applied_total"].as_u64().unwrap_or(0);
+            if applied == stored {
+                Ok(())
+            } else {
+                Err(format!("{applied} of {stored} applied"))
+            }
+        });
+        stored
+    }
+
+    /// `GET path` on the collector's API with the token, as JSON.
+    pub fn api_json(&self, path: &str) -> Result<Value, String> {
+        crate::http::get_json(self.collector.api_addr(), &self.token, path)
+    }
 }
 
 #[cfg(test)]

@@ -11,31 +11,15 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use store_tests::browser::{self, Chromium, Element};
 use store_tests::http;
-use store_tests::store_day::{self, Feed, PENS};
+use store_tests::store_day::{DayStack, PENS};
 use store_tests::wait::wait_for;
-use store_tests::{serial, Agent, AgentConfig, Collector, CollectorConfig, Mosquitto, TestEnv};
+use store_tests::{serial, Collector, CollectorConfig, Mosquitto, TestEnv};
 
 const TOKEN: &str = "dashboard-token";
 const SPEED: f64 = 3600.0;
 /// How long the page may take to show what the API already holds: the page refreshes every 5 s,
 /// and each load lets it run for several refreshes, so one or two loads suffice.
 const PAGE_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn api_json(collector: &Collector, path: &str) -> Result<Value, String> {
-    let auth = format!("Bearer {TOKEN}");
-    let r = http::request(
-        collector.api_addr(),
-        "GET",
-        path,
-        &[("Authorization", &auth)],
-        None,
-        Duration::from_secs(5),
-    )?;
-    if r.status != 200 {
-        return Err(format!("GET {path}: {} {}", r.status, r.body));
-    }
-    serde_json::from_str(&r.body).map_err(|e| format!("GET {path}: {e}: {}", r.body))
-}
 
 /// The store cards of a dashboard DOM, by store id.
 fn store_cards(dom: &str) -> Vec<Element> {
@@ -72,49 +56,11 @@ fn dashboard_shows_the_days_alerts_staffing_and_traffic() {
     let chromium = Chromium::find().unwrap_or_else(|e| panic!("{e}"));
     let env = TestEnv::new("dashboard");
     env.log(format!("browser: {}", chromium.program().display()));
-    let broker = Mosquitto::start_in(&env.subdir("mosquitto"));
-
-    let collector_dir = env.subdir("collector");
-    let catalogue = collector_dir.join("catalogue.csv");
-    std::fs::write(&catalogue, store_day::CATALOGUE_CSV).unwrap();
-    let mut cfg = CollectorConfig::new(&collector_dir, broker.port());
-    cfg.api_token = Some(TOKEN.to_owned());
-    cfg.extra_toml = store_day::collector_toml(&catalogue, 100);
-    let collector = Collector::start(&collector_dir, cfg);
-
-    // The simulated day starts a little after both agents are up.
-    let anchor_wall_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-        + 3_000;
-    let anchor = Instant::now() + Duration::from_millis(3_000);
-    let mut agents = Vec::new();
-    let mut feeds = Vec::new();
-    for store in ["s1", "s2"] {
-        let dir = env.subdir(&format!("agent-{store}"));
-        let mut a = AgentConfig::new(&dir, broker.port());
-        a.store_id = store.to_owned();
-        a.extra_toml = store_day::agent_clock_toml(SPEED, anchor_wall_ms);
-        let agent = Agent::start(&dir, a);
-        feeds.push((store, Feed::connect(agent.feed_addr()).unwrap()));
-        agents.push(agent);
-    }
-
-    let stored = store_day::play(&store_day::steps(), &mut feeds, anchor, SPEED, |_| {}).unwrap();
-    env.log(format!("{stored} lines stored"));
-    wait_for(Duration::from_secs(60), "every line applied", || {
-        let stats = api_json(&collector, "/v1/stats")?;
-        let applied = stats["applied_total"].as_u64().unwrap_or(0);
-        if applied == stored {
-            Ok(())
-        } else {
-            Err(format!("{applied} of {stored} applied"))
-        }
-    });
+    let mut day = DayStack::start(env, TOKEN, SPEED, |_| {});
+    day.play_day();
     let pens = format!("{PENS:0>14}");
     let out = wait_for(Duration::from_secs(30), "OUT for pens at s1", || {
-        let v = api_json(&collector, "/v1/alerts")?;
+        let v = day.api_json("/v1/alerts")?;
         v["alerts"]
             .as_array()
             .and_then(|alerts| {
@@ -126,9 +72,9 @@ fn dashboard_shows_the_days_alerts_staffing_and_traffic() {
             .ok_or_else(|| format!("active alerts: {v}"))
     });
     let out_message = out["message"].as_str().unwrap().to_owned();
-    env.log(format!("API: OUT at s1: {out_message}"));
+    day.env.log(format!("API: OUT at s1: {out_message}"));
 
-    let url = format!("http://{}/#token={TOKEN}", collector.api_addr());
+    let url = format!("http://{}/#token={TOKEN}", day.collector.api_addr());
     let started = Instant::now();
     let mut api = Value::Null;
     let mut loads = 0;
@@ -145,15 +91,15 @@ fn dashboard_shows_the_days_alerts_staffing_and_traffic() {
                 return Err(format!("no OUT alert on s1's card; {}", status_line(dom)));
             }
             // What the page should show now; compared below, once the page shows the alert.
-            api = api_json(&collector, "/v1/stores")?;
+            api = day.api_json("/v1/stores")?;
             Ok(dom.to_owned())
         })
         .unwrap_or_else(|e| panic!("{e}"));
-    env.log(format!(
+    day.env.log(format!(
         "page shows the OUT alert after {:.1} s ({loads} loads)",
         started.elapsed().as_secs_f64()
     ));
-    let saved = env.path().join("dashboard.html");
+    let saved = day.env.path().join("dashboard.html");
     std::fs::write(&saved, &dom).unwrap();
     let cards = store_cards(&dom);
     let stores = api["stores"].as_array().unwrap();
@@ -305,12 +251,11 @@ fn dashboard_shows_the_days_alerts_staffing_and_traffic() {
             assert_eq!(tallest, 4, "four rush quarters stand out on s1's chart");
         }
     }
-    env.log(format!(
+    day.env.log(format!(
         "checked the page: {} alert items, {} bars",
         cards.iter().map(|c| alert_items(c).len()).sum::<usize>(),
         cards.iter().map(|c| c.find("rect").len()).sum::<usize>()
     ));
-    drop(agents);
 }
 
 #[test]

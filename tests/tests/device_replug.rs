@@ -6,65 +6,19 @@
 //! USB serial scanner: unplugging closes the pty and removes the link, replugging points the link
 //! at a new pty.
 
-use std::ffi::CStr;
-use std::fs::File;
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
+use store_tests::pty::Pty;
 use store_tests::stats::Stats;
 use store_tests::wait::wait_for;
 use store_tests::{serial, Stack};
 
-/// A pty pair in raw mode; the test writes scans on `master`, the agent opens `path`.
-struct Pty {
-    master: File,
-    _slave: OwnedFd,
-    path: String,
-}
-
-fn open_pty() -> Pty {
-    let mut master: libc::c_int = -1;
-    let mut slave: libc::c_int = -1;
-    let mut name = [0 as libc::c_char; 256];
-    // SAFETY: termios is plain data set by cfmakeraw over a zeroed value; openpty writes two fds
-    // into ints we own (null name: no unsized write); ttyname_r writes at most name.len() bytes
-    // NUL-terminated into our buffer; each fd gets exactly one owner.
-    #[allow(unsafe_code)]
-    unsafe {
-        let mut raw: libc::termios = std::mem::zeroed();
-        libc::cfmakeraw(&mut raw);
-        let rc = libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            &raw,
-            std::ptr::null(),
-        );
-        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-        // openpty's fds are inherited by child processes (the agent, the broker) unless marked
-        // close-on-exec; an inherited master would keep the "unplugged" terminal alive.
-        for fd in [master, slave] {
-            assert_eq!(libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC), 0);
-        }
-        let master = File::from_raw_fd(master);
-        let slave = OwnedFd::from_raw_fd(slave);
-        let rc = libc::ttyname_r(slave.as_raw_fd(), name.as_mut_ptr(), name.len());
-        assert_eq!(rc, 0, "ttyname_r failed");
-        let path = CStr::from_ptr(name.as_ptr()).to_string_lossy().into_owned();
-        Pty {
-            master,
-            _slave: slave,
-            path,
-        }
-    }
-}
-
 fn plug(link: &Path) -> Pty {
-    let pty = open_pty();
+    let pty = Pty::open().expect("open a pty");
     let _ = std::fs::remove_file(link);
-    std::os::unix::fs::symlink(&pty.path, link).expect("symlink the scanner");
+    std::os::unix::fs::symlink(pty.path(), link).expect("symlink the scanner");
     pty
 }
 

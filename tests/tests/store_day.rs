@@ -11,28 +11,12 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use store_tests::http;
 use store_tests::mqtt_probe::{Message, MqttProbe};
-use store_tests::store_day::{self, Feed, NOTEBOOKS, PENS};
+use store_tests::store_day::{DayStack, NOTEBOOKS, PENS};
 use store_tests::wait::wait_for;
-use store_tests::{serial, Agent, AgentConfig, Collector, CollectorConfig, Mosquitto, TestEnv};
+use store_tests::{serial, TestEnv};
 
 const TOKEN: &str = "day-token";
 const SPEED: f64 = 3600.0;
-
-fn api_json(collector: &Collector, path: &str) -> Result<Value, String> {
-    let auth = format!("Bearer {TOKEN}");
-    let r = http::request(
-        collector.api_addr(),
-        "GET",
-        path,
-        &[("Authorization", &auth)],
-        None,
-        Duration::from_secs(5),
-    )?;
-    if r.status != 200 {
-        return Err(format!("GET {path}: {} {}", r.status, r.body));
-    }
-    serde_json::from_str(&r.body).map_err(|e| format!("GET {path}: {e}: {}", r.body))
-}
 
 fn gtin14(gtin: &str) -> String {
     format!("{gtin:0>14}")
@@ -41,71 +25,38 @@ fn gtin14(gtin: &str) -> String {
 #[test]
 fn scripted_store_day_raises_exactly_the_expected_alerts_and_signals() {
     let _serial = serial();
-    let env = TestEnv::new("store_day");
-    let broker = Mosquitto::start_in(&env.subdir("mosquitto"));
-
     // Everything HQ publishes, from before the first event.
     let stop = Arc::new(AtomicBool::new(false));
-    let probe = {
+    let mut probe = None;
+    let mut day = DayStack::start(TestEnv::new("store_day"), TOKEN, SPEED, |broker| {
         let (addr, stop) = (broker.addr(), stop.clone());
-        std::thread::spawn(move || -> Result<Vec<Message>, String> {
-            let (mut p, _) = MqttProbe::connect(addr, "hq-watcher", true, Duration::from_secs(5))?;
-            p.subscribe("hq/alerts/#", 1)?;
-            p.subscribe("hq/signals/#", 1)?;
-            let mut all = Vec::new();
-            while !stop.load(Ordering::SeqCst) {
-                all.extend(p.receive_for(Duration::from_millis(200))?);
-            }
-            p.disconnect();
-            Ok(all)
-        })
-    };
-
-    let collector_dir = env.subdir("collector");
-    let catalogue = collector_dir.join("catalogue.csv");
-    std::fs::write(&catalogue, store_day::CATALOGUE_CSV).unwrap();
-    let mut cfg = CollectorConfig::new(&collector_dir, broker.port());
-    cfg.api_token = Some(TOKEN.to_owned());
-    cfg.extra_toml = store_day::collector_toml(&catalogue, 100);
-    let mut collector = Collector::start(&collector_dir, cfg);
-
-    // The simulated day starts a little after both agents are up.
-    let anchor_wall_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-        + 3_000;
-    let anchor = Instant::now() + Duration::from_millis(3_000);
-    let mut agents = Vec::new();
-    let mut feeds = Vec::new();
-    for store in ["s1", "s2"] {
-        let dir = env.subdir(&format!("agent-{store}"));
-        let mut a = AgentConfig::new(&dir, broker.port());
-        a.store_id = store.to_owned();
-        a.extra_toml = store_day::agent_clock_toml(SPEED, anchor_wall_ms);
-        let agent = Agent::start(&dir, a);
-        feeds.push((store, Feed::connect(agent.feed_addr()).unwrap()));
-        agents.push(agent);
-    }
+        probe = Some(std::thread::spawn(
+            move || -> Result<Vec<Message>, String> {
+                let (mut p, _) =
+                    MqttProbe::connect(addr, "hq-watcher", true, Duration::from_secs(5))?;
+                p.subscribe("hq/alerts/#", 1)?;
+                p.subscribe("hq/signals/#", 1)?;
+                let mut all = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    all.extend(p.receive_for(Duration::from_millis(200))?);
+                }
+                p.disconnect();
+                Ok(all)
+            },
+        ));
+    });
+    let probe = probe.expect("probe started");
 
     // The API refuses requests without the token.
-    let open = http::get(collector.api_addr(), "/v1/alerts", Duration::from_secs(5)).unwrap();
+    let open = http::get(
+        day.collector.api_addr(),
+        "/v1/alerts",
+        Duration::from_secs(5),
+    )
+    .unwrap();
     assert_eq!(open.status, 401, "no token: {}", open.body);
 
-    let steps = store_day::steps();
-    let stored = store_day::play(&steps, &mut feeds, anchor, SPEED, |_| {}).unwrap();
-    env.log(format!("{stored} lines stored"));
-
-    // Wait until HQ has applied every line of both stores.
-    wait_for(Duration::from_secs(60), "every line applied", || {
-        let stats = api_json(&collector, "/v1/stats")?;
-        let applied = stats["applied_total"].as_u64().unwrap_or(0);
-        if applied == stored {
-            Ok(())
-        } else {
-            Err(format!("{applied} of {stored} applied"))
-        }
-    });
+    let stored = day.play_day();
     // And until the expected alerts are there (rules run on the evaluation timer too).
     let expected: BTreeSet<(String, String, String)> = [
         ("s1", "OUT", gtin14(PENS)),
@@ -117,7 +68,7 @@ fn scripted_store_day_raises_exactly_the_expected_alerts_and_signals() {
     .map(|(s, k, g)| (s.to_owned(), k.to_owned(), g))
     .collect();
     let alerts = wait_for(Duration::from_secs(30), "the expected alerts", || {
-        let v = api_json(&collector, "/v1/alerts?state=all")?;
+        let v = day.api_json("/v1/alerts?state=all")?;
         let alerts = v["alerts"].as_array().cloned().unwrap_or_default();
         let seen: BTreeSet<(String, String, String)> = alerts
             .iter()
@@ -144,7 +95,7 @@ fn scripted_store_day_raises_exactly_the_expected_alerts_and_signals() {
     // Exactly those: one alert per condition, nothing else raised. A box whose kernel clock is
     // not NTP-synchronised (common in CI containers) stamps clock_synced = false on its events,
     // and HQ rightly flags its agent with CLOCK_OFF: expected then, and only then.
-    let stores = api_json(&collector, "/v1/stores").unwrap();
+    let stores = day.api_json("/v1/stores").unwrap();
     let unsynced_agents = stores["stores"]
         .as_array()
         .unwrap()
@@ -192,7 +143,7 @@ fn scripted_store_day_raises_exactly_the_expected_alerts_and_signals() {
     let auth = format!("Bearer {TOKEN}");
     let id = out["id"].as_str().unwrap();
     let r = http::request(
-        collector.api_addr(),
+        day.collector.api_addr(),
         "POST",
         &format!("/v1/alerts/{id}/ack"),
         &[("Authorization", &auth)],
@@ -208,7 +159,7 @@ fn scripted_store_day_raises_exactly_the_expected_alerts_and_signals() {
     );
 
     // Prometheus sees the active alerts and the applied events (no token needed).
-    let metrics = http::get(collector.api_addr(), "/metrics", Duration::from_secs(5)).unwrap();
+    let metrics = http::get(day.collector.api_addr(), "/metrics", Duration::from_secs(5)).unwrap();
     assert_eq!(metrics.status, 200);
     for line in [
         "store_collector_alerts_active{kind=\"OUT\"} 1",
@@ -277,20 +228,19 @@ fn scripted_store_day_raises_exactly_the_expected_alerts_and_signals() {
 
     // The rules' state is durable: after a SIGKILL and restart, HQ shows the same alerts (with
     // their ids and lifecycle) and the same stock positions.
-    let snapshot = |c: &Collector| -> Result<Value, String> {
+    let snapshot = |d: &DayStack| -> Result<Value, String> {
         Ok(serde_json::json!({
-            "alerts": api_json(c, "/v1/alerts?state=all")?["alerts"],
-            "s1": api_json(c, "/v1/stores/s1/positions")?["positions"],
-            "s2": api_json(c, "/v1/stores/s2/positions")?["positions"],
+            "alerts": d.api_json("/v1/alerts?state=all")?["alerts"],
+            "s1": d.api_json("/v1/stores/s1/positions")?["positions"],
+            "s2": d.api_json("/v1/stores/s2/positions")?["positions"],
         }))
     };
-    let before = snapshot(&collector).unwrap();
+    let before = snapshot(&day).unwrap();
     assert!(
         before["s1"].as_array().is_some_and(|p| !p.is_empty()),
         "{before}"
     );
-    collector.restart();
-    let after = snapshot(&collector).unwrap();
+    day.collector.restart();
+    let after = snapshot(&day).unwrap();
     assert_eq!(after, before, "rules state after a restart");
-    drop(agents);
 }

@@ -37,7 +37,6 @@
 //!   from the first publish until `/v1/stats` reports every event applied.
 
 use std::collections::{BTreeMap, HashMap};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -62,6 +61,7 @@ use store_proto::v1::{
 };
 use store_proto::{topics, Body, Event, EventBatch};
 use store_tests::agent::toml_str;
+use store_tests::benchkit::{metric, Decimals, Measurement, Metric, Ratio, Suite};
 use store_tests::mqtt_probe::MqttProbe;
 use store_tests::{Collector, CollectorConfig, Mosquitto, TestEnv};
 use tokio::sync::{mpsc, watch, Semaphore};
@@ -103,22 +103,8 @@ impl Opts {
     }
 }
 
-/// One number a measurement produced.
-#[derive(Debug, Clone)]
-struct Metric {
-    name: &'static str,
-    unit: &'static str,
-    value: f64,
-}
-
-fn metric(name: &'static str, unit: &'static str, value: f64) -> Metric {
-    Metric { name, unit, value }
-}
-
-type Measure = fn(&Opts) -> Result<Vec<Metric>, String>;
-
-/// `(name, description, function)`, run in this order in every run.
-const MEASUREMENTS: &[(&str, &str, Measure)] = &[
+/// Run in this order in every run.
+const MEASUREMENTS: &[Measurement<Opts>] = &[
     (
         "ingest",
         "in-process ingest: decode, dedup, rules, durable commit, PUBACK",
@@ -141,8 +127,7 @@ const MEASUREMENTS: &[(&str, &str, Measure)] = &[
     ),
 ];
 
-/// `(label, numerator, denominator)` over `measurement.metric` names taken in the same run.
-const RATIOS: &[(&str, &str, &str)] = &[
+const RATIOS: &[Ratio] = &[
     (
         "ingest over the no-rules baseline",
         "ingest.events_per_sec",
@@ -832,16 +817,14 @@ fn wait_online(broker: &Mosquitto, collector_id: &str) -> Result<(), String> {
 // ---------------------------------------------------------------------------------------------
 // Driver
 
+const SUITE: Suite<Opts> = Suite {
+    measurements: MEASUREMENTS,
+    ratios: RATIOS,
+    decimals: Decimals::TwoBelowHundred,
+};
+
 fn main() {
     let opts = parse_args();
-    let selected: Vec<&(&str, &str, Measure)> = MEASUREMENTS
-        .iter()
-        .filter(|(name, _, _)| {
-            opts.only
-                .as_ref()
-                .is_none_or(|o| o.iter().any(|n| n == name))
-        })
-        .collect();
     let per_store = (opts.events as usize).div_ceil(opts.stores.max(1) * opts.batch.max(1));
     println!(
         "store-collector bench: {} run(s); {} events = {} stores x {} batches x {} events; window {}",
@@ -852,127 +835,7 @@ fn main() {
         opts.batch.max(1),
         opts.window()
     );
-    for (name, what, _) in &selected {
-        println!("  {name:<10} {what}");
-    }
-
-    // metric full name -> (unit, value per run; None when that run failed)
-    let mut results: BTreeMap<String, (&'static str, Vec<Option<f64>>)> = BTreeMap::new();
-    let mut failures = Vec::new();
-    for run in 0..opts.runs {
-        for (name, _, measure) in &selected {
-            println!("\n== run {}/{}: {name} ==", run + 1, opts.runs);
-            let started = Instant::now();
-            let outcome = catch_unwind(AssertUnwindSafe(|| measure(&opts)))
-                .unwrap_or_else(|panic| Err(panic_text(&panic)));
-            match outcome {
-                Ok(metrics) => {
-                    for m in metrics {
-                        println!("  {:<28} {:>14} {}", m.name, fmt_num(m.value), m.unit);
-                        let entry = results
-                            .entry(format!("{name}.{}", m.name))
-                            .or_insert((m.unit, vec![None; opts.runs]));
-                        entry.1[run] = Some(m.value);
-                    }
-                }
-                Err(e) => {
-                    println!("  FAILED: {e}");
-                    failures.push(format!("run {} {name}: {e}", run + 1));
-                }
-            }
-            println!("  ({:.1} s)", started.elapsed().as_secs_f64());
-        }
-    }
-
-    println!("\n== medians over {} run(s) ==", opts.runs);
-    println!(
-        "{:<38} {:>14} {:>14} {:>14}  unit",
-        "metric", "median", "min", "max"
-    );
-    for (name, (unit, values)) in &results {
-        let mut v: Vec<f64> = values.iter().flatten().copied().collect();
-        if v.is_empty() {
-            continue;
-        }
-        v.sort_by(f64::total_cmp);
-        println!(
-            "{:<38} {:>14} {:>14} {:>14}  {unit}{}",
-            name,
-            fmt_num(median(&v)),
-            fmt_num(v[0]),
-            fmt_num(v[v.len() - 1]),
-            if v.len() < opts.runs {
-                format!(" ({} of {} runs)", v.len(), opts.runs)
-            } else {
-                String::new()
-            }
-        );
-    }
-
-    let mut printed_header = false;
-    for (label, num, den) in RATIOS {
-        let (Some((_, n)), Some((_, d))) = (results.get(*num), results.get(*den)) else {
-            continue;
-        };
-        let mut per_run: Vec<f64> = n
-            .iter()
-            .zip(d)
-            .filter_map(|(a, b)| match (a, b) {
-                (Some(a), Some(b)) if *b > 0.0 => Some(a / b),
-                _ => None,
-            })
-            .collect();
-        if per_run.is_empty() {
-            continue;
-        }
-        if !printed_header {
-            println!("\n== ratios (per run, then median) ==");
-            printed_header = true;
-        }
-        per_run.sort_by(f64::total_cmp);
-        println!(
-            "{label}: {:.3} (runs: {})",
-            median(&per_run),
-            per_run
-                .iter()
-                .map(|r| format!("{r:.3}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-
-    if !failures.is_empty() {
-        println!("\n== failures ==");
-        for f in &failures {
-            println!("  {f}");
-        }
-        std::process::exit(1);
-    }
-}
-
-fn median(sorted: &[f64]) -> f64 {
-    let n = sorted.len();
-    if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-    }
-}
-
-fn fmt_num(v: f64) -> String {
-    if v.abs() >= 100.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
-fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_else(|| "panicked".to_owned())
+    SUITE.run(&opts, opts.runs, opts.only.as_deref());
 }
 
 fn parse_args() -> Opts {
@@ -1000,7 +863,7 @@ fn parse_args() -> Opts {
             "--only" => {
                 let names: Vec<String> = value().split(',').map(str::to_owned).collect();
                 for n in &names {
-                    if !MEASUREMENTS.iter().any(|(m, _, _)| m == n) {
+                    if !SUITE.has(n) {
                         usage(&format!("unknown measurement {n:?}"));
                     }
                 }

@@ -12,7 +12,6 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,76 +19,32 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::http;
+use crate::pty::Pty;
 
 /// A serial barcode scanner on a pseudo-terminal.
 #[derive(Debug)]
 pub struct SerialScanner {
-    master: File,
-    /// Held open so the slave keeps its raw settings and the master never reads as hung up.
-    _slave: OwnedFd,
-    path: String,
+    pty: Pty,
 }
 
 impl SerialScanner {
     /// Opens a pty pair in raw mode (no echo, no CR/LF translation).
     pub fn open() -> Result<Self, String> {
-        let mut master: libc::c_int = -1;
-        let mut slave: libc::c_int = -1;
-        let mut name = [0 as libc::c_char; 256];
-        // SAFETY: termios is plain data, set by cfmakeraw over a zeroed value; openpty writes two
-        // fds into ints we own (name argument null: nothing unsized is written); ttyname_r
-        // writes at most `name.len()` bytes into our buffer, NUL-terminated on success; each fd
-        // gets exactly one owner.
-        #[allow(unsafe_code)]
-        unsafe {
-            let mut raw: libc::termios = std::mem::zeroed();
-            libc::cfmakeraw(&mut raw);
-            let rc = libc::openpty(
-                &mut master,
-                &mut slave,
-                std::ptr::null_mut(),
-                &raw,
-                std::ptr::null(),
-            );
-            if rc != 0 {
-                return Err(format!("openpty: {}", std::io::Error::last_os_error()));
-            }
-            let master = File::from_raw_fd(master);
-            let slave = OwnedFd::from_raw_fd(slave);
-            let rc = libc::ttyname_r(slave_fd(&slave), name.as_mut_ptr(), name.len());
-            if rc != 0 {
-                return Err(format!(
-                    "ttyname_r: {}",
-                    std::io::Error::from_raw_os_error(rc)
-                ));
-            }
-            let path = std::ffi::CStr::from_ptr(name.as_ptr())
-                .to_string_lossy()
-                .into_owned();
-            Ok(SerialScanner {
-                master,
-                _slave: slave,
-                path,
-            })
-        }
+        Ok(SerialScanner { pty: Pty::open()? })
     }
 
     /// The path the agent opens (`/dev/pts/N`).
     pub fn path(&self) -> &str {
-        &self.path
+        self.pty.path()
     }
 
     /// One scan: the data, then CR LF, as a scanner set to the usual suffix sends it.
     pub fn scan(&mut self, data: &str) -> Result<(), String> {
-        self.master
+        self.pty
+            .master
             .write_all(format!("{data}\r\n").as_bytes())
-            .map_err(|e| format!("serial scanner {}: {e}", self.path))
+            .map_err(|e| format!("serial scanner {}: {e}", self.pty.path()))
     }
-}
-
-fn slave_fd(fd: &OwnedFd) -> libc::c_int {
-    use std::os::fd::AsRawFd;
-    fd.as_raw_fd()
 }
 
 /// Size of a HID POS input report.

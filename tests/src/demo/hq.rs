@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use serde_json::Value;
 
@@ -12,19 +11,7 @@ use crate::http;
 
 /// `GET path` on HQ's API with the bearer token, as JSON.
 pub fn get_json(api: SocketAddr, token: &str, path: &str) -> Result<Value, String> {
-    let auth = format!("Bearer {token}");
-    let r = http::request(
-        api,
-        "GET",
-        path,
-        &[("Authorization", &auth)],
-        None,
-        Duration::from_secs(5),
-    )?;
-    if r.status != 200 {
-        return Err(format!("GET {path}: {} {}", r.status, r.body));
-    }
-    serde_json::from_str(&r.body).map_err(|e| format!("GET {path}: {e}"))
+    http::get_json(api, token, path)
 }
 
 fn text(v: &Value, key: &str) -> String {
