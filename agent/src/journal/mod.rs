@@ -66,6 +66,10 @@ pub enum JournalError {
     Sled { path: PathBuf, source: sled::Error },
     #[error("journal at {path}: corrupt: {detail}")]
     Corrupt { path: PathBuf, detail: String },
+    /// Another process (or a journal not yet closed in this one) holds the journal. Never a
+    /// reason to quarantine: the journal is fine, it is in use.
+    #[error("journal at {path} is in use by another process (is another store-agent running with this state_dir?)")]
+    Locked { path: PathBuf },
 }
 
 /// Counters shared with the uplink, status and metrics.
@@ -174,6 +178,7 @@ impl Journal {
         let cache = cfg.cache_bytes;
         let opened = match open_db(&path, cache) {
             Ok(o) => o,
+            Err(e @ JournalError::Locked { .. }) => return Err(e),
             Err(e) => {
                 let dest = quarantine(state_dir, &path).map_err(io)?;
                 error!(
@@ -581,9 +586,23 @@ fn open_db_inner(path: &Path, cache_bytes: u64) -> Result<Opened, JournalError> 
         .path(path)
         .cache_capacity(cache_bytes)
         .open()
-        .map_err(|source| JournalError::Sled {
-            path: path.to_owned(),
-            source,
+        .map_err(|source| {
+            // sled reports a held lock as an I/O error of kind Other with this message
+            // (sled 0.34 config.rs, try_lock); there is no typed variant to match.
+            match &source {
+                sled::Error::Io(e)
+                    if e.kind() == std::io::ErrorKind::Other
+                        && e.to_string().starts_with("could not acquire lock") =>
+                {
+                    JournalError::Locked {
+                        path: path.to_owned(),
+                    }
+                }
+                _ => JournalError::Sled {
+                    path: path.to_owned(),
+                    source,
+                },
+            }
         })?;
     let data_path = path.join("db");
     let data_file = File::open(&data_path).map_err(|source| JournalError::Io {

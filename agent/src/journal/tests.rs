@@ -10,6 +10,20 @@ fn cfg(max_bytes: u64) -> JournalConfig {
     }
 }
 
+/// Opens the journal in `dir`, waiting while the previous instance of this process still holds
+/// sled's lock (its background flusher lets go shortly after the drop).
+fn open(dir: &std::path::Path, cfg: JournalConfig) -> (Journal, JournalReader, OpenReport) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match Journal::open(dir, cfg.clone()) {
+            Err(JournalError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other.unwrap(),
+        }
+    }
+}
+
 fn scan(n: u32) -> Event {
     Event {
         device_id: "scanner-1".into(),
@@ -61,7 +75,7 @@ fn held(reader: &JournalReader) -> Vec<Event> {
 fn reopen_continues_seq() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let (mut j, reader, report) = Journal::open(dir.path(), cfg(1 << 30)).unwrap();
+        let (mut j, reader, report) = open(dir.path(), cfg(1 << 30));
         assert_eq!(report.next_seq, 1);
         assert_eq!(
             seqs(j.append(vec![scan(1), scan(2), scan(3)]).unwrap()),
@@ -72,7 +86,7 @@ fn reopen_continues_seq() {
         j.trim(3).unwrap();
         assert_eq!(j.entries(), 0);
     }
-    let (mut j, reader, report) = Journal::open(dir.path(), cfg(1 << 30)).unwrap();
+    let (mut j, reader, report) = open(dir.path(), cfg(1 << 30));
     assert_eq!(report.next_seq, 4);
     assert_eq!(report.held, 0);
     assert_eq!(reader.head(), 3);
@@ -85,7 +99,7 @@ fn reopen_continues_seq() {
 #[test]
 fn mark_deletes_exactly_up_to_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut j, reader, _) = Journal::open(dir.path(), cfg(1 << 30)).unwrap();
+    let (mut j, reader, _) = open(dir.path(), cfg(1 << 30));
     let events: Vec<Event> = (0..10).map(scan).collect();
     seqs(j.append(events).unwrap());
     assert_eq!(j.trim(6).unwrap(), 6);
@@ -98,7 +112,7 @@ fn mark_deletes_exactly_up_to_it() {
     // Persisted: a reopen sees the same.
     drop(j);
     drop(reader);
-    let (j, reader, _) = Journal::open(dir.path(), cfg(1 << 30)).unwrap();
+    let (j, reader, _) = open(dir.path(), cfg(1 << 30));
     assert_eq!(j.entries(), 4);
     assert_eq!(reader.first_seq(), Some(7));
 }
@@ -106,7 +120,7 @@ fn mark_deletes_exactly_up_to_it() {
 #[test]
 fn read_respects_bounds_and_limits() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut j, reader, _) = Journal::open(dir.path(), cfg(1 << 30)).unwrap();
+    let (mut j, reader, _) = open(dir.path(), cfg(1 << 30));
     seqs(j.append((0..20).map(scan).collect()).unwrap());
     let r = reader.read(5, 12, 3, usize::MAX).unwrap();
     assert_eq!(r.iter().map(|x| x.0).collect::<Vec<_>>(), [5, 6, 7]);
@@ -149,13 +163,13 @@ fn budget_coalesces_ticks_first_then_sheds_by_class_with_exact_counts() {
     ]);
     first.push(tick("b", 30));
     let full = {
-        let (mut j, _r, _) = Journal::open(dir.path(), cfg(1 << 30)).unwrap();
+        let (mut j, _r, _) = open(dir.path(), cfg(1 << 30));
         assert_eq!(seqs(j.append(first).unwrap()).len(), 13);
         j.bytes()
     };
     // Reopen with a budget that is just full.
     let max = full + 10;
-    let (mut j, reader, _) = Journal::open(dir.path(), cfg(max)).unwrap();
+    let (mut j, reader, _) = open(dir.path(), cfg(max));
     assert_eq!(j.bytes(), full, "the index is rebuilt with the same sizes");
 
     // A small overflow is absorbed by coalescing ticks alone: a/3 ticks -> 1, b/3 ticks -> 1.
@@ -233,7 +247,7 @@ fn budget_coalesces_ticks_first_then_sheds_by_class_with_exact_counts() {
 #[test]
 fn budget_refuses_what_cannot_fit_instead_of_dropping_silently() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut j, _reader, _) = Journal::open(dir.path(), cfg(50)).unwrap();
+    let (mut j, _reader, _) = open(dir.path(), cfg(50));
     let out = j.append(vec![scan(1)]).unwrap();
     assert!(matches!(&out[0], Err(RecordError::Journal(m)) if m.contains("budget")));
     assert_eq!(j.entries(), 0);
@@ -243,7 +257,7 @@ fn budget_refuses_what_cannot_fit_instead_of_dropping_silently() {
 fn corrupt_journal_is_quarantined_and_seq_continues() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let (mut j, _r, _) = Journal::open(dir.path(), cfg(1 << 30)).unwrap();
+        let (mut j, _r, _) = open(dir.path(), cfg(1 << 30));
         seqs(j.append((0..50).map(scan).collect()).unwrap());
         j.trim(20).unwrap();
         seqs(j.append((0..50).map(scan).collect()).unwrap());
@@ -256,7 +270,7 @@ fn corrupt_journal_is_quarantined_and_seq_continues() {
             std::fs::write(&p, vec![0xA5u8; 4096]).unwrap();
         }
     }
-    let (mut j, reader, report) = Journal::open(dir.path(), cfg(1 << 30)).unwrap();
+    let (mut j, reader, report) = open(dir.path(), cfg(1 << 30));
     let q = report.quarantined_to.expect("quarantined");
     assert!(q.starts_with(dir.path().join("quarantine")) && q.exists());
     // Seqs up to 100 were issued and up to 1100 reserved: numbering continues above them.
@@ -280,7 +294,7 @@ fn corrupt_journal_is_quarantined_and_seq_continues() {
     // And a clean reopen after that keeps counting without another quarantine.
     drop(j);
     drop(reader);
-    let (_j, _r, again) = Journal::open(dir.path(), cfg(1 << 30)).unwrap();
+    let (_j, _r, again) = open(dir.path(), cfg(1 << 30));
     assert_eq!(again.quarantined_to, None);
     assert_eq!(again.next_seq, out[0] + 1);
 }
@@ -289,10 +303,28 @@ fn corrupt_journal_is_quarantined_and_seq_continues() {
 fn deleted_journal_folder_does_not_reuse_seqs() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let (mut j, _r, _) = Journal::open(dir.path(), cfg(1 << 30)).unwrap();
+        let (mut j, _r, _) = open(dir.path(), cfg(1 << 30));
         seqs(j.append((0..5).map(scan).collect()).unwrap());
     }
     std::fs::remove_dir_all(dir.path().join("journal")).unwrap();
-    let (_j, _r, report) = Journal::open(dir.path(), cfg(1 << 30)).unwrap();
+    let (_j, _r, report) = open(dir.path(), cfg(1 << 30));
     assert!(report.next_seq > 5);
+}
+
+#[test]
+fn a_journal_in_use_is_refused_not_quarantined() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut j, _reader, _) = open(dir.path(), cfg(1 << 30));
+    seqs(j.append((0..3).map(scan).collect()).unwrap());
+    // A second agent on the same state_dir (the first still running).
+    match Journal::open(dir.path(), cfg(1 << 30)) {
+        Err(JournalError::Locked { .. }) => {}
+        Err(e) => panic!("expected Locked, got {e}"),
+        Ok(_) => panic!("a journal in use was opened twice"),
+    }
+    assert!(
+        !dir.path().join("quarantine").exists(),
+        "a journal in use must never be moved aside"
+    );
+    assert_eq!(j.entries(), 3);
 }
