@@ -178,12 +178,17 @@ impl Hq {
 
     /// Now for the rules: the collector's clock, or the newest event time seen.
     pub fn now_ms(&self) -> i64 {
+        self.now_at(now_ms())
+    }
+
+    /// [`Hq::now_ms`] with the wall clock already read (once per commit group, not per event).
+    pub fn now_at(&self, wall_ms: i64) -> i64 {
         match self.clock {
-            ClockMode::Wall => now_ms(),
+            ClockMode::Wall => wall_ms,
             ClockMode::Event => {
                 let newest = self.newest_event_ms.load(Ordering::Relaxed);
                 if newest == 0 {
-                    now_ms()
+                    wall_ms
                 } else {
                     newest
                 }

@@ -350,6 +350,7 @@ impl<M: Mqtt> Ingest<M> {
         // A block, not drop(): the guard must visibly end before the next await.
         {
             let mut engine = hq.engine.lock().expect("engine lock poisoned");
+            let wall = now_ms();
             for (key, batch) in &decoded {
                 let agent = agents.get_mut(key).expect("copied above");
                 let stats = stores.get_mut(&key.store_id).expect("copied above");
@@ -362,8 +363,8 @@ impl<M: Mqtt> Ingest<M> {
                 };
                 let out = apply_batch_with(agent, stats, batch, |event| {
                     hq.observe_event_time(event.wall_time_ms);
-                    // Read per event: with the event clock, "now" moves with the events.
-                    engine.apply(info, hq.now_ms(), event);
+                    // Per event: with the event clock, "now" moves with the events.
+                    engine.apply(info, hq.now_at(wall), event);
                 });
                 applied += out.applied;
                 counters.duplicates_total += out.duplicates;

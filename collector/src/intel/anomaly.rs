@@ -751,19 +751,11 @@ impl Persist for Anomalies {
     const PART: &'static str = "anomaly";
 
     fn save(&mut self, out: &mut Vec<(String, Option<Vec<u8>>)>) {
-        for store in std::mem::take(&mut self.dirty) {
-            let value = self
-                .stores
-                .get(&store)
-                .map(|s| serde_json::to_vec(s).expect("plain struct serialises"));
-            out.push((store, value));
-        }
+        super::save_stores_json(&mut self.dirty, &self.stores, out);
     }
 
     fn load(&mut self, key: &str, value: &[u8]) -> Result<(), String> {
-        let st: StoreAnomaly = serde_json::from_slice(value).map_err(|e| e.to_string())?;
-        self.stores.insert(key.to_owned(), st);
-        Ok(())
+        super::load_store_json(&mut self.stores, key, value)
     }
 }
 

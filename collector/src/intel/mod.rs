@@ -177,6 +177,32 @@ impl Intel {
     }
 }
 
+/// `save` of a part kept as one JSON value per store: writes each dirty store (a store no
+/// longer held is deleted).
+pub(crate) fn save_stores_json<T: serde::Serialize>(
+    dirty: &mut std::collections::BTreeSet<String>,
+    stores: &std::collections::BTreeMap<String, T>,
+    out: &mut Vec<(String, Option<Vec<u8>>)>,
+) {
+    for store in std::mem::take(dirty) {
+        let value = stores
+            .get(&store)
+            .map(|s| serde_json::to_vec(s).expect("plain struct serialises"));
+        out.push((store, value));
+    }
+}
+
+/// `load` counterpart of [`save_stores_json`].
+pub(crate) fn load_store_json<T: serde::de::DeserializeOwned>(
+    stores: &mut std::collections::BTreeMap<String, T>,
+    key: &str,
+    value: &[u8],
+) -> Result<(), String> {
+    let st: T = serde_json::from_slice(value).map_err(|e| e.to_string())?;
+    stores.insert(key.to_owned(), st);
+    Ok(())
+}
+
 fn save_part<P: Persist>(part: &mut P, out: &mut Vec<(String, Option<Vec<u8>>)>) {
     let mut keys = Vec::new();
     part.save(&mut keys);

@@ -7,6 +7,9 @@ use serde::Deserialize;
 
 use crate::pos::escpos::EscPosOptions;
 use crate::pos::template::{self, Template, TemplateError};
+use crate::scanner::serial::config::{
+    default_baud, default_data_bits, default_parity, default_stop_bits,
+};
 use crate::scanner::serial::{DataBits, Parity, StopBits};
 
 /// `[[drivers]] type = "escpos_tap"`: sits between tills and a network receipt printer (raw
@@ -197,22 +200,6 @@ fn default_idle_timeout_ms() -> u64 {
 
 fn default_capture_queue() -> usize {
     256
-}
-
-fn default_baud() -> u32 {
-    9600
-}
-
-fn default_data_bits() -> DataBits {
-    DataBits::Eight
-}
-
-fn default_parity() -> Parity {
-    Parity::None
-}
-
-fn default_stop_bits() -> StopBits {
-    StopBits::One
 }
 
 fn default_flow_control() -> FlowControl {

@@ -104,19 +104,19 @@ impl TryFrom<u8> for StopBits {
     }
 }
 
-fn default_baud() -> u32 {
+pub(crate) fn default_baud() -> u32 {
     9600
 }
 
-fn default_data_bits() -> DataBits {
+pub(crate) fn default_data_bits() -> DataBits {
     DataBits::Eight
 }
 
-fn default_parity() -> Parity {
+pub(crate) fn default_parity() -> Parity {
     Parity::None
 }
 
-fn default_stop_bits() -> StopBits {
+pub(crate) fn default_stop_bits() -> StopBits {
     StopBits::One
 }
 

@@ -18,7 +18,7 @@
 //! DISCONNECTED` with that error as the reason and restarts the driver with backoff. A frame
 //! still pending at that point is recorded first.
 
-mod config;
+pub(crate) mod config;
 #[cfg(test)]
 mod tests;
 
