@@ -14,7 +14,7 @@ use rumqttd::{ConnectionSettings, RouterConfig, ServerSettings};
 use tracing::{error, info};
 
 use crate::config::EmbeddedBrokerConfig;
-use crate::mqtt::MAX_PACKET_BYTES;
+use crate::ingest::mqtt::MAX_PACKET_BYTES;
 
 /// How long to wait for the broker to accept connections.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -3,36 +3,31 @@
 //! It subscribes to every agent's `stores/{store}/agents/{agent}/events` topic with a persistent
 //! MQTT session, applies each event exactly once, and tells each agent how far it got by
 //! publishing a retained commit mark on `.../ack`; agents delete journal entries only up to that
-//! mark. The pieces, one job each:
+//! mark. The folders, in the order a batch visits them:
 //!
-//! - [`config`]: the TOML file;
-//! - [`mqtt`]: broker connection and the polling task (never makes requests itself);
-//! - [`ingest`]: decode → dedup → apply → group commit → PUBACK;
-//! - [`state`]: the dedup and totals logic, pure;
-//! - [`store`]: sled persistence (key layout documented there);
-//! - [`acks`]: coalesced commit-mark publisher;
-//! - [`gaps`]: logging of missing seqs;
-//! - [`api`]: HTTP health and stats;
-//! - [`broker`]: optional embedded rumqttd.
+//! 1. [`ingest`]: the MQTT session receives the publish; it is decoded and taken into a commit
+//!    group (and after the commit: PUBACK, commit marks, gap logging);
+//! 2. [`ledger`]: dedup against the agent's applied ranges, applied to working copies of its
+//!    records; the sled database ([`ledger::Db`]) commits them;
+//! 3. [`rules`]: the one owner of the rules engine ([`intel`], pure) applies the group's new
+//!    events and commits its state in the same sled batch, then hands over alerts and signals;
+//! 4. [`http`]: the API and dashboard read what was committed.
+//!
+//! Beside them: [`config`] (the TOML file), [`clock`] (wall clock and the rules' "now"),
+//! [`broker`] (optional embedded rumqttd).
 //!
 //! Exactly once: the dedup state and the state change it guards are written in one sled batch,
-//! made durable (flush + fdatasync) before the broker gets its PUBACK and before the mark moves.
+//! made durable (flush + fdatasync) before the broker gets its PUBACK and before the mark moves
+//! (ARCHITECTURE.md invariants 1, 4 and 6).
 
-pub mod acks;
-pub mod api;
 pub mod broker;
+pub mod clock;
 pub mod config;
-pub mod gaps;
-pub mod hq;
-pub mod hq_api;
-pub mod hq_metrics;
+pub mod http;
 pub mod ingest;
 pub mod intel;
-pub mod mqtt;
-pub mod state;
-pub mod store;
-#[cfg(test)]
-mod test_support;
+pub mod ledger;
+pub mod rules;
 
 use std::future::{Future, IntoFuture};
 use std::sync::{Arc, Mutex};
@@ -42,9 +37,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
 use crate::config::Config;
-use crate::mqtt::Mqtt;
-use crate::state::{Live, Shared};
-use crate::store::Store;
+use crate::ingest::mqtt::Mqtt;
+use crate::ingest::{acks, mqtt};
+use crate::ledger::{Db, Live, Shared};
+use crate::rules::{Output, Runtime};
 
 /// How long each shutdown step may take before the collector gives up on it and exits anyway
 /// (unacknowledged batches are redelivered next run, so giving up loses nothing).
@@ -54,7 +50,7 @@ const SHUTDOWN_STEP_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
-    Store(#[from] store::StoreError),
+    Db(#[from] ledger::DbError),
     #[error(transparent)]
     Broker(#[from] broker::BrokerError),
     #[error("HTTP API cannot listen on {addr}: {source}")]
@@ -66,7 +62,7 @@ pub enum RunError {
     #[error(transparent)]
     Ingest(#[from] ingest::IngestError),
     #[error(transparent)]
-    Hq(#[from] hq::HqError),
+    Rules(#[from] rules::RulesError),
     #[error("{key} {}: {source}", path.display())]
     SecretFile {
         key: &'static str,
@@ -92,23 +88,21 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
         config.mqtt.password = Some(text.trim().to_owned());
     }
     let state_path = config.state_dir.join("state");
-    let (store, state) = tokio::task::spawn_blocking(move || Store::open(&state_path)).await??;
+    let (db, state) = tokio::task::spawn_blocking(move || Db::open(&state_path)).await??;
     info!(
         agents = state.agents.len(),
         stores = state.stores.len(),
         applied_total = state.applied_total(),
         "State loaded."
     );
-    let hq = {
-        let config = config.clone();
-        let (store, hq) = tokio::task::spawn_blocking(move || {
-            let hq = hq::Hq::open(&config, &store);
-            (store, hq)
-        })
-        .await?;
-        (store, Arc::new(hq?))
+    let db = Arc::new(db);
+    let (output_tx, output_rx) = mpsc::unbounded_channel::<Output>();
+    let rules = {
+        let (config, db) = (config.clone(), db.clone());
+        let rules =
+            tokio::task::spawn_blocking(move || Runtime::open(&config, db, output_tx)).await??;
+        Arc::new(rules)
     };
-    let (store, hq) = hq;
     let shared: Shared = Arc::new(Mutex::new(Live {
         collector_id: config.collector_id.clone(),
         state,
@@ -124,17 +118,13 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
         None => (config.mqtt.host.clone(), config.mqtt.port),
     };
 
-    let store = Arc::new(store);
-    let (output_tx, output_rx) = mpsc::unbounded_channel::<hq::Output>();
     let token = api_token(&config)?;
     if token.is_none() && !config.api.listen.ip().is_loopback() {
         warn!(listen = %config.api.listen, "The HTTP API has no token and listens beyond loopback: anyone who reaches it can read and acknowledge alerts.");
     }
-    let api_state = hq_api::ApiState {
+    let api_state = http::ApiState {
         shared: shared.clone(),
-        hq: hq.clone(),
-        store: store.clone(),
-        outputs: output_tx.clone(),
+        rules: rules.clone(),
         token,
     };
 
@@ -147,7 +137,7 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
     info!(listen = %config.api.listen, "HTTP API listening.");
     let (api_stop_tx, api_stop_rx) = oneshot::channel::<()>();
     let api = tokio::spawn(
-        axum::serve(listener, hq_api::routes(api_state))
+        axum::serve(listener, http::routes(api_state))
             .with_graceful_shutdown(async {
                 let _ = api_stop_rx.await;
             })
@@ -182,15 +172,7 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
             }
         })
     };
-    let ingest = ingest::Ingest::new(
-        &config,
-        conn.clone(),
-        store.clone(),
-        shared,
-        ack_tx.clone(),
-        hq.clone(),
-        output_tx,
-    )?;
+    let ingest = ingest::Ingest::new(&config, conn.clone(), &db, shared, ack_tx.clone(), rules)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut ingest_task = tokio::spawn(ingest.run(notice_rx, stop_rx));
 
@@ -233,7 +215,7 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
     let offline = conn.publish(
         store_proto::topics::collector_status(&config.collector_id),
         true,
-        mqtt::status_payload(&config.collector_id, false, mqtt::now_ms()),
+        mqtt::status_payload(&config.collector_id, false, clock::now_ms()),
     );
     if !matches!(
         tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, offline).await,

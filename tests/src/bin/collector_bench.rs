@@ -27,7 +27,7 @@
 //!   first publish handed over until the last is acknowledged, which ingest does only after the
 //!   group holding it is durably committed (sled flush + fdatasync).
 //! - `no_rules` (baseline): the same batches through the same pieces without the rules engine:
-//!   decode, dedup/apply (`state::apply_batch`) and `Store::commit` of the changed agent and
+//!   decode, dedup/apply (`ledger::apply_batch`) and `ledger::Db::commit` of the changed agent and
 //!   store records, in groups of `ingest::MAX_GROUP` publishes (what ingest takes when it is
 //!   behind).
 //! - `rules`: the rules engine alone, in memory: `Intel::apply` for every event of pre-decoded
@@ -46,15 +46,16 @@ use prost::Message;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rumqttc::{Publish, QoS};
-use store_collector::acks::{self, AckCommand};
 use store_collector::config::Config;
-use store_collector::hq::{Hq, Output};
+use store_collector::ingest::acks::{self, AckCommand};
+use store_collector::ingest::mqtt::{Incoming, Mqtt, MqttError, Notice};
 use store_collector::ingest::{Ingest, MAX_GROUP};
 use store_collector::intel::catalogue::Catalogue;
 use store_collector::intel::{BatchInfo, Intel};
-use store_collector::mqtt::{Incoming, Mqtt, MqttError, Notice};
-use store_collector::state::{apply_batch, AgentKey, AgentState, Live, Shared, StoreStats};
-use store_collector::store::{Changes, Store};
+use store_collector::ledger::{
+    apply_batch, AgentKey, AgentState, Changes, Db, Live, Shared, StoreStats,
+};
+use store_collector::rules::{Output, Runtime};
 use store_proto::v1::{
     CollectorStatus, DeviceState, DeviceStatus, FootTraffic, LineItem, PosTransaction, Scan,
     ScanMode, TransactionKind,
@@ -442,9 +443,11 @@ fn ingest(opts: &Opts) -> Result<Vec<Metric>, String> {
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async move {
-        let (store, state) =
-            Store::open(&config.state_dir.join("state")).map_err(|e| e.to_string())?;
-        let hq = Arc::new(Hq::open(&config, &store).map_err(|e| e.to_string())?);
+        let (db, state) = Db::open(&config.state_dir.join("state")).map_err(|e| e.to_string())?;
+        let db = Arc::new(db);
+        let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Output>();
+        let rules =
+            Arc::new(Runtime::open(&config, db.clone(), out_tx).map_err(|e| e.to_string())?);
         let shared: Shared = Arc::new(Mutex::new(Live {
             collector_id: config.collector_id.clone(),
             state,
@@ -463,7 +466,6 @@ fn ingest(opts: &Opts) -> Result<Vec<Metric>, String> {
             Duration::from_millis(config.ack.interval_ms),
             ack_rx,
         ));
-        let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Output>();
         let outputs = tokio::spawn(async move {
             let mut n = 0u64;
             while out_rx.recv().await.is_some() {
@@ -471,16 +473,8 @@ fn ingest(opts: &Opts) -> Result<Vec<Metric>, String> {
             }
             n
         });
-        let ingest = Ingest::new(
-            &config,
-            mqtt.clone(),
-            Arc::new(store),
-            shared.clone(),
-            ack_tx,
-            hq,
-            out_tx,
-        )
-        .map_err(|e| e.to_string())?;
+        let ingest = Ingest::new(&config, mqtt.clone(), &db, shared.clone(), ack_tx, rules)
+            .map_err(|e| e.to_string())?;
         let (notice_tx, notice_rx) = mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = watch::channel(false);
         let task = tokio::spawn(ingest.run(notice_rx, stop_rx));
@@ -574,7 +568,7 @@ fn ingest(opts: &Opts) -> Result<Vec<Metric>, String> {
 fn no_rules(opts: &Opts) -> Result<Vec<Metric>, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let work = workload(opts);
-    let (store, mut state) = Store::open(&dir.path().join("state")).map_err(|e| e.to_string())?;
+    let (db, mut state) = Db::open(&dir.path().join("state")).map_err(|e| e.to_string())?;
     let group = MAX_GROUP.min(opts.window());
     let started = Instant::now();
     for chunk in work.batches.chunks(group) {
@@ -599,7 +593,7 @@ fn no_rules(opts: &Opts) -> Result<Vec<Metric>, String> {
             stores,
             intel: Vec::new(),
         };
-        store.commit(&changes).map_err(|e| e.to_string())?;
+        db.commit(&changes).map_err(|e| e.to_string())?;
         state.agents.extend(changes.agents);
         state.stores.extend(changes.stores);
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::state::AgentKey;
+use crate::ledger::AgentKey;
 
 /// How long a gap may stay open before it is logged as a warning.
 pub const STALE_AFTER: Duration = Duration::from_secs(60);

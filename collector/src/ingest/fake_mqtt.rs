@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::mqtt::{Incoming, Mqtt, MqttError};
+use super::mqtt::{Incoming, Mqtt, MqttError};
 
 #[derive(Debug, Default)]
 struct Record {

@@ -16,12 +16,12 @@
 //! millions of events in order costs two numbers.
 //!
 //! # Invariants
-//! - One [`Store::commit`] writes every changed agent record *and* the store totals changed by
+//! - One [`Db::commit`] writes every changed agent record *and* the store totals changed by
 //!   the same events in one sled `apply_batch`: after a crash either all of a group's effects are
-//!   on disk or none are, so no event is applied twice or lost (invariant 6).
+//!   on disk or none are, so no event is applied twice or lost (ARCHITECTURE.md invariant 6).
 //! - A commit is durable only after sled's `flush()` *and* an fdatasync of sled's data file
 //!   `{state_dir}/state/db`: sled flushes with sync_file_range, which does not survive a power cut
-//!   (invariant 4). Callers PUBACK batches and publish commit marks only after `commit` returned.
+//!   (ARCHITECTURE.md invariant 4). Callers PUBACK batches and publish commit marks only after `commit` returned.
 //! - Records stay small (ranges, not seqs), so they live in sled's main log. sled writes values
 //!   over about 128 KiB to separate blob files that it never fsyncs.
 
@@ -32,7 +32,8 @@ use std::path::{Path, PathBuf};
 use prost::Message;
 use store_proto::SeqSet;
 
-use crate::state::{AgentKey, AgentState, State, StoreStats};
+use super::dedup::AgentState;
+use super::live::{AgentKey, State, StoreStats};
 
 const FORMAT_KEY: &[u8] = b"meta/format";
 const FORMAT_VERSION: &[u8] = b"1";
@@ -84,7 +85,7 @@ impl Changes {
 /// Errors of the state database. Any of them during a commit is fatal for the process: memory
 /// may be ahead of disk, and restarting from disk is the only safe way on.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub enum DbError {
     #[error("state database {}: {source}", path.display())]
     Sled {
         path: PathBuf,
@@ -108,23 +109,23 @@ pub enum StoreError {
 }
 
 /// The sled database plus the handle used to fdatasync its data file.
-pub struct Store {
+pub struct Db {
     db: sled::Db,
     data_file: File,
     path: PathBuf,
 }
 
-impl std::fmt::Debug for Store {
+impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        f.debug_struct("Db").field("path", &self.path).finish()
     }
 }
 
-impl Store {
+impl Db {
     /// Opens (or creates) the database in `dir` and loads the state. Blocking.
-    pub fn open(dir: &Path) -> Result<(Store, State), StoreError> {
+    pub fn open(dir: &Path) -> Result<(Db, State), DbError> {
         let path = dir.to_owned();
-        let io = |source| StoreError::Io {
+        let io = |source| DbError::Io {
             path: path.clone(),
             source,
         };
@@ -132,7 +133,7 @@ impl Store {
         let db = sled::Config::new()
             .path(dir)
             .open()
-            .map_err(|source| StoreError::Sled {
+            .map_err(|source| DbError::Sled {
                 path: path.clone(),
                 source,
             })?;
@@ -142,25 +143,24 @@ impl Store {
             .write(true)
             .open(dir.join("db"))
             .map_err(io)?;
-        let store = Store {
+        let db = Db {
             db,
             data_file,
             path: path.clone(),
         };
-        match store.db.get(FORMAT_KEY).map_err(|e| store.sled(e))? {
+        match db.db.get(FORMAT_KEY).map_err(|e| db.sled(e))? {
             Some(v) if v.as_ref() == FORMAT_VERSION => {}
             Some(v) => {
-                return Err(StoreError::Format {
+                return Err(DbError::Format {
                     path,
                     found: String::from_utf8_lossy(&v).into_owned(),
                 })
             }
             None => {
-                store
-                    .db
+                db.db
                     .insert(FORMAT_KEY, FORMAT_VERSION)
-                    .map_err(|e| store.sled(e))?;
-                store.sync()?;
+                    .map_err(|e| db.sled(e))?;
+                db.sync()?;
                 // The database files are new: make their directory entries durable too.
                 for d in [Some(dir), dir.parent()].into_iter().flatten() {
                     if let Ok(handle) = File::open(d) {
@@ -169,26 +169,26 @@ impl Store {
                 }
             }
         }
-        let state = store.load()?;
-        Ok((store, state))
+        let state = db.load()?;
+        Ok((db, state))
     }
 
-    fn sled(&self, source: sled::Error) -> StoreError {
-        StoreError::Sled {
+    fn sled(&self, source: sled::Error) -> DbError {
+        DbError::Sled {
             path: self.path.clone(),
             source,
         }
     }
 
-    fn corrupt(&self, key: &[u8], reason: impl ToString) -> StoreError {
-        StoreError::Corrupt {
+    fn corrupt(&self, key: &[u8], reason: impl ToString) -> DbError {
+        DbError::Corrupt {
             path: self.path.clone(),
             key: String::from_utf8_lossy(key).into_owned(),
             reason: reason.to_string(),
         }
     }
 
-    fn load(&self) -> Result<State, StoreError> {
+    fn load(&self) -> Result<State, DbError> {
         let mut state = State::default();
         for item in self.db.scan_prefix(AGENT_PREFIX) {
             let (key, value) = item.map_err(|e| self.sled(e))?;
@@ -224,7 +224,7 @@ impl Store {
     }
 
     /// Writes all records in `changes` atomically and durably. Blocking (fdatasync).
-    pub fn commit(&self, changes: &Changes) -> Result<(), StoreError> {
+    pub fn commit(&self, changes: &Changes) -> Result<(), DbError> {
         let mut batch = sled::Batch::default();
         for (key, agent) in &changes.agents {
             let record = AgentRecord {
@@ -259,7 +259,7 @@ impl Store {
     pub fn load_intel(
         &self,
         mut load: impl FnMut(&str, &[u8]) -> Result<(), String>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), DbError> {
         for item in self.db.scan_prefix(INTEL_PREFIX) {
             let (key, value) = item.map_err(|e| self.sled(e))?;
             let name = std::str::from_utf8(&key).map_err(|e| self.corrupt(&key, e))?;
@@ -269,16 +269,16 @@ impl Store {
     }
 
     /// sled flush, then fdatasync of the data file: only both together survive a power cut.
-    fn sync(&self) -> Result<(), StoreError> {
+    fn sync(&self) -> Result<(), DbError> {
         self.db.flush().map_err(|e| self.sled(e))?;
-        self.data_file.sync_data().map_err(|source| StoreError::Io {
+        self.data_file.sync_data().map_err(|source| DbError::Io {
             path: self.path.join("db"),
             source,
         })
     }
 
-    /// The event filters recorded by the last [`Store::set_subscribed_filters`].
-    pub fn subscribed_filters(&self) -> Result<Vec<String>, StoreError> {
+    /// The event filters recorded by the last [`Db::set_subscribed_filters`].
+    pub fn subscribed_filters(&self) -> Result<Vec<String>, DbError> {
         let value = self.db.get(FILTERS_KEY).map_err(|e| self.sled(e))?;
         Ok(value
             .map(|v| {
@@ -292,7 +292,7 @@ impl Store {
     }
 
     /// Records the event filters this collector subscribes to now.
-    pub fn set_subscribed_filters(&self, filters: &[String]) -> Result<(), StoreError> {
+    pub fn set_subscribed_filters(&self, filters: &[String]) -> Result<(), DbError> {
         self.db
             .insert(FILTERS_KEY, filters.join("\n").into_bytes())
             .map_err(|e| self.sled(e))?;
@@ -325,11 +325,11 @@ fn unflatten(flat: &[u64]) -> Option<SeqSet> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::apply_batch;
-    use crate::state::tests::{batch, foot, loss, scans};
+    use crate::ledger::apply_batch;
+    use crate::ledger::fixtures::{batch, foot, loss, scans};
 
     /// Applies batches for `s1/a1` and commits the touched records, as ingest does.
-    fn apply_and_commit(store: &Store, state: &mut State, batches: &[store_proto::EventBatch]) {
+    fn apply_and_commit(db: &Db, state: &mut State, batches: &[store_proto::EventBatch]) {
         let key = AgentKey::new("s1", "a1");
         let mut changes = Changes::default();
         let agent = state.agents.entry(key.clone()).or_default();
@@ -339,17 +339,17 @@ mod tests {
         }
         changes.agents.insert(key, agent.clone());
         changes.stores.insert("s1".into(), stats.clone());
-        store.commit(&changes).unwrap();
+        db.commit(&changes).unwrap();
     }
 
     #[test]
     fn reopened_state_is_identical() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state");
-        let (store, mut state) = Store::open(&path).unwrap();
+        let (db, mut state) = Db::open(&path).unwrap();
         assert_eq!(state, State::default());
         apply_and_commit(
-            &store,
+            &db,
             &mut state,
             &[
                 scans(1..=10),
@@ -357,12 +357,11 @@ mod tests {
                 batch(vec![foot(30, 7, 4), loss(31, &[(12, 15)])]),
             ],
         );
-        store
-            .set_subscribed_filters(&["stores/s1/agents/+/events".into()])
+        db.set_subscribed_filters(&["stores/s1/agents/+/events".into()])
             .unwrap();
-        drop(store);
+        drop(db);
 
-        let (store, reopened) = Store::open(&path).unwrap();
+        let (db, reopened) = Db::open(&path).unwrap();
         assert_eq!(reopened, state);
         let agent = &reopened.agents[&AgentKey::new("s1", "a1")];
         assert_eq!(agent.committed_seq(), 10);
@@ -377,13 +376,13 @@ mod tests {
         );
         assert_eq!(reopened.applied_total(), 18);
         assert_eq!(
-            store.subscribed_filters().unwrap(),
+            db.subscribed_filters().unwrap(),
             vec!["stores/s1/agents/+/events".to_owned()]
         );
 
         // Replaying everything after the restart changes nothing.
         let mut again = reopened.clone();
-        apply_and_commit(&store, &mut again, &[scans(1..=10), scans(20..=25)]);
+        apply_and_commit(&db, &mut again, &[scans(1..=10), scans(20..=25)]);
         assert_eq!(again, reopened);
     }
 
@@ -392,11 +391,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state");
         {
-            let (store, _) = Store::open(&path).unwrap();
-            store.db.insert(FORMAT_KEY, b"9".as_slice()).unwrap();
-            store.db.flush().unwrap();
+            let (db, _) = Db::open(&path).unwrap();
+            db.db.insert(FORMAT_KEY, b"9".as_slice()).unwrap();
+            db.db.flush().unwrap();
         }
-        let err = Store::open(&path).unwrap_err();
-        assert!(matches!(err, StoreError::Format { .. }), "{err}");
+        let err = Db::open(&path).unwrap_err();
+        assert!(matches!(err, DbError::Format { .. }), "{err}");
     }
 }

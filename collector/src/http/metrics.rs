@@ -6,14 +6,14 @@ use std::fmt::Write;
 
 use store_proto::v1::AlertKind;
 
-use crate::hq::alert_kind_name;
-use crate::hq_api::ApiState;
+use crate::ledger::Shared;
+use crate::rules::{alert_kind_name, Runtime};
 
 /// Renders every metric.
-pub fn render(state: &ApiState) -> String {
+pub fn render(shared: &Shared, rules: &Runtime) -> String {
     let mut out = String::new();
     let (kinds, counters, agents, missing) = {
-        let live = state.shared.lock().expect("state lock poisoned");
+        let live = shared.lock().expect("state lock poisoned");
         let mut kinds: BTreeMap<String, u64> = BTreeMap::new();
         for s in live.state.stores.values() {
             for (k, n) in &s.kinds {
@@ -65,7 +65,7 @@ pub fn render(state: &ApiState) -> String {
         metric(&mut out, name, "counter", help);
         let _ = writeln!(out, "{name} {value}");
     }
-    let presence = state.hq.presence();
+    let presence = rules.presence();
     let online = presence.values().filter(|p| p.online == Some(true)).count();
     for (name, help, value) in [
         ("store_collector_agents", "Agents known.", agents as u64),
@@ -89,8 +89,7 @@ pub fn render(state: &ApiState) -> String {
         "gauge",
         "Open or acknowledged alerts, by kind.",
     );
-    {
-        let engine = state.hq.engine.lock().expect("engine lock poisoned");
+    rules.read(|engine| {
         for kind in [
             AlertKind::Low,
             AlertKind::Out,
@@ -109,7 +108,7 @@ pub fn render(state: &ApiState) -> String {
                 alert_kind_name(kind as i32)
             );
         }
-    }
+    });
     out
 }
 

@@ -15,8 +15,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
 use tracing::{debug, warn};
 
-use crate::mqtt::{now_ms, Mqtt};
-use crate::state::{AgentKey, Mark};
+use super::mqtt::Mqtt;
+use crate::clock::now_ms;
+use crate::ledger::{AgentKey, Mark};
 
 /// Requests to the mark publisher.
 #[derive(Debug)]
@@ -130,7 +131,7 @@ impl<M: Mqtt> Publisher<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::FakeMqtt;
+    use crate::ingest::fake_mqtt::FakeMqtt;
 
     fn key(agent: &str) -> AgentKey {
         AgentKey::new("s1", agent)

@@ -1,4 +1,4 @@
-//! The MQTT connection: options, the polling task, and the small [`Mqtt`] trait the rest of the
+//! The MQTT session: options, the polling task, and the small [`Mqtt`] trait the rest of the
 //! collector talks to (so tests can fake the broker).
 //!
 //! rumqttc's event loop must be polled continuously, and `publish().await` / `ack().await` block
@@ -153,14 +153,6 @@ pub fn status_payload(collector_id: &str, online: bool, wall_time_ms: i64) -> Ve
         wall_time_ms,
     }
     .encode_to_vec()
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// rumqttc options: persistent session, manual acks, large packets, offline last will.

@@ -1,4 +1,4 @@
-//! The body of `GET /v1/stats` (routes live in [`crate::hq_api`]).
+//! The body of `GET /v1/stats`.
 //!
 //! Stats are a snapshot of committed state: everything shown is durable, except the
 //! since-start counters `duplicates_total`, `batches_total` and `rejected_batches`.
@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::state::Live;
+use crate::ledger::Live;
 
 /// Body of `GET /v1/stats`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -99,8 +99,8 @@ impl Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::tests::{batch, foot, scans};
-    use crate::state::{apply_batch, AgentKey};
+    use crate::ledger::fixtures::{batch, foot, scans};
+    use crate::ledger::{apply_batch, AgentKey};
 
     #[test]
     fn stats_json_has_the_documented_shape() {

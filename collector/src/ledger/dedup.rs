@@ -1,40 +1,17 @@
-//! What the collector knows, and the one function that changes it: [`apply_batch`].
+//! Dedup of one agent's events, and the one function that changes what the collector knows:
+//! [`apply_batch`].
 //!
-//! Pure data and logic, no I/O: [`crate::store`] persists it, [`crate::ingest`] feeds it.
+//! Pure data and logic, no I/O: [`super::db`] persists it, [`crate::ingest`] feeds it.
 //!
 //! Per agent (keyed by the store and agent ids of the *topic*) the collector keeps the set of
 //! applied seqs and the set of settled ("lost") seqs, both as ranges. Their union is what is
 //! done; the contiguous committed mark is the highest `h` such that `1..=h` is all done. An event
 //! whose seq is already done is a duplicate and changes nothing, which is what makes redelivery
-//! (by the broker or by an agent rewinding) harmless.
-
-use std::collections::{BTreeMap, HashMap};
-use std::fmt;
-use std::sync::{Arc, Mutex};
+//! (by the broker or by an agent rewinding) harmless (ARCHITECTURE.md invariants 1 and 5).
 
 use store_proto::{Body, Event, EventBatch, SeqSet};
 
-/// Identifies one agent: the `{store}` and `{agent}` levels of its topics.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AgentKey {
-    pub store_id: String,
-    pub agent_id: String,
-}
-
-impl AgentKey {
-    pub fn new(store_id: impl Into<String>, agent_id: impl Into<String>) -> Self {
-        Self {
-            store_id: store_id.into(),
-            agent_id: agent_id.into(),
-        }
-    }
-}
-
-impl fmt::Display for AgentKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.store_id, self.agent_id)
-    }
-}
+use super::live::StoreStats;
 
 /// Most ranges above the mark sent with it; beyond that the agent simply resends more.
 const MAX_DONE_ABOVE: usize = 64;
@@ -176,63 +153,6 @@ fn missing_in(set: &SeqSet, first: u64, last: u64) -> Vec<(u64, u64)> {
     out
 }
 
-/// Totals of one store.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StoreStats {
-    /// Applied events per kind ([`store_proto::kind_name`]).
-    pub kinds: BTreeMap<String, u64>,
-    /// Sum of `FootTraffic.entries` over applied events.
-    pub foot_traffic_entries: u64,
-    /// Sum of `FootTraffic.exits` over applied events.
-    pub foot_traffic_exits: u64,
-}
-
-/// All durable state: what [`crate::store::Store::open`] loads and what commits write.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct State {
-    pub agents: HashMap<AgentKey, AgentState>,
-    pub stores: HashMap<String, StoreStats>,
-}
-
-impl State {
-    /// Events applied over all stores.
-    pub fn applied_total(&self) -> u64 {
-        self.stores.values().flat_map(|s| s.kinds.values()).sum()
-    }
-}
-
-/// Counters kept in memory since start (not persisted).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Counters {
-    /// Events skipped because their seq was already applied or settled.
-    pub duplicates_total: u64,
-    /// Batches decoded (including ones that were entirely duplicates).
-    pub batches_total: u64,
-    /// Batches that could not be decoded (acknowledged and dropped, loudly).
-    pub rejected_batches: u64,
-}
-
-impl Counters {
-    pub fn add(&mut self, other: &Counters) {
-        self.duplicates_total += other.duplicates_total;
-        self.batches_total += other.batches_total;
-        self.rejected_batches += other.rejected_batches;
-    }
-}
-
-/// The committed state plus counters, shared by the ingest task (writer) and the HTTP API
-/// (reader). It only ever holds committed data: ingest works on copies of the records a group
-/// touches and swaps them in after the commit.
-#[derive(Debug, Default)]
-pub struct Live {
-    pub collector_id: String,
-    pub state: State,
-    pub counters: Counters,
-}
-
-/// Handle on [`Live`]; keep lock holds short (no I/O, no await).
-pub type Shared = Arc<Mutex<Live>>;
-
 /// What applying one batch did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outcome {
@@ -317,60 +237,9 @@ pub fn apply_batch_with(
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use store_proto::v1::{DataLoss, FootTraffic, Scan, SeqRange};
-    use store_proto::Event;
-
-    pub(crate) fn scan(seq: u64) -> Event {
-        Event {
-            seq,
-            body: Some(Body::Scan(Scan {
-                data: format!("0400000000{seq:04}"),
-                ..Default::default()
-            })),
-            ..Default::default()
-        }
-    }
-
-    pub(crate) fn foot(seq: u64, entries: u32, exits: u32) -> Event {
-        Event {
-            seq,
-            body: Some(Body::FootTraffic(FootTraffic {
-                entries,
-                exits,
-                ..Default::default()
-            })),
-            ..Default::default()
-        }
-    }
-
-    pub(crate) fn loss(seq: u64, ranges: &[(u64, u64)]) -> Event {
-        Event {
-            seq,
-            body: Some(Body::DataLoss(DataLoss {
-                ranges: ranges
-                    .iter()
-                    .map(|&(first, last)| SeqRange { first, last })
-                    .collect(),
-                ..Default::default()
-            })),
-            ..Default::default()
-        }
-    }
-
-    pub(crate) fn batch(events: Vec<Event>) -> EventBatch {
-        EventBatch {
-            store_id: "s1".into(),
-            agent_id: "a1".into(),
-            events,
-            ..Default::default()
-        }
-    }
-
-    pub(crate) fn scans(range: std::ops::RangeInclusive<u64>) -> EventBatch {
-        batch(range.map(scan).collect())
-    }
+    use crate::ledger::fixtures::{batch, foot, loss, scan, scans};
 
     fn ranges(s: &SeqSet) -> Vec<(u64, u64)> {
         s.ranges().collect()

@@ -1,0 +1,321 @@
+//! The `/v1/*` handlers: stores and agents, stock positions, traffic, alerts (with
+//! acknowledgement), staffing signals, gaps, unknown GTINs and catalogue reload.
+//!
+//! All reads are snapshots taken under short locks, no I/O; the one write (acknowledging an
+//! alert) goes through [`crate::rules::Runtime::acknowledge`].
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::middleware;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use store_proto::v1::AlertState;
+
+use super::stats::Stats;
+use super::ApiState;
+use crate::rules::{alert_json, signal_json, AcknowledgeError};
+
+/// Every route of the collector's HTTP server.
+pub fn routes(state: ApiState) -> Router {
+    let v1 = Router::new()
+        .route("/v1/stats", get(stats))
+        .route("/v1/stores", get(stores))
+        .route("/v1/stores/{store}/positions", get(positions))
+        .route("/v1/stores/{store}/traffic", get(traffic))
+        .route("/v1/alerts", get(alerts))
+        .route("/v1/alerts/{id}/ack", post(acknowledge))
+        .route("/v1/signals", get(signals))
+        .route("/v1/gaps", get(gaps))
+        .route("/v1/unknown-gtins", get(unknown_gtins))
+        .route("/v1/catalogue/reload", post(reload_catalogue))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            super::require_token,
+        ));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .route("/", get(super::dashboard))
+        .route("/dashboard", get(super::dashboard))
+        .merge(v1)
+        .with_state(state)
+}
+
+async fn stats(State(state): State<ApiState>) -> Json<Stats> {
+    Json(Stats::of(
+        &state.shared.lock().expect("state lock poisoned"),
+    ))
+}
+
+/// `GET /v1/stores`: every store with its agents, alerts, staffing and today's traffic.
+async fn stores(State(state): State<ApiState>) -> Json<Value> {
+    let presence = state.rules.presence();
+    let now = state.rules.now_ms();
+    let live_agents: BTreeMap<_, _> = {
+        let live = state.shared.lock().expect("state lock poisoned");
+        live.state
+            .agents
+            .iter()
+            .map(|(k, a)| {
+                (
+                    k.clone(),
+                    (a.committed_seq(), a.highest_seq(), gap_count(&a.gaps())),
+                )
+            })
+            .collect()
+    };
+    let mut ids: Vec<String> = live_agents.keys().map(|k| k.store_id.clone()).collect();
+    ids.extend(presence.keys().map(|k| k.store_id.clone()));
+    ids.sort();
+    ids.dedup();
+    let mut stores: BTreeMap<String, Value> = BTreeMap::new();
+    state.rules.read(|engine| {
+        for id in ids {
+            let profile = engine.profiles.get(&id);
+            let agents: Vec<Value> = live_agents
+                .iter()
+                .filter(|(k, _)| k.store_id == id)
+                .map(|(k, (committed, highest, missing))| {
+                    let p = presence.get(k).cloned().unwrap_or_default();
+                    json!({
+                        "agent_id": k.agent_id,
+                        "online": p.online,
+                        "version": p.version,
+                        "last_seen_ms": p.last_seen_ms,
+                        "last_batch_sent_ms": p.last_batch_sent_ms,
+                        "clock_offset_ms": p.clock_offset_ms,
+                        "clock_synced": p.clock_synced,
+                        "draining_backlog": p.draining_backlog,
+                        "backlog_events": p.backlog_events,
+                        "committed_seq": committed,
+                        "highest_seq": highest,
+                        "missing_events": missing,
+                    })
+                })
+                .collect();
+            let (now_signal, next_signal) = engine.staffing.latest(&id);
+            let active: Vec<Value> = engine
+                .outbox
+                .alerts
+                .all_active()
+                .filter(|(_, a)| a.store_id == id)
+                .map(|(_, a)| alert_json(a))
+                .collect();
+            let day_start = profile.day_start(now);
+            stores.insert(
+                id.clone(),
+                json!({
+                    "store_id": id,
+                    "region": profile.region,
+                    "open": profile.is_open(now),
+                    "agents": agents,
+                    "active_alerts": active,
+                    "staffing_now": now_signal.map(signal_json),
+                    "staffing_next_hour": next_signal.map(signal_json),
+                    "traffic_today": engine.traffic.windows(&id, day_start, now + 1, profile),
+                }),
+            );
+        }
+    });
+    Json(json!({ "now_ms": now, "stores": stores.into_values().collect::<Vec<_>>() }))
+}
+
+fn gap_count(gaps: &[(u64, u64)]) -> u64 {
+    gaps.iter().map(|(a, b)| b - a + 1).sum()
+}
+
+async fn positions(State(state): State<ApiState>, Path(store): Path<String>) -> Json<Value> {
+    state.rules.read(|engine| {
+        Json(json!({ "store_id": store, "positions": engine.stock.positions(&store) }))
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct TrafficQuery {
+    /// Hours back from now (default 24).
+    hours: Option<i64>,
+}
+
+async fn traffic(
+    State(state): State<ApiState>,
+    Path(store): Path<String>,
+    Query(q): Query<TrafficQuery>,
+) -> Json<Value> {
+    let now = state.rules.now_ms();
+    let from = now - q.hours.unwrap_or(24).clamp(1, 24 * 35) * 3_600_000;
+    state.rules.read(|engine| {
+        let profile = engine.profiles.get(&store);
+        Json(
+            json!({ "store_id": store, "windows": engine.traffic.windows(&store, from, now + 1, profile) }),
+        )
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct AlertQuery {
+    store: Option<String>,
+    /// `active` (default), `past` or `all`.
+    state: Option<String>,
+}
+
+/// `GET /v1/alerts?store=&state=active|past|all`.
+async fn alerts(
+    State(state): State<ApiState>,
+    Query(q): Query<AlertQuery>,
+) -> Result<Json<Value>, (StatusCode, Json<Value>)> {
+    let which = q.state.as_deref().unwrap_or("active");
+    if !matches!(which, "active" | "past" | "all") {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": format!("state={which:?}: expected active, past or all")})),
+        ));
+    }
+    let out = state.rules.read(|engine| {
+        let book = &engine.outbox.alerts;
+        let wanted = |s: &str| q.store.as_deref().is_none_or(|w| w == s);
+        let mut out: Vec<Value> = Vec::new();
+        if which != "past" {
+            out.extend(
+                book.all_active()
+                    .filter(|(_, a)| wanted(&a.store_id))
+                    .map(|(_, a)| alert_json(a)),
+            );
+        }
+        if which != "active" {
+            let stores: Vec<String> = match &q.store {
+                Some(s) => vec![s.clone()],
+                None => book.stores_with_past(),
+            };
+            for s in stores {
+                out.extend(book.past(&s).map(alert_json));
+            }
+        }
+        out
+    });
+    Ok(Json(json!({ "alerts": out })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct AckBody {
+    /// Who is on it (free text, shown on the alert).
+    by: Option<String>,
+}
+
+/// `POST /v1/alerts/{id}/ack` with optional `{"by": "name"}`.
+async fn acknowledge(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    body: Option<Json<AckBody>>,
+) -> Result<Json<Value>, (StatusCode, Json<Value>)> {
+    let by = body
+        .and_then(|Json(b)| b.by)
+        .unwrap_or_else(|| "api".to_owned());
+    let alert = state
+        .rules
+        .acknowledge(&id, &by)
+        .await
+        .map_err(|e| match e {
+            AcknowledgeError::NotFound(e) => {
+                (StatusCode::NOT_FOUND, Json(json!({"error": e.to_string()})))
+            }
+            AcknowledgeError::Commit(e) => internal(e),
+        })?;
+    debug_assert_eq!(alert.state, AlertState::Acknowledged as i32);
+    Ok(Json(alert_json(&alert)))
+}
+
+fn internal(e: impl std::fmt::Display) -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(json!({"error": e.to_string()})),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct StoreQuery {
+    store: Option<String>,
+}
+
+/// `GET /v1/signals?store=`: the newest staffing signal per store, now and next hour.
+async fn signals(State(state): State<ApiState>, Query(q): Query<StoreQuery>) -> Json<Value> {
+    let ids = store_ids(&state, q.store);
+    let out: Vec<Value> = state.rules.read(|engine| {
+        ids.iter()
+            .map(|id| {
+                let (now, next) = engine.staffing.latest(id);
+                json!({"store_id": id, "now": now.map(signal_json), "next_hour": next.map(signal_json)})
+            })
+            .collect()
+    });
+    Json(json!({ "signals": out }))
+}
+
+fn store_ids(state: &ApiState, only: Option<String>) -> Vec<String> {
+    if let Some(s) = only {
+        return vec![s];
+    }
+    let live = state.shared.lock().expect("state lock poisoned");
+    let mut ids: Vec<String> = live.state.stores.keys().cloned().collect();
+    ids.sort();
+    ids
+}
+
+/// `GET /v1/gaps`: seqs missing per agent (between its committed mark and its highest seq).
+async fn gaps(State(state): State<ApiState>) -> Json<Value> {
+    let live = state.shared.lock().expect("state lock poisoned");
+    let out: Vec<Value> = live
+        .state
+        .agents
+        .iter()
+        .filter(|(_, a)| !a.gaps().is_empty())
+        .map(|(k, a)| {
+            json!({
+                "store_id": k.store_id, "agent_id": k.agent_id,
+                "committed_seq": a.committed_seq(), "highest_seq": a.highest_seq(),
+                "gaps": a.gaps().iter().map(|(x, y)| [x, y]).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Json(json!({ "gaps": out }))
+}
+
+async fn unknown_gtins(State(state): State<ApiState>) -> Json<Value> {
+    state
+        .rules
+        .read(|engine| Json(json!({ "unknown_gtins": engine.stock.unknown_gtins() })))
+}
+
+/// `POST /v1/catalogue/reload`: re-reads the catalogue now; a refused file leaves the last good
+/// one in force and answers 422 with the error (file and line).
+async fn reload_catalogue(
+    State(state): State<ApiState>,
+) -> Result<Json<Value>, (StatusCode, Json<Value>)> {
+    let rules = state.rules.clone();
+    match tokio::task::spawn_blocking(move || rules.reload_catalogue_if_changed(true))
+        .await
+        .map_err(internal)?
+    {
+        Ok(_) => Ok(Json(json!({"reloaded": true}))),
+        Err(e) => Err((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"reloaded": false, "error": e})),
+        )),
+    }
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
+    let text = super::metrics::render(&state.shared, &state.rules);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+}

@@ -1,0 +1,92 @@
+//! What the collector knows: per-agent dedup state and per-store totals, as committed, plus the
+//! since-start counters; and [`Shared`], the one view of it the ingest task and the HTTP API
+//! share.
+//!
+//! Invariant: [`Live`] only ever holds committed data. Ingest works on copies of the records a
+//! group touches and swaps them in after the commit, so a reader never sees an effect that a
+//! crash could still undo.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use super::dedup::AgentState;
+
+/// Identifies one agent: the `{store}` and `{agent}` levels of its topics.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AgentKey {
+    pub store_id: String,
+    pub agent_id: String,
+}
+
+impl AgentKey {
+    pub fn new(store_id: impl Into<String>, agent_id: impl Into<String>) -> Self {
+        Self {
+            store_id: store_id.into(),
+            agent_id: agent_id.into(),
+        }
+    }
+}
+
+impl fmt::Display for AgentKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.store_id, self.agent_id)
+    }
+}
+
+/// Totals of one store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Applied events per kind ([`store_proto::kind_name`]).
+    pub kinds: BTreeMap<String, u64>,
+    /// Sum of `FootTraffic.entries` over applied events.
+    pub foot_traffic_entries: u64,
+    /// Sum of `FootTraffic.exits` over applied events.
+    pub foot_traffic_exits: u64,
+}
+
+/// All durable state: what [`super::Db::open`] loads and what commits write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct State {
+    pub agents: HashMap<AgentKey, AgentState>,
+    pub stores: HashMap<String, StoreStats>,
+}
+
+impl State {
+    /// Events applied over all stores.
+    pub fn applied_total(&self) -> u64 {
+        self.stores.values().flat_map(|s| s.kinds.values()).sum()
+    }
+}
+
+/// Counters kept in memory since start (not persisted).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Events skipped because their seq was already applied or settled.
+    pub duplicates_total: u64,
+    /// Batches decoded (including ones that were entirely duplicates).
+    pub batches_total: u64,
+    /// Batches that could not be decoded (acknowledged and dropped, loudly).
+    pub rejected_batches: u64,
+}
+
+impl Counters {
+    pub fn add(&mut self, other: &Counters) {
+        self.duplicates_total += other.duplicates_total;
+        self.batches_total += other.batches_total;
+        self.rejected_batches += other.rejected_batches;
+    }
+}
+
+/// The committed state plus counters, shared by the ingest task (writer) and the HTTP API
+/// (reader). It only ever holds committed data: ingest works on copies of the records a group
+/// touches and swaps them in after the commit.
+#[derive(Debug, Default)]
+pub struct Live {
+    pub collector_id: String,
+    pub state: State,
+    pub counters: Counters,
+}
+
+/// Handle on [`Live`]; keep lock holds short (no I/O, no await).
+pub type Shared = Arc<Mutex<Live>>;

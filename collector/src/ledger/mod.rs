@@ -1,0 +1,20 @@
+//! The ledger: what was applied, exactly once, and where it is kept.
+//!
+//! A decoded batch comes here second (after [`crate::ingest`] decoded it): [`apply_batch`] skips
+//! every seq already done for its agent and applies the rest to working copies of the agent's
+//! dedup record and its store's totals; [`Db::commit`] then writes those records, and the rules
+//! engine's changed keys, in one durable sled batch. Nothing here does I/O except [`Db`].
+//!
+//! - [`dedup`]: per-agent applied/lost seq ranges, the committed mark, [`apply_batch`];
+//! - [`live`]: the committed state in memory ([`Live`], [`Shared`]) and the since-start counters;
+//! - [`db`]: the sled database (key layout and durability rules documented there).
+
+pub mod db;
+pub mod dedup;
+#[cfg(test)]
+pub(crate) mod fixtures;
+pub mod live;
+
+pub use db::{Changes, Db, DbError};
+pub use dedup::{apply_batch, apply_batch_with, AgentState, Mark, Outcome};
+pub use live::{AgentKey, Counters, Live, Shared, State, StoreStats};

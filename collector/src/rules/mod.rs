@@ -1,0 +1,335 @@
+//! The rules engine at run time: the one owner of the engine and of its commits.
+//!
+//! [`crate::intel`] is pure; [`Runtime`] gives it a home in the running collector. Three writers
+//! change the engine: the ingest task applying a group of events ([`Runtime::apply_group`]), the
+//! evaluation timer ([`Runtime::evaluate`]) and the HTTP API acknowledging an alert
+//! ([`Runtime::acknowledge`]). Each of those methods takes the commit lock, then the engine lock,
+//! changes the engine, drains its changed keys and outputs, commits them durably, and hands the
+//! outputs over before it lets go of the commit lock. The locks are private, so the order lives
+//! here and nowhere else:
+//! - two writers never commit the same key out of order;
+//! - outputs leave only after the state that produced them is durable, and in the order they
+//!   were produced;
+//! - a group's engine keys are committed in the same sled batch as the ledger records of the
+//!   events that changed them (ARCHITECTURE.md invariant 6).
+//!
+//! Readers (the HTTP API) see the engine through [`Runtime::read`], under the engine lock only.
+
+mod output;
+mod presence;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use store_proto::v1::Alert;
+use store_proto::{Event, EventBatch};
+use tokio::sync::mpsc;
+use tracing::{error, info};
+
+use crate::clock::{now_ms, RulesClock};
+use crate::config::{Config, OutputFormat};
+use crate::intel::alerts::AckError;
+use crate::intel::catalogue::Catalogue;
+use crate::intel::{BatchInfo, Intel};
+use crate::ledger::{AgentKey, Changes, Db, DbError};
+
+pub use self::output::{
+    alert_json, alert_kind_name, alert_state_name, signal_json, signal_kind_name, Output,
+};
+pub use self::presence::Presence;
+use self::presence::Presences;
+
+/// Stored newest event time (the event clock), beside the engine's own `intel/...` keys.
+const CLOCK_KEY: &str = "intel/clock/newest";
+
+/// Why the rules engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error("catalogue {}: {message}", path.display())]
+    Catalogue { path: PathBuf, message: String },
+    #[error("rules: {0}")]
+    Profiles(#[from] crate::intel::profile::ProfileError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Why a commit of the engine's state failed. Fatal for the ingest task: memory may be ahead of
+/// disk.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// Why an alert could not be acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum AcknowledgeError {
+    /// No active alert has that id.
+    #[error(transparent)]
+    NotFound(#[from] AckError),
+    #[error(transparent)]
+    Commit(#[from] CommitError),
+}
+
+/// The rules engine and what surrounds it at run time (see the module docs).
+#[derive(Debug)]
+pub struct Runtime {
+    engine: Mutex<Intel>,
+    /// Held across engine change → drain → commit → hand over outputs.
+    commit: tokio::sync::Mutex<()>,
+    db: Arc<Db>,
+    /// Alerts and signals, published by their own task so a slow broker never stalls a writer.
+    outputs: mpsc::UnboundedSender<Output>,
+    clock: RulesClock,
+    format: OutputFormat,
+    catalogue_path: Option<PathBuf>,
+    catalogue_mtime: Mutex<Option<SystemTime>>,
+    presence: Presences,
+}
+
+/// A changed `intel/...` key; `None` deletes it.
+pub type KeyChange = (String, Option<Vec<u8>>);
+
+/// The engine as one commit group sees it, inside [`Runtime::apply_group`]: events go in, the
+/// locks stay out of reach.
+pub struct GroupApply<'a> {
+    engine: &'a mut Intel,
+    runtime: &'a Runtime,
+    /// The wall clock, read once for the group.
+    wall_ms: i64,
+}
+
+impl GroupApply<'_> {
+    /// Records a batch's arrival (agent presence).
+    pub fn note_batch(&self, key: &AgentKey, batch: &EventBatch) {
+        self.runtime.presence.note_batch(key, batch);
+    }
+
+    /// Hands the engine an event applied for the first time.
+    #[inline]
+    pub fn apply(&mut self, info: BatchInfo<'_>, event: &Event) {
+        let clock = &self.runtime.clock;
+        clock.observe(event.wall_time_ms);
+        // Per event: with the event clock, "now" moves with the events.
+        self.engine.apply(info, clock.now_at(self.wall_ms), event);
+    }
+}
+
+impl Runtime {
+    /// Builds the engine from the config and restores its state from `db`. Blocking (reads the
+    /// catalogue and the stored state). Outputs go to `outputs`.
+    pub fn open(
+        config: &Config,
+        db: Arc<Db>,
+        outputs: mpsc::UnboundedSender<Output>,
+    ) -> Result<Runtime, RulesError> {
+        let profiles = config.profiles()?;
+        let (catalogue, mtime) = match &config.intel.catalogue {
+            Some(path) => {
+                let mtime = modified(path);
+                let catalogue = Catalogue::load(path).map_err(|e| RulesError::Catalogue {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+                (catalogue, mtime)
+            }
+            None => (Catalogue::default(), None),
+        };
+        let mut engine = Intel::new(profiles, catalogue);
+        let mut newest = 0;
+        db.load_intel(|key, value| {
+            if key == CLOCK_KEY {
+                let bytes: [u8; 8] = value.try_into().map_err(|_| "bad length".to_owned())?;
+                newest = i64::from_be_bytes(bytes);
+                Ok(())
+            } else {
+                engine.load(key, value)
+            }
+        })?;
+        Ok(Runtime {
+            engine: Mutex::new(engine),
+            commit: tokio::sync::Mutex::new(()),
+            db,
+            outputs,
+            clock: RulesClock::new(config.intel.clock, newest),
+            format: config.intel.format,
+            catalogue_path: config.intel.catalogue.clone(),
+            catalogue_mtime: Mutex::new(mtime),
+            presence: Presences::default(),
+        })
+    }
+
+    /// Applies one commit group: `apply` feeds the group's new events to the engine and returns
+    /// the ledger records they changed; the engine's changed keys join them and everything is
+    /// committed in one durable sled batch (blocking work off the async workers). Then the
+    /// outputs are handed over. Returns the committed changes.
+    pub async fn apply_group(
+        &self,
+        apply: impl FnOnce(&mut GroupApply<'_>) -> Changes,
+    ) -> Result<Changes, CommitError> {
+        let _commit = self.commit.lock().await;
+        // A block, not drop(): the engine guard must visibly end before the next await.
+        let (mut changes, outputs) = {
+            let mut engine = self.engine();
+            let mut group = GroupApply {
+                engine: &mut engine,
+                runtime: self,
+                wall_ms: now_ms(),
+            };
+            let mut changes = apply(&mut group);
+            let (intel, outputs) = self.drain(&mut engine);
+            changes.intel = intel;
+            (changes, outputs)
+        };
+        if !changes.is_empty() {
+            let db = self.db.clone();
+            // sled and fdatasync block: keep them off the async workers.
+            changes = tokio::task::spawn_blocking(move || db.commit(&changes).map(|()| changes))
+                .await??;
+        }
+        self.hand_over(outputs);
+        Ok(changes)
+    }
+
+    /// Evaluates the time-based rules, commits what they changed and hands over the outputs.
+    pub async fn evaluate(self: &Arc<Self>) -> Result<(), CommitError> {
+        let _commit = self.commit.lock().await;
+        let rules = self.clone();
+        let outputs = tokio::task::spawn_blocking(move || {
+            let now = rules.clock.now_ms();
+            rules.engine().evaluate(now);
+            rules.commit_pending()
+        })
+        .await??;
+        self.hand_over(outputs);
+        Ok(())
+    }
+
+    /// Acknowledges an active alert (someone at HQ is on it), commits and hands over the
+    /// republished alert. Returns the alert as acknowledged.
+    pub async fn acknowledge(
+        self: &Arc<Self>,
+        id: &str,
+        by: &str,
+    ) -> Result<Alert, AcknowledgeError> {
+        let _commit = self.commit.lock().await;
+        let alert = self.engine().outbox.alerts.acknowledge(id, by)?;
+        let rules = self.clone();
+        let outputs = tokio::task::spawn_blocking(move || rules.commit_pending())
+            .await
+            .map_err(CommitError::from)?
+            .map_err(CommitError::from)?;
+        self.hand_over(outputs);
+        Ok(alert)
+    }
+
+    /// Runs `read` on the engine (a snapshot under the engine lock; keep it short, no I/O).
+    pub fn read<T>(&self, read: impl FnOnce(&Intel) -> T) -> T {
+        read(&self.engine())
+    }
+
+    /// Records an agent's retained status (birth or last will).
+    pub fn note_status(&self, key: AgentKey, payload: &[u8]) {
+        self.presence.note_status(key, payload);
+    }
+
+    /// Every agent's presence.
+    pub fn presence(&self) -> BTreeMap<AgentKey, Presence> {
+        self.presence.snapshot()
+    }
+
+    /// Now for the rules: the collector's clock, or the newest event time seen.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Re-reads the catalogue if its file changed (or always, with `force`). Blocking. A bad
+    /// file is logged and the last good catalogue stays in force. Returns whether a new
+    /// catalogue was taken.
+    pub fn reload_catalogue_if_changed(&self, force: bool) -> Result<bool, String> {
+        let Some(path) = &self.catalogue_path else {
+            return Err("no catalogue configured ([intel] catalogue)".to_owned());
+        };
+        let mtime = modified(path);
+        {
+            let last = self
+                .catalogue_mtime
+                .lock()
+                .expect("catalogue lock poisoned");
+            if !force && *last == mtime {
+                return Ok(false);
+            }
+        }
+        *self
+            .catalogue_mtime
+            .lock()
+            .expect("catalogue lock poisoned") = mtime;
+        match Catalogue::load(path) {
+            Ok(catalogue) => {
+                // The catalogue is configuration, not committed state: no commit lock needed.
+                self.engine().catalogue = catalogue;
+                info!(path = %path.display(), "Catalogue reloaded.");
+                Ok(true)
+            }
+            Err(e) => {
+                error!(path = %path.display(), error = %e, "Catalogue refused; the previous one stays in force.");
+                Err(e.to_string())
+            }
+        }
+    }
+
+    fn engine(&self) -> MutexGuard<'_, Intel> {
+        self.engine.lock().expect("engine lock poisoned")
+    }
+
+    /// Takes the engine's changed state (for the commit) and its pending outputs (to hand over
+    /// once the commit is durable).
+    fn drain(&self, engine: &mut Intel) -> (Vec<KeyChange>, Vec<Output>) {
+        let mut changes = engine.save();
+        if let Some(newest) = self.clock.take_unsaved() {
+            changes.push((CLOCK_KEY.to_owned(), Some(newest.to_be_bytes().to_vec())));
+        }
+        let mut outputs: Vec<Output> = engine
+            .outbox
+            .alerts
+            .take_published()
+            .into_iter()
+            .map(|a| output::encode_alert(self.format, &a))
+            .collect();
+        outputs.extend(
+            std::mem::take(&mut engine.outbox.signals)
+                .iter()
+                .map(|s| output::encode_signal(self.format, s)),
+        );
+        (changes, outputs)
+    }
+
+    /// Commits the engine's changed state (blocking) and returns the outputs to hand over. Only
+    /// with the commit lock held.
+    fn commit_pending(&self) -> Result<Vec<Output>, DbError> {
+        let (intel, outputs) = self.drain(&mut self.engine());
+        if !intel.is_empty() {
+            self.db.commit(&Changes {
+                intel,
+                ..Changes::default()
+            })?;
+        }
+        Ok(outputs)
+    }
+
+    /// Queues outputs for publishing (only with the commit lock held, after the commit).
+    fn hand_over(&self, outputs: Vec<Output>) {
+        for output in outputs {
+            // The receiver is gone only when the collector is stopping.
+            let _ = self.outputs.send(output);
+        }
+    }
+}
+
+fn modified(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
