@@ -164,9 +164,9 @@ impl Runtime {
     }
 
     /// Applies one commit group: `apply` feeds the group's new events to the engine and returns
-    /// the ledger records they changed; the engine's changed keys join them and everything is
-    /// committed in one durable sled batch (blocking work off the async workers). Then the
-    /// outputs are handed over. Returns the committed changes.
+    /// the ledger records they changed (its `intel` is left for the engine's changed keys, which
+    /// replace it); everything is committed in one durable sled batch (blocking work off the
+    /// async workers). Then the outputs are handed over. Returns the committed changes.
     pub async fn apply_group(
         &self,
         apply: impl FnOnce(&mut GroupApply<'_>) -> Changes,
