@@ -57,9 +57,11 @@ use store_proto::{Body, Event};
 
 use self::position::{CountOutcome, Position};
 pub use self::rules::StockRules;
+use super::alerts::AlertBuilder;
 use super::catalogue::{check_digit, pad_gtin, Catalogue, ResolvedItem};
+use super::part::{Ctx, Outbox};
+use super::persist::Persist;
 use super::profile::{Profiles, StoreProfile};
-use super::{Ctx, Outbox, Persist};
 
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;
@@ -674,18 +676,12 @@ fn stock_alert(
         ),
         None => "no reorder point or max stock yet: set one in the catalogue".to_owned(),
     };
-    Alert {
-        store_id: store.to_owned(),
-        kind: kind as i32,
-        subject: gtin.to_owned(),
-        message: format!("{} ({gtin}) {state}; {order}", v.name),
-        event_time_ms: event_ms,
-        retrospective,
-        position: pos,
-        reorder_point: rop,
-        suggested_order_qty: qty,
-        ..Alert::default()
-    }
+    let message = format!("{} ({gtin}) {state}; {order}", v.name);
+    AlertBuilder::new(store, kind, gtin, message)
+        .at(event_ms)
+        .retrospective(retrospective)
+        .stock(pos, rop, qty)
+        .build()
 }
 
 /// A number for a message: whole numbers without decimals.
