@@ -40,11 +40,23 @@ impl AlertBuilder {
         self
     }
 
-    /// A stock alert's figures: position, reorder point and the suggested order.
-    pub fn stock(mut self, position: f64, reorder_point: f64, suggested_order_qty: i64) -> Self {
+    /// A stock alert's position and the reorder point it was judged against.
+    pub fn position(mut self, position: f64, reorder_point: f64) -> Self {
         self.0.position = position;
         self.0.reorder_point = reorder_point;
-        self.0.suggested_order_qty = suggested_order_qty;
+        self
+    }
+
+    /// The order a LOW/OUT alert suggests, in units.
+    pub fn suggested_order(mut self, qty: i64) -> Self {
+        self.0.suggested_order_qty = qty;
+        self
+    }
+
+    /// The store a transfer suggestion takes stock from, and how much.
+    pub fn transfer(mut self, from_store: &str, qty: i64) -> Self {
+        self.0.from_store_id = from_store.to_owned();
+        self.0.transfer_qty = qty;
         self
     }
 
