@@ -12,7 +12,70 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use prost::Message;
 use store_proto::v1::{Alert, AlertKind, AlertState};
 
-use super::Persist;
+use super::persist::Persist;
+
+/// Builds the [`Alert`] a rule raises: every field a rule sets, named, instead of a long list of
+/// positional arguments (two `f64` and two `i64` side by side are easy to swap unnoticed). Id,
+/// state and lifecycle times are the book's to fill in ([`AlertBook::raise`]).
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct AlertBuilder(Alert);
+
+impl AlertBuilder {
+    /// An alert of `kind` about `subject` (a GTIN, a register, a device, an agent…) in `store`.
+    pub fn new(store: &str, kind: AlertKind, subject: &str, message: String) -> Self {
+        AlertBuilder(Alert {
+            store_id: store.to_owned(),
+            kind: kind as i32,
+            subject: subject.to_owned(),
+            message,
+            ..Alert::default()
+        })
+    }
+
+    /// The observed figure and what it was judged against (a baseline or a limit).
+    pub fn observed(mut self, observed: f64, baseline: f64) -> Self {
+        self.0.observed = observed;
+        self.0.baseline = baseline;
+        self
+    }
+
+    /// A stock alert's position and the reorder point it was judged against.
+    pub fn position(mut self, position: f64, reorder_point: f64) -> Self {
+        self.0.position = position;
+        self.0.reorder_point = reorder_point;
+        self
+    }
+
+    /// The order a LOW/OUT alert suggests, in units.
+    pub fn suggested_order(mut self, qty: i64) -> Self {
+        self.0.suggested_order_qty = qty;
+        self
+    }
+
+    /// The store a transfer suggestion takes stock from, and how much.
+    pub fn transfer(mut self, from_store: &str, qty: i64) -> Self {
+        self.0.from_store_id = from_store.to_owned();
+        self.0.transfer_qty = qty;
+        self
+    }
+
+    /// Event time of the situation the alert is about.
+    pub fn at(mut self, event_time_ms: i64) -> Self {
+        self.0.event_time_ms = event_time_ms;
+        self
+    }
+
+    /// Whether the situation was already over when it was learned (recorded, not paged).
+    pub fn retrospective(mut self, retrospective: bool) -> Self {
+        self.0.retrospective = retrospective;
+        self
+    }
+
+    pub fn build(self) -> Alert {
+        self.0
+    }
+}
 
 /// Resolved alerts kept per store for the API.
 const PAST_PER_STORE: usize = 500;

@@ -3,14 +3,14 @@
 //! The ingest path hands every newly applied event (never a duplicate) to [`Intel::apply`], then
 //! calls [`Intel::evaluate`] once per commit group, and writes the changed state that
 //! [`Intel::save`] returns in the *same* sled batch as the dedup ranges: after a crash, state and
-//! dedup agree, so no event is counted twice (DESIGN invariant 6 carried over to the rules).
+//! dedup agree, so no event is counted twice (ARCHITECTURE.md invariant 6 carried over to the rules).
 //!
 //! Parts, each with one job and its own state:
 //! - [`stock`]: stock position per (store, GTIN), reorder points, LOW/OUT alerts with hysteresis,
 //!   order quantities, transfer suggestions; uses the [`catalogue`].
 //! - [`traffic`]: entries/exits per store in 15-minute windows, occupancy.
 //! - [`staff`]: who is on duty (badge scans, roster fallback).
-//! - [`staffing`]: needed vs on-duty staff now and next hour ([`forecast`]) → signals.
+//! - [`staffing`]: needed vs on-duty staff now and next hour (with its traffic forecast) → signals.
 //! - [`anomaly`]: returns spikes, void rates, silent or offline devices, stuck door counters, agent
 //!   clocks that are off.
 //!
@@ -25,37 +25,24 @@
 pub mod alerts;
 pub mod anomaly;
 pub mod catalogue;
-pub mod forecast;
+#[cfg(test)]
+mod fixtures;
+pub mod part;
+pub mod persist;
 pub mod profile;
 pub mod staff;
 pub mod staffing;
 pub mod stock;
 pub mod traffic;
 
-use store_proto::v1::StaffingSignal;
 use store_proto::Event;
 
 use self::alerts::AlertBook;
 use self::catalogue::Catalogue;
-use self::profile::{Profiles, StoreProfile};
-
-/// Everything a part needs to know about the event it is applying.
-#[derive(Debug, Clone, Copy)]
-pub struct Ctx<'a> {
-    /// Store id from the topic (not from the payload: the topic is what the broker authorised).
-    pub store: &'a str,
-    pub agent: &'a str,
-    /// The event came in a historical (backlog) batch.
-    pub historical: bool,
-    /// The collector's notion of now (see the module docs), ms since the Unix epoch.
-    pub now_ms: i64,
-    /// `sent_wall_time_ms` of the batch: the agent's clock when it sent the batch (compared with
-    /// `now_ms` on live batches, it tells whether the agent's clock is off).
-    pub batch_sent_ms: i64,
-    /// The store's profile: region, opening hours, UTC offset, rules merged with chain defaults.
-    pub profile: &'a StoreProfile,
-    pub catalogue: &'a Catalogue,
-}
+pub use self::part::{Ctx, Outbox};
+use self::persist::save_part;
+pub use self::persist::Persist;
+use self::profile::Profiles;
 
 /// The batch an event came in.
 #[derive(Debug, Clone, Copy)]
@@ -64,28 +51,6 @@ pub struct BatchInfo<'a> {
     pub agent: &'a str,
     pub historical: bool,
     pub sent_ms: i64,
-}
-
-/// Where parts put what they conclude.
-#[derive(Debug, Default)]
-pub struct Outbox {
-    pub alerts: AlertBook,
-    /// Staffing signals to publish (the newest per store and horizon is also kept by
-    /// [`staffing`] for the API).
-    pub signals: Vec<StaffingSignal>,
-}
-
-/// A part's durable state, saved as changed keys only.
-///
-/// Keys are relative to the part's prefix (the collector stores them as `intel/{part}/{key}`);
-/// `None` deletes a key. `load` is called once per stored key at start-up, in key order.
-pub trait Persist {
-    /// The part's key prefix, e.g. `"stock"`.
-    const PART: &'static str;
-    /// Moves the keys changed since the last call into `out`.
-    fn save(&mut self, out: &mut Vec<(String, Option<Vec<u8>>)>);
-    /// Restores one key written by `save`. An error names what is wrong with the value.
-    fn load(&mut self, key: &str, value: &[u8]) -> Result<(), String>;
 }
 
 /// The collector's rules engine: state, rules and outputs for every store it owns.
@@ -175,39 +140,4 @@ impl Intel {
         };
         loaded.map_err(|e| format!("{full_key}: {e}"))
     }
-}
-
-/// `save` of a part kept as one JSON value per store: writes each dirty store (a store no
-/// longer held is deleted).
-pub(crate) fn save_stores_json<T: serde::Serialize>(
-    dirty: &mut std::collections::BTreeSet<String>,
-    stores: &std::collections::BTreeMap<String, T>,
-    out: &mut Vec<(String, Option<Vec<u8>>)>,
-) {
-    for store in std::mem::take(dirty) {
-        let value = stores
-            .get(&store)
-            .map(|s| serde_json::to_vec(s).expect("plain struct serialises"));
-        out.push((store, value));
-    }
-}
-
-/// `load` counterpart of [`save_stores_json`].
-pub(crate) fn load_store_json<T: serde::de::DeserializeOwned>(
-    stores: &mut std::collections::BTreeMap<String, T>,
-    key: &str,
-    value: &[u8],
-) -> Result<(), String> {
-    let st: T = serde_json::from_slice(value).map_err(|e| e.to_string())?;
-    stores.insert(key.to_owned(), st);
-    Ok(())
-}
-
-fn save_part<P: Persist>(part: &mut P, out: &mut Vec<(String, Option<Vec<u8>>)>) {
-    let mut keys = Vec::new();
-    part.save(&mut keys);
-    out.extend(
-        keys.into_iter()
-            .map(|(k, v)| (format!("intel/{}/{k}", P::PART), v)),
-    );
 }

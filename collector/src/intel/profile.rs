@@ -4,14 +4,18 @@
 //!
 //! Overrides are merged as TOML tables before the typed structs are built, so a store only names
 //! the keys it changes, and an unknown key is still an error.
+//!
+//! Each part owns its thresholds (`stock::rules`, `staffing::rules`, `anomaly::rules`); this
+//! module only composes them. Those rule modules never look at a profile, so the parts can use
+//! profiles without an import circle.
 
 use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use super::anomaly::AnomalyRules;
-use super::staffing::StaffingRules;
-use super::stock::StockRules;
+use super::anomaly::rules::AnomalyRules;
+use super::staffing::rules::StaffingRules;
+use super::stock::rules::StockRules;
 
 const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: i64 = 3_600_000;
@@ -110,6 +114,23 @@ impl StoreProfile {
     /// Start (UTC ms) of the local day containing `utc_ms`.
     pub fn day_start(&self, utc_ms: i64) -> i64 {
         utc_ms - self.local_ms(utc_ms).rem_euclid(DAY_MS)
+    }
+
+    /// Start (UTC ms) of the opening session containing or preceding `utc_ms` (a store open past
+    /// midnight started today's session yesterday).
+    pub fn session_start(&self, utc_ms: i64) -> i64 {
+        let opened = self.day_start(utc_ms) + i64::from(self.open_minute) * 60_000;
+        if opened > utc_ms {
+            opened - DAY_MS
+        } else {
+            opened
+        }
+    }
+
+    /// Local time of day of `utc_ms`, "HH:MM", for messages.
+    pub fn hhmm(&self, utc_ms: i64) -> String {
+        let m = self.local_minute(utc_ms);
+        format!("{:02}:{:02}", m / 60, m % 60)
     }
 
     /// Whether the store is open at `utc_ms` (a close before the open means open past midnight).

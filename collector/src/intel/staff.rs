@@ -9,7 +9,7 @@
 //! `max_shift_hours` after its start.
 //!
 //! Roster fallback: when a store has no badge scan on the local day in question (no badge readers,
-//! or nobody used them), the roster of [`super::staffing::StaffingRules`] says how many staff are
+//! or nobody used them), the roster of [`super::staffing::rules::StaffingRules`] says how many staff are
 //! planned for that weekday and time.
 //!
 //! Actions older than two days are folded into one base state per badge, so the state stays
@@ -21,8 +21,9 @@ use serde::{Deserialize, Serialize};
 use store_proto::v1::{ScanMode, ShiftAction};
 use store_proto::{Body, Event};
 
+use super::part::Ctx;
+use super::persist::{load_store_json, save_stores_json, Persist};
 use super::profile::StoreProfile;
-use super::{Ctx, Persist};
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
@@ -152,7 +153,10 @@ impl Staff {
         if self.has_badges_on_day(store, at_ms, profile) {
             self.badges_on_duty(store, at_ms, profile).len() as u32
         } else {
-            profile.rules.staffing.roster_staff(profile, at_ms)
+            profile
+                .rules
+                .staffing
+                .roster_staff(profile.local_weekday(at_ms), profile.local_minute(at_ms))
         }
     }
 }
@@ -166,11 +170,11 @@ impl Persist for Staff {
     const PART: &'static str = "staff";
 
     fn save(&mut self, out: &mut Vec<(String, Option<Vec<u8>>)>) {
-        super::save_stores_json(&mut self.dirty, &self.stores, out);
+        save_stores_json(&mut self.dirty, &self.stores, out);
     }
 
     fn load(&mut self, key: &str, value: &[u8]) -> Result<(), String> {
-        super::load_store_json(&mut self.stores, key, value)
+        load_store_json(&mut self.stores, key, value)
     }
 }
 
@@ -178,8 +182,8 @@ impl Persist for Staff {
 mod tests {
     use super::*;
     use crate::intel::catalogue::Catalogue;
-    use crate::intel::staffing::{HhMm, RosterEntry, StaffingRules, Weekday};
-    use crate::intel::traffic::tests::{ctx, H, MIN, MONDAY};
+    use crate::intel::fixtures::{ctx, H, MIN, MONDAY};
+    use crate::intel::staffing::rules::{HhMm, RosterEntry, StaffingRules, Weekday};
     use store_proto::v1::Scan;
 
     fn badge(id: &str, at: i64, shift: ShiftAction) -> Event {

@@ -28,8 +28,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use store_proto::{Body, Event};
 
+use super::part::Ctx;
+use super::persist::Persist;
 use super::profile::StoreProfile;
-use super::{Ctx, Persist};
 
 /// Length of a traffic window.
 pub const WINDOW_MS: i64 = 15 * 60_000;
@@ -294,50 +295,10 @@ impl Persist for Traffic {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::intel::catalogue::Catalogue;
-    use store_proto::v1::FootTraffic;
-
-    /// 2026-11-23T00:00:00Z, a Monday.
-    pub const MONDAY: i64 = 1_795_392_000_000;
-    pub const MIN: i64 = 60_000;
-    pub const H: i64 = HOUR_MS;
-
-    pub fn ft(start: i64, entries: u32, exits: u32) -> Event {
-        Event {
-            wall_time_ms: start + MIN,
-            clock_synced: true,
-            device_id: "door".into(),
-            body: Some(Body::FootTraffic(FootTraffic {
-                counter_id: "door".into(),
-                interval_start_ms: start,
-                interval_end_ms: start + MIN,
-                entries,
-                exits,
-                ..FootTraffic::default()
-            })),
-            ..Event::default()
-        }
-    }
-
-    pub fn ctx<'a>(
-        store: &'a str,
-        profile: &'a StoreProfile,
-        cat: &'a Catalogue,
-        now_ms: i64,
-        historical: bool,
-    ) -> Ctx<'a> {
-        Ctx {
-            store,
-            agent: "a1",
-            historical,
-            now_ms,
-            batch_sent_ms: now_ms,
-            profile,
-            catalogue: cat,
-        }
-    }
+    use crate::intel::fixtures::{ctx, ft, H, MIN, MONDAY};
 
     #[test]
     fn windows_and_occupancy() {

@@ -17,9 +17,9 @@
 //! handful of people) from swinging it. Weeks without any data (the store was closed, the
 //! collector is new) are left out rather than counted as zero.
 
-use super::profile::StoreProfile;
-use super::staffing::StaffingRules;
-use super::traffic::Traffic;
+use super::rules::StaffingRules;
+use crate::intel::profile::StoreProfile;
+use crate::intel::traffic::Traffic;
 
 const HOUR_MS: i64 = 3_600_000;
 const WEEK_MS: i64 = 7 * 86_400_000;
@@ -85,46 +85,4 @@ pub fn next_hour(
         trend,
         entries: baseline * trend,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::intel::catalogue::Catalogue;
-    use crate::intel::traffic::tests::{ctx, ft, H, MIN, MONDAY};
-
-    #[test]
-    fn trend_scales_the_weekly_mean_and_is_clamped() {
-        let p = StoreProfile::default();
-        let cat = Catalogue::default();
-        let rules = StaffingRules::default();
-        let now = MONDAY + 2 * WEEK_MS + 12 * H; // Monday two weeks later, 12:00
-        let c = ctx("s1", &p, &cat, now, false);
-        let mut t = Traffic::default();
-        // One week ago: 40 people from 08:00 to 12:00, 100 at 12:00–13:00.
-        // Two weeks ago: 40 and 60. Baseline (100 + 60) / 2 = 80; past so far (40 + 40) / 2 = 40.
-        for (weeks, next) in [(1, 100), (2, 60)] {
-            let d = now - weeks * WEEK_MS;
-            t.apply(&c, &ft(d - 4 * H, 40, 0));
-            t.apply(&c, &ft(d, next, 0));
-        }
-        // Today: 60 so far → trend 60 / 40 = 1.5 → forecast 80 × 1.5 = 120.
-        t.apply(&c, &ft(now - 3 * H, 60, 0));
-        let now = now - 30 * MIN; // 11:30: the forecast is for 12:00–13:00
-        let f = next_hour(&t, "s1", &p, &rules, now).unwrap();
-        assert_eq!(f.weeks, 2);
-        assert_eq!(f.hour_start_ms, now + 30 * MIN);
-        assert!((f.baseline - 80.0).abs() < 1e-9);
-        assert!((f.trend - 1.5).abs() < 1e-9, "{f:?}");
-        assert!((f.entries - 120.0).abs() < 1e-9);
-
-        // 200 today → 5.0, clamped to 2.0 → 160.
-        t.apply(&c, &ft(now - 2 * H, 140, 0));
-        let f = next_hour(&t, "s1", &p, &rules, now).unwrap();
-        assert!((f.trend - 2.0).abs() < 1e-9);
-        assert!((f.entries - 160.0).abs() < 1e-9);
-
-        // No history at all: no forecast.
-        assert!(next_hour(&t, "s1", &p, &rules, now - 3 * WEEK_MS).is_none());
-    }
 }
