@@ -312,8 +312,9 @@ impl Config {
     /// The per-store profiles with the rules' thresholds resolved.
     pub fn profiles(
         &self,
-    ) -> Result<crate::intel::profile::Profiles, crate::intel::profile::ProfileError> {
-        crate::intel::profile::Profiles::from_tables(&self.rules, &self.store)
+    ) -> Result<crate::rules::engine::profile::Profiles, crate::rules::engine::profile::ProfileError>
+    {
+        crate::rules::engine::profile::Profiles::from_tables(&self.rules, &self.store)
     }
 
     /// Semantic checks serde cannot express; each error points at the offending key.
@@ -746,7 +747,7 @@ mod tests {
         let profiles = c.profiles().unwrap();
         assert_eq!(
             profiles.get("any").rules,
-            crate::intel::profile::RulesConfig::default()
+            crate::rules::engine::profile::RulesConfig::default()
         );
     }
 

@@ -9,7 +9,7 @@
 //!    group (and after the commit: PUBACK, commit marks, gap logging);
 //! 2. [`ledger`]: dedup against the agent's applied ranges, applied to working copies of its
 //!    records; the sled database ([`ledger::Db`]) commits them;
-//! 3. [`rules`]: the one owner of the rules engine ([`intel`], pure) applies the group's new
+//! 3. [`rules`]: the one owner of the rules engine ([`rules::engine`], pure) applies the group's new
 //!    events and commits its state in the same sled batch, then hands over alerts and signals;
 //! 4. [`http`]: the API and dashboard read what was committed.
 //!
@@ -25,7 +25,6 @@ pub mod clock;
 pub mod config;
 pub mod http;
 pub mod ingest;
-pub mod intel;
 pub mod ledger;
 pub mod rules;
 

@@ -40,7 +40,8 @@ fn main() -> ExitCode {
                 // The catalogue is part of the set-up: a file the collector would refuse at
                 // start-up fails the check too.
                 if let Some(path) = &config.intel.catalogue {
-                    if let Err(e) = store_collector::intel::catalogue::Catalogue::load(path) {
+                    if let Err(e) = store_collector::rules::engine::catalogue::Catalogue::load(path)
+                    {
                         eprintln!("{e}");
                         return ExitCode::FAILURE;
                     }

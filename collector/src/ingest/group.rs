@@ -20,8 +20,8 @@ use tracing::{debug, error, warn};
 use super::acks::AckCommand;
 use super::mqtt::{Incoming, Mqtt};
 use super::{Ingest, IngestError};
-use crate::intel::BatchInfo;
 use crate::ledger::{apply_batch_with, AgentKey, AgentState, Changes, Counters, Mark, StoreStats};
+use crate::rules::engine::BatchInfo;
 
 impl<M: Mqtt> Ingest<M> {
     /// Decodes, applies, commits and acknowledges one group of publishes.

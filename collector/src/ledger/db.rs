@@ -10,7 +10,7 @@
 //! | `meta/filters`          | event filters subscribed last run, one per line                |
 //! | `agent/{store}/{agent}` | [`AgentRecord`] (protobuf): applied and lost seq ranges        |
 //! | `store/{store}`         | [`StoreRecord`] (protobuf): event counts per kind, foot traffic |
-//! | `intel/{part}/{key}`    | rules-engine state, owned by [`crate::intel`] (each part documents its keys) |
+//! | `intel/{part}/{key}`    | rules-engine state, owned by [`crate::rules::engine`] (each part documents its keys) |
 //!
 //! Ranges are stored flattened (`first0, last0, first1, last1, ...`), so an agent that delivered
 //! millions of events in order costs two numbers.

@@ -1,6 +1,6 @@
 //! The rules engine at run time: the one owner of the engine and of its commits.
 //!
-//! [`crate::intel`] is pure; [`Runtime`] gives it a home in the running collector. Three writers
+//! [`engine`] is pure; [`Runtime`] gives it a home in the running collector. Three writers
 //! change the engine: the ingest task applying a group of events ([`Runtime::apply_group`]), the
 //! evaluation timer ([`Runtime::evaluate`]) and the HTTP API acknowledging an alert
 //! ([`Runtime::acknowledge`]). Each of those methods takes the commit lock, then the engine lock,
@@ -15,6 +15,7 @@
 //!
 //! Readers (the HTTP API) see the engine through [`Runtime::read`], under the engine lock only.
 
+pub mod engine;
 mod output;
 mod presence;
 
@@ -30,10 +31,10 @@ use tracing::{error, info};
 
 use crate::clock::{now_ms, RulesClock};
 use crate::config::{Config, OutputFormat};
-use crate::intel::alerts::AckError;
-use crate::intel::catalogue::Catalogue;
-use crate::intel::{BatchInfo, Intel};
 use crate::ledger::{AgentKey, Changes, Db, DbError};
+use crate::rules::engine::alerts::AckError;
+use crate::rules::engine::catalogue::Catalogue;
+use crate::rules::engine::{BatchInfo, Engine};
 
 pub use self::output::{
     alert_json, alert_kind_name, alert_state_name, signal_json, signal_kind_name, Output,
@@ -50,7 +51,7 @@ pub enum RulesError {
     #[error("catalogue {}: {message}", path.display())]
     Catalogue { path: PathBuf, message: String },
     #[error("rules: {0}")]
-    Profiles(#[from] crate::intel::profile::ProfileError),
+    Profiles(#[from] crate::rules::engine::profile::ProfileError),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -78,7 +79,7 @@ pub enum AcknowledgeError {
 /// The rules engine and what surrounds it at run time (see the module docs).
 #[derive(Debug)]
 pub struct Runtime {
-    engine: Mutex<Intel>,
+    engine: Mutex<Engine>,
     /// Held across engine change → drain → commit → hand over outputs.
     commit: tokio::sync::Mutex<()>,
     db: Arc<Db>,
@@ -97,7 +98,7 @@ pub type KeyChange = (String, Option<Vec<u8>>);
 /// The engine as one commit group sees it, inside [`Runtime::apply_group`]: events go in, the
 /// locks stay out of reach.
 pub struct GroupApply<'a> {
-    engine: &'a mut Intel,
+    engine: &'a mut Engine,
     runtime: &'a Runtime,
     /// The wall clock, read once for the group.
     wall_ms: i64,
@@ -139,7 +140,7 @@ impl Runtime {
             }
             None => (Catalogue::default(), None),
         };
-        let mut engine = Intel::new(profiles, catalogue);
+        let mut engine = Engine::new(profiles, catalogue);
         let mut newest = 0;
         db.load_intel(|key, value| {
             if key == CLOCK_KEY {
@@ -228,7 +229,7 @@ impl Runtime {
     }
 
     /// Runs `read` on the engine (a snapshot under the engine lock; keep it short, no I/O).
-    pub fn read<T>(&self, read: impl FnOnce(&Intel) -> T) -> T {
+    pub fn read<T>(&self, read: impl FnOnce(&Engine) -> T) -> T {
         read(&self.engine())
     }
 
@@ -282,13 +283,13 @@ impl Runtime {
         }
     }
 
-    fn engine(&self) -> MutexGuard<'_, Intel> {
+    fn engine(&self) -> MutexGuard<'_, Engine> {
         self.engine.lock().expect("engine lock poisoned")
     }
 
     /// Takes the engine's changed state (for the commit) and its pending outputs (to hand over
     /// once the commit is durable).
-    fn drain(&self, engine: &mut Intel) -> (Vec<KeyChange>, Vec<Output>) {
+    fn drain(&self, engine: &mut Engine) -> (Vec<KeyChange>, Vec<Output>) {
         let mut changes = engine.save();
         if let Some(newest) = self.clock.take_unsaved() {
             changes.push((CLOCK_KEY.to_owned(), Some(newest.to_be_bytes().to_vec())));

@@ -30,8 +30,8 @@
 //!   decode, dedup/apply (`ledger::apply_batch`) and `ledger::Db::commit` of the changed agent and
 //!   store records, in groups of `ingest::MAX_GROUP` publishes (what ingest takes when it is
 //!   behind).
-//! - `rules`: the rules engine alone, in memory: `Intel::apply` for every event of pre-decoded
-//!   batches and `Intel::save` (the serialisation of changed keys) once per group.
+//! - `rules`: the rules engine alone, in memory: `Engine::apply` for every event of pre-decoded
+//!   batches and `Engine::save` (the serialisation of changed keys) once per group.
 //! - `mosquitto`: a Mosquitto broker on a free 127.0.0.1 port (no queue limits) and the real
 //!   `store-collector` binary; `--publishers` connections publish the batches at QoS 1. Timed
 //!   from the first publish until `/v1/stats` reports every event applied.
@@ -50,11 +50,11 @@ use store_collector::config::Config;
 use store_collector::ingest::acks::{self, AckCommand};
 use store_collector::ingest::mqtt::{Incoming, Mqtt, MqttError, Notice};
 use store_collector::ingest::{Ingest, MAX_GROUP};
-use store_collector::intel::catalogue::Catalogue;
-use store_collector::intel::{BatchInfo, Intel};
 use store_collector::ledger::{
     apply_batch, AgentKey, AgentState, Changes, Db, Live, Shared, StoreStats,
 };
+use store_collector::rules::engine::catalogue::Catalogue;
+use store_collector::rules::engine::{BatchInfo, Engine};
 use store_collector::rules::{Output, Runtime};
 use store_proto::v1::{
     CollectorStatus, DeviceState, DeviceStatus, FootTraffic, LineItem, PosTransaction, Scan,
@@ -625,7 +625,7 @@ fn rules(opts: &Opts) -> Result<Vec<Metric>, String> {
     let config = collector_config(dir.path())?;
     let catalogue = Catalogue::load(config.intel.catalogue.as_ref().expect("written above"))
         .map_err(|e| e.to_string())?;
-    let mut engine = Intel::new(config.profiles().map_err(|e| e.to_string())?, catalogue);
+    let mut engine = Engine::new(config.profiles().map_err(|e| e.to_string())?, catalogue);
     let work = workload(opts);
     let group = MAX_GROUP.min(opts.window());
     let mut saved_keys = 0usize;

@@ -297,8 +297,8 @@ impl Persist for Traffic {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::intel::catalogue::Catalogue;
-    use crate::intel::fixtures::{ctx, ft, H, MIN, MONDAY};
+    use crate::rules::engine::catalogue::Catalogue;
+    use crate::rules::engine::fixtures::{ctx, ft, H, MIN, MONDAY};
 
     #[test]
     fn windows_and_occupancy() {

@@ -5,9 +5,9 @@ use store_proto::v1::{AlertKind, FootTraffic};
 
 use super::eval::Eval;
 use super::state::{StoreAnomaly, HOUR_MS, MIN_MS};
-use crate::intel::alerts::AlertBuilder;
-use crate::intel::part::{Ctx, Outbox};
-use crate::intel::traffic::Traffic;
+use crate::rules::engine::alerts::AlertBuilder;
+use crate::rules::engine::part::{Ctx, Outbox};
+use crate::rules::engine::traffic::Traffic;
 
 /// Sales are kept this long (the counter-stuck window is capped to it).
 const SALES_KEEP_MS: i64 = 4 * HOUR_MS;

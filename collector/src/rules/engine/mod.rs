@@ -1,8 +1,8 @@
-//! HQ intelligence: what the collector concludes from the events it applies.
+//! The rules engine (pure): what the collector concludes from the events it applies.
 //!
-//! The ingest path hands every newly applied event (never a duplicate) to [`Intel::apply`], then
-//! calls [`Intel::evaluate`] once per commit group, and writes the changed state that
-//! [`Intel::save`] returns in the *same* sled batch as the dedup ranges: after a crash, state and
+//! The ingest path hands every newly applied event (never a duplicate) to [`Engine::apply`], then
+//! calls [`Engine::evaluate`] once per commit group, and writes the changed state that
+//! [`Engine::save`] returns in the *same* sled batch as the dedup ranges: after a crash, state and
 //! dedup agree, so no event is counted twice (ARCHITECTURE.md invariant 6 carried over to the rules).
 //!
 //! Parts, each with one job and its own state:
@@ -55,7 +55,7 @@ pub struct BatchInfo<'a> {
 
 /// The collector's rules engine: state, rules and outputs for every store it owns.
 #[derive(Debug, Default)]
-pub struct Intel {
+pub struct Engine {
     pub profiles: Profiles,
     pub catalogue: Catalogue,
     pub stock: stock::Stock,
@@ -66,12 +66,12 @@ pub struct Intel {
     pub outbox: Outbox,
 }
 
-impl Intel {
+impl Engine {
     pub fn new(profiles: Profiles, catalogue: Catalogue) -> Self {
-        Intel {
+        Engine {
             profiles,
             catalogue,
-            ..Intel::default()
+            ..Engine::default()
         }
     }
 
@@ -121,7 +121,7 @@ impl Intel {
         out
     }
 
-    /// Restores one `intel/{part}/{key}` entry written by [`Intel::save`].
+    /// Restores one `intel/{part}/{key}` entry written by [`Engine::save`].
     pub fn load(&mut self, full_key: &str, value: &[u8]) -> Result<(), String> {
         let rest = full_key
             .strip_prefix("intel/")

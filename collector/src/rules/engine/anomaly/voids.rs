@@ -5,8 +5,8 @@ use store_proto::v1::{AlertKind, TransactionKind};
 
 use super::eval::{raise, Eval};
 use super::state::{StoreAnomaly, MIN_MS};
-use crate::intel::alerts::AlertBuilder;
-use crate::intel::part::{Ctx, Outbox};
+use crate::rules::engine::alerts::AlertBuilder;
+use crate::rules::engine::part::{Ctx, Outbox};
 
 /// The void-rate rule.
 pub(super) struct VoidRate;

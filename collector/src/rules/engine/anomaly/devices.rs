@@ -12,9 +12,9 @@ use store_proto::v1::{AlertKind, DeviceState};
 use super::eval::Eval;
 use super::rules::AnomalyRules;
 use super::state::{Device, StoreAnomaly, DAY_MS, HOUR_MS, MIN_MS};
-use crate::intel::alerts::AlertBuilder;
-use crate::intel::part::{Ctx, Outbox};
-use crate::intel::profile::StoreProfile;
+use crate::rules::engine::alerts::AlertBuilder;
+use crate::rules::engine::part::{Ctx, Outbox};
+use crate::rules::engine::profile::StoreProfile;
 
 /// Device activity is judged over this past span.
 const ACTIVITY_SPAN_MS: i64 = 7 * DAY_MS;

@@ -1,8 +1,8 @@
 use super::state::DAY_MS;
 use super::*;
-use crate::intel::catalogue::Catalogue;
-use crate::intel::fixtures::{ctx, ft, H, MIN, MONDAY};
-use crate::intel::profile::StoreProfile;
+use crate::rules::engine::catalogue::Catalogue;
+use crate::rules::engine::fixtures::{ctx, ft, H, MIN, MONDAY};
+use crate::rules::engine::profile::StoreProfile;
 use store_proto::v1::{Alert, AlertKind, AlertState, DeviceStatus, PosTransaction};
 
 fn tx(register: &str, kind: TransactionKind, at: i64) -> Event {

@@ -3,7 +3,7 @@ use std::path::Path;
 use store_proto::v1::{AlertState, LineItem, PosTransaction, Scan};
 
 use super::*;
-use crate::intel::profile::StoreProfile;
+use crate::rules::engine::profile::StoreProfile;
 
 const PENS: &str = "04006381333931";
 const MILK: &str = "00000096385074";

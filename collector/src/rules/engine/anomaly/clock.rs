@@ -5,8 +5,8 @@
 use store_proto::v1::AlertKind;
 use store_proto::Event;
 
-use crate::intel::alerts::AlertBuilder;
-use crate::intel::part::{Ctx, Outbox};
+use crate::rules::engine::alerts::AlertBuilder;
+use crate::rules::engine::part::{Ctx, Outbox};
 
 /// The agent-clock rule.
 pub(super) struct ClockOff;

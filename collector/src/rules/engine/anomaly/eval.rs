@@ -4,8 +4,8 @@
 use store_proto::v1::Alert;
 
 use super::rules::AnomalyRules;
-use crate::intel::part::Outbox;
-use crate::intel::profile::StoreProfile;
+use crate::rules::engine::part::Outbox;
+use crate::rules::engine::profile::StoreProfile;
 
 /// One store's evaluation: the same for every rule, computed once per store.
 #[derive(Debug, Clone, Copy)]

@@ -1,6 +1,6 @@
 use super::*;
-use crate::intel::catalogue::Catalogue;
-use crate::intel::fixtures::{ctx, ft, H, MIN, MONDAY};
+use crate::rules::engine::catalogue::Catalogue;
+use crate::rules::engine::fixtures::{ctx, ft, H, MIN, MONDAY};
 use store_proto::v1::{Scan, ScanMode, ShiftAction};
 use store_proto::{Body, Event};
 
@@ -249,9 +249,9 @@ fn late_traffic_for_an_ended_hour_gives_a_retrospective_signal() {
 /// the same traffic, staff and signals back.
 #[test]
 fn engine_state_round_trips_through_save_and_load() {
-    use crate::intel::{BatchInfo, Intel};
+    use crate::rules::engine::{BatchInfo, Engine};
     let p = roster(3);
-    let mut intel = Intel::new(profiles(&p), Catalogue::default());
+    let mut intel = Engine::new(profiles(&p), Catalogue::default());
     let now = MONDAY + 14 * H;
     let batch = BatchInfo {
         store: "s1",
@@ -276,7 +276,7 @@ fn engine_state_round_trips_through_save_and_load() {
     assert!(saved.iter().any(|(k, _)| k == "intel/staff/s1"));
     assert!(saved.iter().any(|(k, _)| k == "intel/staffing/current/s1"));
     assert!(saved.iter().any(|(k, _)| k == "intel/anomaly/s1"));
-    let mut back = Intel::new(profiles(&p), Catalogue::default());
+    let mut back = Engine::new(profiles(&p), Catalogue::default());
     for (k, v) in &saved {
         back.load(k, v.as_deref().unwrap()).unwrap();
     }
@@ -303,12 +303,12 @@ fn engine_state_round_trips_through_save_and_load() {
 
 /// The next-hour forecast on its own.
 mod forecast_tests {
-    use crate::intel::catalogue::Catalogue;
-    use crate::intel::fixtures::{ctx, ft, H, MIN, MONDAY};
-    use crate::intel::profile::StoreProfile;
-    use crate::intel::staffing::forecast::*;
-    use crate::intel::staffing::rules::StaffingRules;
-    use crate::intel::traffic::Traffic;
+    use crate::rules::engine::catalogue::Catalogue;
+    use crate::rules::engine::fixtures::{ctx, ft, H, MIN, MONDAY};
+    use crate::rules::engine::profile::StoreProfile;
+    use crate::rules::engine::staffing::forecast::*;
+    use crate::rules::engine::staffing::rules::StaffingRules;
+    use crate::rules::engine::traffic::Traffic;
 
     const WEEK_MS: i64 = 7 * 86_400_000;
 

@@ -40,10 +40,10 @@ use self::returns::ReturnsSpike;
 pub use self::rules::AnomalyRules;
 use self::state::{StoreAnomaly, MIN_MS};
 use self::voids::VoidRate;
-use crate::intel::part::{Ctx, Outbox};
-use crate::intel::persist::{load_store_json, save_stores_json, Persist};
-use crate::intel::profile::Profiles;
-use crate::intel::traffic::Traffic;
+use crate::rules::engine::part::{Ctx, Outbox};
+use crate::rules::engine::persist::{load_store_json, save_stores_json, Persist};
+use crate::rules::engine::profile::Profiles;
+use crate::rules::engine::traffic::Traffic;
 
 mod clock;
 mod devices;

@@ -7,9 +7,9 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use store_proto::v1::AlertKind;
 
 use super::{fmt, rules, Stock};
-use crate::intel::alerts::AlertBuilder;
-use crate::intel::part::Outbox;
-use crate::intel::profile::Profiles;
+use crate::rules::engine::alerts::AlertBuilder;
+use crate::rules::engine::part::Outbox;
+use crate::rules::engine::profile::Profiles;
 
 /// A store that could give a GTIN to another store of its region, during one evaluation.
 struct Giver<'a> {

@@ -7,9 +7,9 @@ use store_proto::v1::AlertKind;
 use super::eval::{raise, Eval};
 use super::rules::AnomalyRules;
 use super::state::{StoreAnomaly, DAY_MS, HOUR_MS, MIN_MS};
-use crate::intel::alerts::AlertBuilder;
-use crate::intel::part::{Ctx, Outbox};
-use crate::intel::profile::StoreProfile;
+use crate::rules::engine::alerts::AlertBuilder;
+use crate::rules::engine::part::{Ctx, Outbox};
+use crate::rules::engine::profile::StoreProfile;
 
 /// A live event this long after its hour ended counts as late.
 const LATE_GRACE_MS: i64 = 15 * MIN_MS;

@@ -1,7 +1,7 @@
 //! What the engine hands every part and what parts hand back: the event's context in, alerts
 //! and signals out.
 //!
-//! Kept apart from the engine ([`super::Intel`]) so that parts depend on this small contract
+//! Kept apart from the engine ([`super::Engine`]) so that parts depend on this small contract
 //! rather than on the engine that owns them (no import circle between the engine and its parts).
 
 use store_proto::v1::StaffingSignal;

@@ -18,8 +18,8 @@
 //! collector is new) are left out rather than counted as zero.
 
 use super::rules::StaffingRules;
-use crate::intel::profile::StoreProfile;
-use crate::intel::traffic::Traffic;
+use crate::rules::engine::profile::StoreProfile;
+use crate::rules::engine::traffic::Traffic;
 
 const HOUR_MS: i64 = 3_600_000;
 const WEEK_MS: i64 = 7 * 86_400_000;

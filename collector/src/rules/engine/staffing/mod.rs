@@ -30,11 +30,11 @@ use store_proto::v1::{SignalKind, StaffingSignal};
 
 use self::rules::{judge, verdict};
 pub use self::rules::{HhMm, RosterEntry, StaffingRules, Weekday};
-use crate::intel::part::Outbox;
-use crate::intel::persist::Persist;
-use crate::intel::profile::{Profiles, StoreProfile};
-use crate::intel::staff::Staff;
-use crate::intel::traffic::{Traffic, WINDOW_MS};
+use crate::rules::engine::part::Outbox;
+use crate::rules::engine::persist::Persist;
+use crate::rules::engine::profile::{Profiles, StoreProfile};
+use crate::rules::engine::staff::Staff;
+use crate::rules::engine::traffic::{Traffic, WINDOW_MS};
 
 pub mod forecast;
 pub mod rules;

@@ -181,9 +181,9 @@ impl Persist for Staff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::intel::catalogue::Catalogue;
-    use crate::intel::fixtures::{ctx, H, MIN, MONDAY};
-    use crate::intel::staffing::rules::{HhMm, RosterEntry, StaffingRules, Weekday};
+    use crate::rules::engine::catalogue::Catalogue;
+    use crate::rules::engine::fixtures::{ctx, H, MIN, MONDAY};
+    use crate::rules::engine::staffing::rules::{HhMm, RosterEntry, StaffingRules, Weekday};
     use store_proto::v1::Scan;
 
     fn badge(id: &str, at: i64, shift: ShiftAction) -> Event {
