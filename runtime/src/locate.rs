@@ -56,9 +56,21 @@ impl KeyError {
             key.push(field.to_owned());
         }
         // A missing top-level key has an empty span at offset 0: there is no line to point at.
-        let line = span
+        let mut line = span
             .filter(|s| !(s.start == 0 && s.end == 0))
             .map(|s| line_of_offset(text, s.start));
+        // An unknown field of an internally tagged enum (a `[[drivers]]` entry) spans the whole
+        // table: point at the field itself.
+        if let Some(field) = unknown_field(&message) {
+            if key.last().map(String::as_str) != Some(field) {
+                let mut path: Vec<&str> = key.iter().map(String::as_str).collect();
+                path.push(field);
+                if let Some(field_line) = line_of_key(text, &path) {
+                    key.push(field.to_owned());
+                    line = Some(field_line);
+                }
+            }
+        }
         KeyError {
             file: file.to_owned(),
             line,
@@ -83,6 +95,14 @@ impl KeyError {
 fn missing_field(message: &str) -> Option<&str> {
     message
         .strip_prefix("missing field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(field, _)| field)
+}
+
+/// `unknown field `x`, expected ...` → `x`.
+fn unknown_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("unknown field `")
         .and_then(|rest| rest.split_once('`'))
         .map(|(field, _)| field)
 }
@@ -179,13 +199,14 @@ pub fn line_of_key(text: &str, path: &[&str]) -> Option<usize> {
         })?;
     for part in rest {
         let next = match current.get_ref() {
-            DeValue::Table(t) => t
-                .iter()
-                .find(|(k, _)| k.get_ref().as_ref() == *part)
-                .map(|(k, v)| {
-                    span = Some(k.span());
-                    v
-                }),
+            DeValue::Table(t) => {
+                t.iter()
+                    .find(|(k, _)| k.get_ref().as_ref() == *part)
+                    .map(|(k, v)| {
+                        span = Some(k.span());
+                        v
+                    })
+            }
             DeValue::Array(items) => part.parse::<usize>().ok().and_then(|i| {
                 let item = items.get(i)?;
                 span = Some(item.span());
@@ -249,7 +270,10 @@ mod tests {
     #[test]
     fn unknown_key_names_line_and_key() {
         let e = err("id = \"x\"\n[mqtt]\nprot = 1\n");
-        assert!(e.starts_with("c.toml:3: mqtt.prot: unknown field `prot`"), "{e}");
+        assert!(
+            e.starts_with("c.toml:3: mqtt.prot: unknown field `prot`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -269,6 +293,28 @@ mod tests {
     }
 
     #[test]
+    fn unknown_field_of_a_tagged_table_names_the_field() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Tagged {
+            drivers: Vec<Kind>,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+        #[allow(dead_code)]
+        enum Kind {
+            Feed { id: String },
+        }
+        let text = "[[drivers]]\ntype = \"feed\"\nid = \"f\"\nport = 3\n";
+        let e = toml::from_str::<Tagged>(text).unwrap_err();
+        let e = KeyError::from_toml(text, "c.toml", &e).to_string();
+        assert!(
+            e.starts_with("c.toml:4: drivers.0.port: unknown field `port`"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn missing_top_level_key_has_no_line() {
         assert_eq!(err("stores = []\n"), "c.toml: id: missing field `id`");
     }
@@ -276,7 +322,10 @@ mod tests {
     #[test]
     fn missing_nested_key_names_the_table() {
         let e = err("id = \"x\"\n[[drivers]]\n");
-        assert!(e.starts_with("c.toml:2: drivers.0.id: missing field `id`"), "{e}");
+        assert!(
+            e.starts_with("c.toml:2: drivers.0.id: missing field `id`"),
+            "{e}"
+        );
     }
 
     #[test]
