@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use prost::Message;
 use store_proto::v1::{CommitMark, SeqRange};
+use store_runtime::clock::now_ms;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
 use tracing::{debug, warn};
 
-use crate::mqtt::{now_ms, Mqtt};
+use crate::mqtt::Mqtt;
 use crate::state::{AgentKey, Mark};
 
 /// Requests to the mark publisher.

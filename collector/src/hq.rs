@@ -18,12 +18,12 @@ use prost::Message;
 use serde_json::json;
 use store_proto::v1::{AgentStatus, Alert, AlertKind, AlertState, SignalKind, StaffingSignal};
 use store_proto::EventBatch;
+use store_runtime::clock::now_ms;
 use tracing::{error, info};
 
 use crate::config::{ClockMode, Config, OutputFormat};
 use crate::intel::catalogue::Catalogue;
 use crate::intel::Intel;
-use crate::mqtt::now_ms;
 use crate::state::AgentKey;
 use crate::store::{Changes, Store, StoreError};
 

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use prost::Message;
 use store_proto::{topics, EventBatch};
+use store_runtime::clock::now_ms;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, error, info, warn};
@@ -29,7 +30,7 @@ use crate::config::Config;
 use crate::gaps::GapTracker;
 use crate::hq::{Hq, Output};
 use crate::intel::BatchInfo;
-use crate::mqtt::{now_ms, status_payload, Incoming, Mqtt, MqttError, Notice};
+use crate::mqtt::{status_payload, Incoming, Mqtt, MqttError, Notice};
 use crate::state::{apply_batch_with, AgentKey, AgentState, Counters, Mark, Shared, StoreStats};
 use crate::store::{Changes, Store, StoreError};
 

@@ -38,6 +38,8 @@ use std::future::{Future, IntoFuture};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use store_runtime::clock;
+use store_runtime::secret::read_secret;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
@@ -67,13 +69,8 @@ pub enum RunError {
     Ingest(#[from] ingest::IngestError),
     #[error(transparent)]
     Hq(#[from] hq::HqError),
-    #[error("{key} {}: {source}", path.display())]
-    SecretFile {
-        key: &'static str,
-        path: std::path::PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    SecretFile(#[from] store_runtime::secret::SecretError),
     #[error("a collector task failed: {0}")]
     Panic(#[from] tokio::task::JoinError),
 }
@@ -84,12 +81,7 @@ pub enum RunError {
 /// (the process should then exit non-zero; the broker publishes the offline last will).
 pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     if let Some(path) = &config.mqtt.password_file {
-        let text = std::fs::read_to_string(path).map_err(|source| RunError::SecretFile {
-            key: "mqtt.password_file",
-            path: path.clone(),
-            source,
-        })?;
-        config.mqtt.password = Some(text.trim().to_owned());
+        config.mqtt.password = Some(read_secret("mqtt.password_file", path)?);
     }
     let state_path = config.state_dir.join("state");
     let (store, state) = tokio::task::spawn_blocking(move || Store::open(&state_path)).await??;
@@ -155,7 +147,10 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
     );
 
     let (notice_tx, notice_rx) = mpsc::unbounded_channel();
-    let backoff = mqtt::Backoff::new(config.mqtt.reconnect_min_ms, config.mqtt.reconnect_max_ms);
+    let backoff = store_runtime::backoff::Backoff::from_millis(
+        config.mqtt.reconnect_min_ms,
+        config.mqtt.reconnect_max_ms,
+    );
     let (conn, poll_task) = mqtt::connect(mqtt::options(&config, &host, port), backoff, notice_tx);
     info!(broker = %format!("{host}:{port}"), client_id = %config.mqtt_client_id(), "Connecting to broker.");
 
@@ -233,7 +228,7 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
     let offline = conn.publish(
         store_proto::topics::collector_status(&config.collector_id),
         true,
-        mqtt::status_payload(&config.collector_id, false, mqtt::now_ms()),
+        mqtt::status_payload(&config.collector_id, false, clock::now_ms()),
     );
     if !matches!(
         tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, offline).await,
@@ -267,14 +262,7 @@ fn api_token(config: &Config) -> Result<Option<Arc<str>>, RunError> {
         return Ok(Some(Arc::from(t.as_str())));
     }
     match &config.api.token_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| RunError::SecretFile {
-                key: "api.token_file",
-                path: path.clone(),
-                source,
-            })?;
-            Ok(Some(Arc::from(text.trim())))
-        }
+        Some(path) => Ok(Some(Arc::from(read_secret("api.token_file", path)?))),
         None => Ok(None),
     }
 }
