@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use store_drivers::DriverConfig;
 use store_proto::topics;
+use store_runtime::locate::KeyError;
+use store_runtime::secret::{read_secret, SecretError};
 
 /// Top level of `agent.toml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -249,13 +251,9 @@ pub enum ConfigError {
         file: String,
         source: std::io::Error,
     },
-    #[error("{file}:{line}: {key}: {message}")]
-    Invalid {
-        file: String,
-        line: usize,
-        key: String,
-        message: String,
-    },
+    /// A value that is missing, unknown or out of range: `file:line: key: message`.
+    #[error(transparent)]
+    Invalid(#[from] KeyError),
 }
 
 impl AgentConfig {
@@ -271,9 +269,24 @@ impl AgentConfig {
 
     /// Parses and validates config text; `file` is used in error messages.
     pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
-        let config: AgentConfig = toml::from_str(text).map_err(|e| toml_error(text, file, &e))?;
+        let config: AgentConfig =
+            toml::from_str(text).map_err(|e| KeyError::from_toml(text, file, &e))?;
         config.validate(text, file)?;
         Ok(config)
+    }
+
+    /// The broker user name and password, when `mqtt.username` is set; the password is read
+    /// from `mqtt.password_file` (empty without one). Read once at start-up, so a wrong path is
+    /// a start-up error naming the key.
+    pub fn mqtt_credentials(&self) -> Result<Option<(String, String)>, SecretError> {
+        let Some(user) = &self.mqtt.username else {
+            return Ok(None);
+        };
+        let password = match &self.mqtt.password_file {
+            Some(path) => read_secret("mqtt.password_file", path)?,
+            None => String::new(),
+        };
+        Ok(Some((user.clone(), password)))
     }
 
     /// The MQTT client id, defaulted from store and agent ids.
@@ -285,11 +298,9 @@ impl AgentConfig {
     }
 
     fn validate(&self, text: &str, file: &str) -> Result<(), ConfigError> {
-        let invalid = |key: &str, message: String| ConfigError::Invalid {
-            file: file.to_owned(),
-            line: line_of_key(text, key),
-            key: key.to_owned(),
-            message,
+        let invalid = |key: &str, message: String| {
+            let path: Vec<&str> = key.split('.').collect();
+            ConfigError::Invalid(KeyError::at(text, file, &path, message))
         };
         for (key, value) in [("store_id", &self.store_id), ("agent_id", &self.agent_id)] {
             if !topics::valid_level(value) {
@@ -339,81 +350,16 @@ impl AgentConfig {
             ));
         }
         let mut ids = std::collections::HashSet::new();
-        for d in &self.drivers {
+        for (i, d) in self.drivers.iter().enumerate() {
             if d.id().is_empty() || !ids.insert(d.id()) {
                 return Err(invalid(
-                    "drivers.id",
+                    &format!("drivers.{i}.id"),
                     format!("driver id {:?} is empty or used twice", d.id()),
                 ));
             }
         }
         Ok(())
     }
-}
-
-/// Turns a toml error into file, line, dotted key and message.
-fn toml_error(text: &str, file: &str, e: &toml::de::Error) -> ConfigError {
-    let line = e
-        .span()
-        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
-        .unwrap_or(0);
-    // Without the input attached, toml's Display appends the key path as "in `a.b`".
-    let mut bare = e.clone();
-    bare.set_input(None);
-    let rendered = bare.to_string();
-    let key = rendered
-        .lines()
-        .find_map(|l| l.strip_prefix("in `").and_then(|k| k.strip_suffix('`')))
-        .map(str::to_owned)
-        .or_else(|| key_at_line(text, line))
-        .unwrap_or_else(|| "(top level)".to_owned());
-    ConfigError::Invalid {
-        file: file.to_owned(),
-        line,
-        key,
-        message: e.message().trim().to_owned(),
-    }
-}
-
-/// The key written on `line` (1-based), prefixed by the table it is in.
-fn key_at_line(text: &str, line: usize) -> Option<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    let this = lines.get(line.checked_sub(1)?)?.trim();
-    let key = this.split_once('=').map(|(k, _)| k.trim().to_owned());
-    let table = lines[..line - 1]
-        .iter()
-        .rev()
-        .map(|l| l.trim())
-        .find(|l| l.starts_with('['))
-        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
-    match (table, key) {
-        (Some(t), Some(k)) => Some(format!("{t}.{k}")),
-        (None, Some(k)) => Some(k),
-        (Some(t), None) => Some(t),
-        (None, None) => None,
-    }
-}
-
-/// Best-effort line of a dotted key for semantic errors found after parsing (0 if not written).
-fn line_of_key(text: &str, dotted: &str) -> usize {
-    let (table, key) = match dotted.rsplit_once('.') {
-        Some((t, k)) => (Some(t), k),
-        None => (None, dotted),
-    };
-    let mut current: Option<String> = None;
-    for (i, l) in text.lines().enumerate() {
-        let l = l.trim();
-        if l.starts_with('[') {
-            current = Some(l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
-            continue;
-        }
-        if let Some((k, _)) = l.split_once('=') {
-            if k.trim() == key && current.as_deref() == table {
-                return i + 1;
-            }
-        }
-    }
-    0
 }
 
 #[cfg(test)]

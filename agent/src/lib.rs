@@ -9,7 +9,6 @@
 //! Each stage owns one thing: [`journal`] durability, [`uplink`] MQTT, [`supervisor`] the
 //! drivers' lifecycles. [`run`] wires them together.
 
-pub mod backoff;
 pub mod config;
 pub mod journal;
 pub mod metrics;

@@ -7,7 +7,7 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
-use crate::config::{AgentConfig, ConfigError};
+use crate::config::AgentConfig;
 use crate::journal::{run_writer, Journal, JournalError};
 use crate::{metrics, service, status, supervisor, uplink};
 
@@ -19,7 +19,7 @@ pub enum RunError {
     #[error(transparent)]
     Journal(#[from] JournalError),
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Secret(#[from] store_runtime::secret::SecretError),
 }
 
 /// Runs the agent until `shutdown` resolves, then stops drivers, commits what they handed in,
@@ -30,6 +30,9 @@ pub async fn run(
     config_path: Option<PathBuf>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), RunError> {
+    // Secrets first: a wrong path stops the agent at start-up instead of leaving it running
+    // without an uplink.
+    let credentials = config.mqtt_credentials()?;
     if let Some(start) = config.clock.simulated_start_ms {
         store_drivers::clock::simulate(start, config.clock.speed, config.clock.anchor_ms);
         warn!(
@@ -70,6 +73,7 @@ pub async fn run(
     });
     let uplink = tokio::spawn(uplink::run(
         config.clone(),
+        credentials,
         reader,
         journal_tx,
         stop_rx,
@@ -124,10 +128,8 @@ pub async fn run(
         let _ = writer.await;
     }
     let _ = stop_tx.send(true);
-    match uplink.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(e.into()),
-        Err(e) => error!(error = %e, "Uplink task failed."),
+    if let Err(e) = uplink.await {
+        error!(error = %e, "Uplink task failed.");
     }
     info!("Agent stopped.");
     Ok(())

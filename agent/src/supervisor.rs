@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use store_drivers::{clock, DriverConfig, DriverError, Record, Sink};
 use store_proto::v1::{DeviceState, DeviceStatus};
 use store_proto::{Body, Event};
+use store_runtime::backoff::Backoff;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::backoff::Backoff;
 use crate::status::Board;
 
 /// A driver that ran this long before failing starts its backoff over.

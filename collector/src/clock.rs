@@ -10,13 +10,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::config::ClockMode;
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+/// Milliseconds since the Unix epoch (the wall clock both binaries share).
+pub use store_runtime::clock::now_ms;
 
 /// "Now" for the rules: the wall clock, or the newest event time seen.
 ///

@@ -5,11 +5,11 @@
 //! `config/collector.toml:7: mqtt.port: invalid type: string "x", expected u16`.
 
 use std::net::SocketAddr;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use store_proto::topics;
+use store_runtime::locate::KeyError;
 
 /// Top level of `collector.toml`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -296,7 +296,7 @@ impl Config {
     /// Parses and validates config text; `origin` names the file in error messages.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         let config: Config =
-            toml::from_str(text).map_err(|e| invalid_from_toml(text, origin, &e))?;
+            toml::from_str(text).map_err(|e| KeyError::from_toml(text, origin, &e))?;
         config.validate(text, origin)?;
         Ok(config)
     }
@@ -320,12 +320,9 @@ impl Config {
     /// Semantic checks serde cannot express; each error points at the offending key.
     fn validate(&self, text: &str, origin: &str) -> Result<(), ConfigError> {
         let fail = |path: &[&str], message: String| {
-            Err(ConfigError::Invalid {
-                file: origin.to_owned(),
-                line: line_of_key(text, path),
-                key: path.join("."),
-                message,
-            })
+            Err(ConfigError::Invalid(KeyError::at(
+                text, origin, path, message,
+            )))
         };
         if !topics::valid_level(&self.collector_id) {
             return fail(
@@ -423,12 +420,7 @@ impl Config {
         }
         if let Err(e) = self.profiles() {
             let parts: Vec<&str> = e.key.split('.').collect();
-            return Err(ConfigError::Invalid {
-                file: origin.to_owned(),
-                line: line_of_key(text, &parts),
-                key: e.key,
-                message: e.message,
-            });
+            return fail(&parts, e.message);
         }
         Ok(())
     }
@@ -444,188 +436,10 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// The file is not valid TOML, or a value is missing, unknown or out of range.
-    #[error("{}", render_invalid(file, *line, key, message))]
-    Invalid {
-        file: String,
-        /// 1-based line, when the error has a place in the file.
-        line: Option<usize>,
-        /// Dotted key (`mqtt.port`, `stores.2`); empty when the error is not about one key.
-        key: String,
-        message: String,
-    },
-}
-
-fn render_invalid(file: &str, line: Option<usize>, key: &str, message: &str) -> String {
-    let place = match line {
-        Some(line) => format!("{file}:{line}"),
-        None => file.to_owned(),
-    };
-    if key.is_empty() {
-        format!("{place}: {message}")
-    } else {
-        format!("{place}: {key}: {message}")
-    }
-}
-
-/// Turns a toml error into one that names the line and the dotted key.
-///
-/// toml keeps the key path of a deserialization error private, but its span is public: the key is
-/// the deepest entry of the parsed document whose key or value contains the span. For a missing
-/// field the span covers the table that lacks it, and the field's name is in the message.
-fn invalid_from_toml(text: &str, origin: &str, err: &toml::de::Error) -> ConfigError {
-    let message = err.message().to_owned();
-    let span = err.span();
-    let mut key: Vec<String> = Vec::new();
-    // An empty span is the document itself (e.g. a missing top-level key): no key to name.
-    if let Some(span) = span.as_ref().filter(|s| !s.is_empty()) {
-        match toml::de::DeTable::parse(text) {
-            Ok(doc) => key = key_path_at(doc.get_ref(), span),
-            Err(_) => key = key_from_line(text, span.start),
-        }
-    }
-    if let Some(field) = missing_field(&message) {
-        key.push(field.to_owned());
-    }
-    // A missing top-level key has an empty span at offset 0: there is no line to point at.
-    let line = span
-        .filter(|s| !(s.start == 0 && s.end == 0))
-        .map(|s| line_of_offset(text, s.start));
-    ConfigError::Invalid {
-        file: origin.to_owned(),
-        line,
-        key: key.join("."),
-        message,
-    }
-}
-
-/// `missing field `x`` → `x`.
-fn missing_field(message: &str) -> Option<&str> {
-    message
-        .strip_prefix("missing field `")
-        .and_then(|rest| rest.split_once('`'))
-        .map(|(field, _)| field)
-}
-
-/// 1-based line of a byte offset.
-fn line_of_offset(text: &str, offset: usize) -> usize {
-    let offset = offset.min(text.len());
-    text.as_bytes()[..offset]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
-}
-
-/// The dotted path of the deepest key whose key text or value contains `span.start`.
-fn key_path_at(table: &toml::de::DeTable<'_>, span: &Range<usize>) -> Vec<String> {
-    let mut best: Vec<String> = Vec::new();
-    let mut path: Vec<String> = Vec::new();
-    walk_table(table, span.start, &mut path, &mut best);
-    best
-}
-
-fn walk_table(
-    table: &toml::de::DeTable<'_>,
-    at: usize,
-    path: &mut Vec<String>,
-    best: &mut Vec<String>,
-) {
-    for (k, v) in table.iter() {
-        path.push(k.get_ref().to_string());
-        if (k.span().contains(&at) || v.span().contains(&at)) && path.len() > best.len() {
-            *best = path.clone();
-        }
-        walk_value(v.get_ref(), at, path, best);
-        path.pop();
-    }
-}
-
-fn walk_value(
-    value: &toml::de::DeValue<'_>,
-    at: usize,
-    path: &mut Vec<String>,
-    best: &mut Vec<String>,
-) {
-    match value {
-        toml::de::DeValue::Table(t) => walk_table(t, at, path, best),
-        toml::de::DeValue::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                path.push(i.to_string());
-                if item.span().contains(&at) && path.len() > best.len() {
-                    *best = path.clone();
-                }
-                walk_value(item.get_ref(), at, path, best);
-                path.pop();
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Fallback for syntax errors (no parsed document): the `[table]` header above the line plus the
-/// key text before `=` on the line.
-fn key_from_line(text: &str, offset: usize) -> Vec<String> {
-    let line_no = line_of_offset(text, offset);
-    let mut table: Vec<String> = Vec::new();
-    let mut key = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let trimmed = line.trim();
-        if i + 1 == line_no {
-            if let Some((k, _)) = trimmed.split_once('=') {
-                let k = k.trim();
-                if !k.is_empty() && !k.starts_with('[') {
-                    key = table.clone();
-                    key.extend(k.split('.').map(|p| p.trim().trim_matches('"').to_owned()));
-                }
-            }
-            break;
-        }
-        if trimmed.starts_with('[') {
-            let inner = trimmed.trim_start_matches('[');
-            if let Some(end) = inner.find(']') {
-                table = inner[..end]
-                    .split('.')
-                    .map(|p| p.trim().trim_matches('"').to_owned())
-                    .collect();
-            }
-        }
-    }
-    key
-}
-
-/// 1-based line of the value at `path` (table keys, then array indices), if the file has it.
-fn line_of_key(text: &str, path: &[&str]) -> Option<usize> {
-    let doc = toml::de::DeTable::parse(text).ok()?;
-    let (first, rest) = path.split_first()?;
-    let mut span = None;
-    let mut current = doc
-        .get_ref()
-        .iter()
-        .find(|(k, _)| k.get_ref().as_ref() == *first)
-        .map(|(k, v)| {
-            span = Some(k.span());
-            v
-        })?;
-    for part in rest {
-        let next = match current.get_ref() {
-            toml::de::DeValue::Table(t) => t
-                .iter()
-                .find(|(k, _)| k.get_ref().as_ref() == *part)
-                .map(|(k, v)| {
-                    span = Some(k.span());
-                    v
-                }),
-            toml::de::DeValue::Array(items) => part.parse::<usize>().ok().and_then(|i| {
-                let item = items.get(i)?;
-                span = Some(item.span());
-                Some(item)
-            }),
-            _ => None,
-        };
-        current = next?;
-    }
-    span.map(|s| line_of_offset(text, s.start))
+    /// The file is not valid TOML, or a value is missing, unknown or out of range:
+    /// `file:line: key: message`.
+    #[error(transparent)]
+    Invalid(#[from] KeyError),
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ use std::future::{Future, IntoFuture};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use store_runtime::secret::read_secret;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
@@ -62,13 +63,8 @@ pub enum RunError {
     Ingest(#[from] ingest::IngestError),
     #[error(transparent)]
     Rules(#[from] rules::RulesError),
-    #[error("{key} {}: {source}", path.display())]
-    SecretFile {
-        key: &'static str,
-        path: std::path::PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    SecretFile(#[from] store_runtime::secret::SecretError),
     #[error("a collector task failed: {0}")]
     Panic(#[from] tokio::task::JoinError),
 }
@@ -79,12 +75,7 @@ pub enum RunError {
 /// (the process should then exit non-zero; the broker publishes the offline last will).
 pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     if let Some(path) = &config.mqtt.password_file {
-        let text = std::fs::read_to_string(path).map_err(|source| RunError::SecretFile {
-            key: "mqtt.password_file",
-            path: path.clone(),
-            source,
-        })?;
-        config.mqtt.password = Some(text.trim().to_owned());
+        config.mqtt.password = Some(read_secret("mqtt.password_file", path)?);
     }
     let state_path = config.state_dir.join("state");
     let (db, state) = tokio::task::spawn_blocking(move || Db::open(&state_path)).await??;
@@ -144,7 +135,10 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
     );
 
     let (notice_tx, notice_rx) = mpsc::unbounded_channel();
-    let backoff = mqtt::Backoff::new(config.mqtt.reconnect_min_ms, config.mqtt.reconnect_max_ms);
+    let backoff = store_runtime::backoff::Backoff::from_millis(
+        config.mqtt.reconnect_min_ms,
+        config.mqtt.reconnect_max_ms,
+    );
     let (conn, poll_task) = mqtt::connect(mqtt::options(&config, &host, port), backoff, notice_tx);
     info!(broker = %format!("{host}:{port}"), client_id = %config.mqtt_client_id(), "Connecting to broker.");
 
@@ -248,14 +242,7 @@ fn api_token(config: &Config) -> Result<Option<Arc<str>>, RunError> {
         return Ok(Some(Arc::from(t.as_str())));
     }
     match &config.api.token_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| RunError::SecretFile {
-                key: "api.token_file",
-                path: path.clone(),
-                source,
-            })?;
-            Ok(Some(Arc::from(text.trim())))
-        }
+        Some(path) => Ok(Some(Arc::from(read_secret("api.token_file", path)?))),
         None => Ok(None),
     }
 }

@@ -14,16 +14,18 @@ use std::time::Duration;
 
 use prost::Message;
 use rumqttc::{
-    AsyncClient, Event as MqttEvent, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS,
+    AsyncClient, ConnectionError, Event as MqttEvent, EventLoop, LastWill, MqttOptions, Outgoing,
+    Packet, QoS,
 };
 use store_proto::topics;
 use store_proto::v1::{AgentStatus, CollectorStatus, CommitMark};
+use store_runtime::backoff::Backoff;
+use store_runtime::mqtt_poll::{self, AfterError, PollHandler};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::batch::Identity;
-use crate::backoff::Backoff;
-use crate::config::{AgentConfig, ConfigError};
+use crate::config::AgentConfig;
 
 /// What the connection reports to the uplink.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,10 +104,12 @@ fn status_with_backlog(
 
 impl Link {
     /// Connects lazily: starts the polling task, which connects and reconnects with backoff.
+    /// `credentials` are the user name and password ([`AgentConfig::mqtt_credentials`]).
     pub fn start(
         config: &AgentConfig,
+        credentials: Option<(String, String)>,
         identity: Identity,
-    ) -> Result<(Link, mpsc::UnboundedReceiver<LinkEvent>), ConfigError> {
+    ) -> (Link, mpsc::UnboundedReceiver<LinkEvent>) {
         let status_topic = topics::agent_status(&identity.store_id, &identity.agent_id);
         let mut opts = MqttOptions::new(config.client_id(), &config.mqtt.host, config.mqtt.port);
         opts.set_keep_alive(Duration::from_secs(config.mqtt.keep_alive_secs.max(5)));
@@ -119,17 +123,7 @@ impl Link {
             QoS::AtLeastOnce,
             true,
         ));
-        if let Some(user) = &config.mqtt.username {
-            let password = match &config.mqtt.password_file {
-                Some(p) => std::fs::read_to_string(p)
-                    .map_err(|source| ConfigError::Read {
-                        file: p.display().to_string(),
-                        source,
-                    })?
-                    .trim_end()
-                    .to_owned(),
-                None => String::new(),
-            };
+        if let Some((user, password)) = credentials {
             opts.set_credentials(user, password);
         }
         let capacity = config.uplink.max_inflight * 2 + 16;
@@ -143,12 +137,17 @@ impl Link {
             status_topic,
             identity,
         };
-        let backoff = Backoff::new(
-            Duration::from_millis(config.uplink.reconnect_min_ms),
-            Duration::from_millis(config.uplink.reconnect_max_ms),
+        let backoff = Backoff::from_millis(
+            config.uplink.reconnect_min_ms,
+            config.uplink.reconnect_max_ms,
         );
-        tokio::spawn(poll(link.clone(), eventloop, tx, backoff));
-        Ok((link, rx))
+        let handler = Handler {
+            ack_topic: topics::ack(&link.identity.store_id, &link.identity.agent_id),
+            link: link.clone(),
+            pkids: HashMap::new(),
+        };
+        tokio::spawn(mqtt_poll::run(eventloop, backoff, tx, handler));
+        (link, rx)
     }
 
     /// Hands a batch to the MQTT client. False when not connected (or the client is busy):
@@ -207,24 +206,28 @@ impl Link {
     }
 }
 
-async fn poll(
+/// The polling task's handling: matches PUBACKs to batches, decodes marks and collector
+/// statuses, and drops rumqttc's queued requests on errors. Never awaits.
+struct Handler {
     link: Link,
-    mut eventloop: EventLoop,
-    tx: mpsc::UnboundedSender<LinkEvent>,
-    mut backoff: Backoff,
-) {
-    let ack_topic = topics::ack(&link.identity.store_id, &link.identity.agent_id);
-    let mut pkids: HashMap<u16, Tag> = HashMap::new();
-    loop {
-        let event = eventloop.poll().await;
+    ack_topic: String,
+    /// Packet ids of publishes on the wire, and what each one carries.
+    pkids: HashMap<u16, Tag>,
+}
+
+impl PollHandler for Handler {
+    type Notice = LinkEvent;
+
+    fn on_event(&mut self, event: MqttEvent) -> Option<LinkEvent> {
+        let link = &self.link;
         match event {
-            Ok(MqttEvent::Incoming(Packet::ConnAck(_))) => {
+            MqttEvent::Incoming(Packet::ConnAck(_)) => {
                 {
                     let mut shared = link.shared.lock().expect("link lock");
                     shared.connected = true;
                     shared.fifo.clear();
                     // Re-subscribe every time: the session is clean.
-                    let _ = link.client.try_subscribe(&ack_topic, QoS::AtLeastOnce);
+                    let _ = link.client.try_subscribe(&self.ack_topic, QoS::AtLeastOnce);
                     let _ = link
                         .client
                         .try_subscribe(topics::COLLECTOR_STATUS_FILTER, QoS::AtLeastOnce);
@@ -241,76 +244,87 @@ async fn poll(
                         shared.fifo.push_back(Tag::Other);
                     }
                 }
-                pkids.clear();
-                backoff.reset();
+                self.pkids.clear();
                 info!(topic = %link.events_topic, "Connected to the broker.");
-                let _ = tx.send(LinkEvent::Connected);
+                Some(LinkEvent::Connected)
             }
-            Ok(MqttEvent::Outgoing(Outgoing::Publish(pkid))) => {
+            MqttEvent::Outgoing(Outgoing::Publish(pkid)) => {
                 let tag = link.shared.lock().expect("link lock").fifo.pop_front();
                 match tag {
                     Some(tag) => {
-                        pkids.insert(pkid, tag);
+                        self.pkids.insert(pkid, tag);
                     }
                     None => warn!(pkid, "Outgoing publish without a tag; ignoring."),
                 }
+                None
             }
-            Ok(MqttEvent::Incoming(Packet::PubAck(ack))) => {
-                if let Some(Tag::Batch(id)) = pkids.remove(&ack.pkid) {
-                    let _ = tx.send(LinkEvent::PubAck(id));
-                }
-            }
-            Ok(MqttEvent::Incoming(Packet::Publish(p))) => {
-                if p.topic == ack_topic {
+            MqttEvent::Incoming(Packet::PubAck(ack)) => match self.pkids.remove(&ack.pkid) {
+                Some(Tag::Batch(id)) => Some(LinkEvent::PubAck(id)),
+                _ => None,
+            },
+            MqttEvent::Incoming(Packet::Publish(p)) => {
+                if p.topic == self.ack_topic {
                     match CommitMark::decode(p.payload.as_ref()) {
-                        Ok(m) => {
-                            let _ = tx.send(LinkEvent::Mark {
-                                committed: m.committed_seq,
-                                done_above: m
-                                    .done_above
-                                    .iter()
-                                    .map(|r| (r.first, r.last))
-                                    .collect(),
-                            });
+                        Ok(m) => Some(LinkEvent::Mark {
+                            committed: m.committed_seq,
+                            done_above: m.done_above.iter().map(|r| (r.first, r.last)).collect(),
+                        }),
+                        Err(e) => {
+                            warn!(error = %e, "Undecodable commit mark; ignoring.");
+                            None
                         }
-                        Err(e) => warn!(error = %e, "Undecodable commit mark; ignoring."),
                     }
                 } else if let Some(id) = topics::parse_collector_status(&p.topic) {
                     // An empty retained payload clears the status: treat it as offline.
                     let online = CollectorStatus::decode(p.payload.as_ref())
                         .map(|s| s.online)
                         .unwrap_or(false);
-                    let _ = tx.send(LinkEvent::Collector {
+                    Some(LinkEvent::Collector {
                         id: id.to_owned(),
                         online,
-                    });
+                    })
+                } else {
+                    None
                 }
             }
-            Ok(_) => {}
-            Err(e) => {
-                let stopping = {
-                    let mut shared = link.shared.lock().expect("link lock");
-                    let was_connected = shared.connected;
-                    shared.connected = false;
-                    // Drop whatever rumqttc still holds: with a clean session it would be lost
-                    // anyway, and a stale request sent after reconnecting would shift the FIFO.
-                    eventloop.clean();
-                    eventloop.pending.clear();
-                    shared.fifo.clear();
-                    if was_connected {
-                        warn!(error = %e, "Disconnected from the broker.");
-                    } else {
-                        debug!(error = %e, "Broker connection attempt failed.");
-                    }
-                    shared.stopping
-                };
-                pkids.clear();
-                let _ = tx.send(LinkEvent::Disconnected(e.to_string()));
-                if stopping || tx.is_closed() {
-                    return;
-                }
-                tokio::time::sleep(backoff.next_delay()).await;
-            }
+            _ => None,
         }
+    }
+
+    fn on_error(
+        &mut self,
+        eventloop: &mut EventLoop,
+        error: &ConnectionError,
+        _retry_in: Duration,
+    ) -> AfterError<LinkEvent> {
+        let stopping = {
+            let mut shared = self.link.shared.lock().expect("link lock");
+            let was_connected = shared.connected;
+            shared.connected = false;
+            // Drop whatever rumqttc still holds: with a clean session it would be lost
+            // anyway, and a stale request sent after reconnecting would shift the FIFO.
+            eventloop.clean();
+            eventloop.pending.clear();
+            shared.fifo.clear();
+            if was_connected {
+                warn!(error = %error, "Disconnected from the broker.");
+            } else {
+                debug!(error = %error, "Broker connection attempt failed.");
+            }
+            shared.stopping
+        };
+        self.pkids.clear();
+        let notice = LinkEvent::Disconnected(error.to_string());
+        if stopping {
+            AfterError::Stop(Some(notice))
+        } else {
+            AfterError::Retry(notice)
+        }
+    }
+
+    /// The uplink drops its receiver right after [`Link::stop`]: keep polling so the offline
+    /// status and the DISCONNECT still go out; the error that follows ends the task.
+    fn on_receiver_gone(&mut self) -> bool {
+        false
     }
 }

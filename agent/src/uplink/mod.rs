@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-use crate::config::{AgentConfig, ConfigError};
+use crate::config::AgentConfig;
 use crate::journal::{JournalInput, JournalReader};
 use crate::status::{Board, UplinkStatus, LATENCY_BUCKETS};
 use state::State;
@@ -36,17 +36,18 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// acknowledged by the broker (bounded by `SHUTDOWN_GRACE`; at once when disconnected).
 pub async fn run(
     config: AgentConfig,
+    credentials: Option<(String, String)>,
     reader: JournalReader,
     journal: mpsc::UnboundedSender<JournalInput>,
     mut shutdown: watch::Receiver<bool>,
     board: Arc<Board>,
-) -> Result<(), ConfigError> {
+) {
     let identity = Identity {
         store_id: config.store_id.clone(),
         agent_id: config.agent_id.clone(),
         boot_id: store_drivers::clock::boot_id().to_owned(),
     };
-    let (link, mut events) = Link::start(&config, identity.clone())?;
+    let (link, mut events) = Link::start(&config, credentials, identity.clone());
     let mut head_rx = reader.subscribe();
     let head = *head_rx.borrow_and_update();
     let mut state = State::new(
@@ -128,7 +129,6 @@ pub async fn run(
         }
     }
     link.stop();
-    Ok(())
 }
 
 /// Sleeps until `deadline`, or forever when there is none.

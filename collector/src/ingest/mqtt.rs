@@ -3,8 +3,9 @@
 //!
 //! rumqttc's event loop must be polled continuously, and `publish().await` / `ack().await` block
 //! when its request channel is full, which deadlocks if called from the polling task
-//! (rumqtt#1025). So one task does nothing but poll and forward [`Notice`]s over an unbounded
-//! channel; every request is made from other tasks.
+//! (rumqtt#1025). So one task (the skeleton in `store_runtime::mqtt_poll`, with this module's
+//! handler) does nothing but poll and forward [`Notice`]s over an unbounded channel; every
+//! request is made from other tasks.
 //!
 //! Manual acks: a PUBACK tells the broker it may forget a batch, so the collector sends it only
 //! after the batch is durably committed. Each publish is tagged with the connection *epoch* it
@@ -18,12 +19,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prost::Message;
-use rand::Rng;
 use rumqttc::{
-    AsyncClient, ClientError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, Publish,
-    QoS, SubscribeFilter,
+    AsyncClient, ClientError, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing,
+    Packet, Publish, QoS, SubscribeFilter,
 };
 use store_proto::v1::CollectorStatus;
+use store_runtime::backoff::Backoff;
+use store_runtime::mqtt_poll::{self, AfterError, PollHandler};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
@@ -187,134 +189,78 @@ pub fn connect(
         epoch: Arc::new(AtomicU64::new(0)),
         stopping: Arc::new(AtomicBool::new(false)),
     };
-    let task = tokio::spawn(poll(
-        eventloop,
-        backoff,
-        notices,
-        conn.epoch.clone(),
-        conn.stopping.clone(),
-    ));
+    let handler = Handler {
+        epoch: conn.epoch.clone(),
+        stopping: conn.stopping.clone(),
+        connected: false,
+    };
+    let task = tokio::spawn(mqtt_poll::run(eventloop, backoff, notices, handler));
     (conn, task)
 }
 
-/// The polling task: polls, forwards, backs off. Never makes a request itself.
-async fn poll(
-    mut eventloop: EventLoop,
-    mut backoff: Backoff,
-    notices: mpsc::UnboundedSender<Notice>,
+/// The polling task's handling: numbers connection epochs and forwards CONNACKs and publishes.
+/// Never makes a request itself.
+struct Handler {
     epoch: Arc<AtomicU64>,
     stopping: Arc<AtomicBool>,
-) {
-    let mut connected = false;
-    loop {
-        let notice = match eventloop.poll().await {
-            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                epoch.fetch_add(1, Ordering::SeqCst);
-                backoff.reset();
-                connected = true;
+    connected: bool,
+}
+
+impl PollHandler for Handler {
+    type Notice = Notice;
+
+    fn on_event(&mut self, event: Event) -> Option<Notice> {
+        match event {
+            Event::Incoming(Packet::ConnAck(ack)) => {
+                self.epoch.fetch_add(1, Ordering::SeqCst);
+                self.connected = true;
                 info!(
                     session_present = ack.session_present,
                     "Connected to broker."
                 );
-                Notice::Connected {
+                Some(Notice::Connected {
                     session_present: ack.session_present,
-                }
+                })
             }
-            Ok(Event::Incoming(Packet::Publish(publish))) => Notice::Publish(Incoming {
+            Event::Incoming(Packet::Publish(publish)) => Some(Notice::Publish(Incoming {
                 publish,
-                epoch: epoch.load(Ordering::SeqCst),
-            }),
-            Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                epoch: self.epoch.load(Ordering::SeqCst),
+            })),
+            Event::Outgoing(Outgoing::Disconnect) => {
                 debug!("Disconnect sent.");
-                continue;
+                None
             }
-            Ok(_) => continue,
-            Err(e) => {
-                // After a deliberate disconnect every poll fails: leave the loop.
-                if stopping.load(Ordering::SeqCst) {
-                    debug!("MQTT polling stopped.");
-                    return;
-                }
-                epoch.fetch_add(1, Ordering::SeqCst);
-                let delay = backoff.next_delay();
-                if connected {
-                    warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "Connection to broker lost.");
-                } else {
-                    warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "Cannot connect to broker.");
-                }
-                connected = false;
-                if notices.send(Notice::Disconnected).is_err() {
-                    return;
-                }
-                tokio::time::sleep(delay).await;
-                continue;
-            }
-        };
-        // The receiver is gone only when the collector is stopping.
-        if notices.send(notice).is_err() {
-            if !stopping.load(Ordering::SeqCst) {
-                error!("Ingest task is gone; MQTT polling stops.");
-            }
-            return;
-        }
-    }
-}
-
-/// Capped exponential backoff with full jitter: the n-th wait is uniform in
-/// `0..=min(max, min * 2^n)`, so thousands of clients never reconnect in step.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    min_ms: u64,
-    max_ms: u64,
-    attempt: u32,
-}
-
-impl Backoff {
-    pub fn new(min_ms: u64, max_ms: u64) -> Self {
-        Self {
-            min_ms: min_ms.max(1),
-            max_ms: max_ms.max(min_ms.max(1)),
-            attempt: 0,
+            _ => None,
         }
     }
 
-    /// The current bound on the wait, before jitter.
-    pub fn ceiling_ms(&self) -> u64 {
-        self.min_ms
-            .saturating_mul(1u64 << self.attempt.min(32))
-            .min(self.max_ms)
-    }
-
-    pub fn next_delay(&mut self) -> Duration {
-        let ceiling = self.ceiling_ms();
-        self.attempt = self.attempt.saturating_add(1);
-        Duration::from_millis(rand::rng().random_range(0..=ceiling))
-    }
-
-    pub fn reset(&mut self) {
-        self.attempt = 0;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap_and_resets() {
-        let mut b = Backoff::new(250, 2000);
-        let mut ceilings = Vec::new();
-        for _ in 0..6 {
-            ceilings.push(b.ceiling_ms());
-            let d = b.next_delay();
-            assert!(d <= Duration::from_millis(*ceilings.last().unwrap()));
+    fn on_error(
+        &mut self,
+        _eventloop: &mut EventLoop,
+        error: &ConnectionError,
+        retry_in: Duration,
+    ) -> AfterError<Notice> {
+        // After a deliberate disconnect every poll fails: leave the loop.
+        if self.stopping.load(Ordering::SeqCst) {
+            debug!("MQTT polling stopped.");
+            return AfterError::Stop(None);
         }
-        assert_eq!(ceilings, vec![250, 500, 1000, 2000, 2000, 2000]);
-        b.reset();
-        assert_eq!(b.ceiling_ms(), 250);
-        for _ in 0..100 {
-            b.next_delay();
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        let retry_in_ms = retry_in.as_millis() as u64;
+        if self.connected {
+            warn!(error = %error, retry_in_ms, "Connection to broker lost.");
+        } else {
+            warn!(error = %error, retry_in_ms, "Cannot connect to broker.");
         }
-        assert_eq!(b.ceiling_ms(), 2000);
+        self.connected = false;
+        AfterError::Retry(Notice::Disconnected)
+    }
+
+    /// The receiver is gone only when the collector is stopping.
+    fn on_receiver_gone(&mut self) -> bool {
+        if !self.stopping.load(Ordering::SeqCst) {
+            error!("Ingest task is gone; MQTT polling stops.");
+        }
+        true
     }
 }
