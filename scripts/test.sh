@@ -103,6 +103,22 @@ echo "chromium: $(find_chromium)"
 
 command -v cargo >/dev/null 2>&1 || { echo "cargo not found on PATH" >&2; exit 1; }
 
+# The declared minimum Rust version (`rust-version` in Cargo.toml) is checked with Debian's own
+# build of that version (packages rustc-web and cargo-web, installed in /usr/bin beside the
+# rustup toolchain, which stays first on PATH). Debian 12 carries 1.85 as an older version of
+# rustc-web; elsewhere the check is skipped with a note.
+MSRV="$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml)"
+MSRV_DEB_VERSION="1.85.0+dfsg3-1~deb12u3"
+msrv_rustc_ok() { [ -x /usr/bin/rustc ] && /usr/bin/rustc --version 2>/dev/null | grep -q "^rustc ${MSRV}"; }
+if ! msrv_rustc_ok && [ "${MSRV_DEB_VERSION%%+*}" = "${MSRV}.0" ]; then
+    log "Rust ${MSRV} (the declared minimum) not found in /usr/bin: installing rustc-web ${MSRV_DEB_VERSION}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update </dev/null || true
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        "rustc-web=${MSRV_DEB_VERSION}" "cargo-web=${MSRV_DEB_VERSION}" \
+        "libstd-rust-web-dev=${MSRV_DEB_VERSION}" "libstd-rust-web-${MSRV}=${MSRV_DEB_VERSION}" \
+        </dev/null || echo "note: could not install rustc-web ${MSRV_DEB_VERSION}; the minimum-version check is skipped"
+fi
+
 # --- build and test ----------------------------------------------------------------------------
 declare -a SUMMARY=()
 FAILED=0
@@ -122,6 +138,14 @@ step() {
 
 step "formatting" cargo fmt --all -- --check || true
 step "lints" cargo clippy --workspace --all-targets -- -D warnings || true
+step "docs" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace || true
+if msrv_rustc_ok && [ -x /usr/bin/cargo ]; then
+    # Its own target directory: a different compiler must not invalidate the main build.
+    step "minimum Rust ${MSRV}" env RUSTC=/usr/bin/rustc CARGO_TARGET_DIR=target/msrv \
+        /usr/bin/cargo check --workspace --all-targets --locked || true
+else
+    SUMMARY+=("SKIP  minimum Rust ${MSRV} (no rustc ${MSRV} in /usr/bin)")
+fi
 
 BUILT=1
 step "build release binaries" cargo build --release --workspace --bins || BUILT=0

@@ -22,7 +22,7 @@ pub use v1::{Event, EventBatch};
 
 /// Which class an event belongs to when the journal's byte budget forces loss.
 ///
-/// Classes are shed in ascending order of [`EventClass::shed_rank`]: foot-traffic ticks are
+/// Classes are shed in ascending order of their shed rank (`store-agent`'s journal budget): foot-traffic ticks are
 /// coalesced first, diagnostics are dropped next, then foot traffic, and sales and stock events
 /// (scans, POS transactions) last. `DataLoss` events are never shed: they are the record of loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

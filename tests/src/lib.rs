@@ -9,7 +9,7 @@
 //! Modules, each with one job:
 //! - [`bins`]: where the binaries under test are.
 //! - [`ports`]: free `127.0.0.1` ports, waiting for a port to accept.
-//! - [`env`]: a per-test temporary directory that is kept (and named) when the test fails.
+//! - [`mod@env`]: a per-test temporary directory that is kept (and named) when the test fails.
 //! - [`process`]: a child process with a log file, SIGKILL/SIGTERM, restart, log tail on failure.
 //! - [`mosquitto`], [`agent`], [`collector`]: the three processes, configured by the test;
 //!   [`stack`] wires one of each together.

@@ -4,7 +4,7 @@
 //! A broker's PUBACK only means the broker holds the batch (in memory, until its next autosave),
 //! so PUBACKs drive the in-flight window and the resend cursor, while journal entries are deleted
 //! only below the collector's committed mark (retained on `.../ack`). See [`state`] for the
-//! bookkeeping and [`link`] for the connection.
+//! bookkeeping and `link` for the connection.
 
 mod batch;
 mod link;

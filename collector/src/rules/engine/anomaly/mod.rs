@@ -22,10 +22,10 @@
 //! at once: recorded, not paged. Void rates, silence and stuck counters are judged on the
 //! trailing window ending now only; a backlog older than that window does not raise them.
 //!
-//! Layout: one small type per rule ([`returns`], [`voids`], [`devices`] (offline and silent),
-//! [`door_counter`], [`clock`]); this module owns the per-store state and dispatches each event
+//! Layout: one small type per rule (`returns`, `voids`, `devices` (offline and silent),
+//! `door_counter`, `clock`); this module owns the per-store state and dispatches each event
 //! and each evaluation to them, in a fixed order (alert ids are given in raise order). The state
-//! shared by the rules is [`state`], saved as one JSON value per store.
+//! shared by the rules is in `state`, saved as one JSON value per store.
 
 use std::collections::{BTreeMap, BTreeSet};
 
