@@ -46,8 +46,8 @@ use store_drivers::scanner::hid::wedge::{self, WedgeDecoder};
 use store_drivers::scanner::hid::ReportDecoder;
 use store_drivers::scanner::mode::{ModeConfig, ScanMode};
 use store_drivers::scanner::record::{self, ScanInput, ScanRecorder};
+use store_drivers::scanner::serial::framing::Framing;
 use store_drivers::scanner::serial::SerialScanDecoder;
-use store_drivers::scanner::serial_framing::Framing;
 use store_proto::{Body, Event};
 
 /// Driver kinds `replay-capture` knows, as written on the command line.

@@ -23,7 +23,7 @@ use store_drivers::pos::tap::{ReceiptCapture, ReceiptTemplate};
 use store_drivers::scanner::gs1::decode_scan;
 use store_drivers::scanner::hid::hidpos::{HidPosDecoder, LengthConvention};
 use store_drivers::scanner::hid::wedge::{KeyboardLayout, Terminator, WedgeDecoder, WedgeError};
-use store_drivers::scanner::serial_framing::{FrameDecoder, Framing};
+use store_drivers::scanner::serial::framing::{FrameDecoder, Framing};
 use store_drivers::scanner::{aim, record};
 use testing::XorShift;
 

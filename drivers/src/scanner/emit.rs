@@ -10,7 +10,7 @@
 //! adds the clock, the logs and the journal.
 //!
 //! Events go to the journal without a reply channel: a scanner cannot take an answer. A full
-//! journal makes [`ScanEmitter`] wait (back-pressure; the device's kernel buffer holds the next
+//! journal makes `ScanEmitter` wait (back-pressure; the device's kernel buffer holds the next
 //! scans meanwhile).
 
 use std::time::Instant;

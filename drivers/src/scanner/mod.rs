@@ -15,4 +15,3 @@ pub mod hid;
 pub mod mode;
 pub mod record;
 pub mod serial;
-pub mod serial_framing;

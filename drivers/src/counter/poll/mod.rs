@@ -8,7 +8,7 @@
 //! ```
 //!
 //! - The camera's `live-sum.json` (`{"serial","name","timestamp","in","out"}`, see
-//!   [`axis`](crate::counter::vendor::axis)) holds totals since the counter's last reset; the
+//!   [`axis`]) holds totals since the counter's last reset; the
 //!   [`Trackers`] turn consecutive samples into interval counts: the first sample is only a
 //!   baseline, a total that goes down is a reset, a sample whose timestamp did not move (polled
 //!   faster than the camera updates) is ignored. Counts are labelled with the camera's serial

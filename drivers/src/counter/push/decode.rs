@@ -3,7 +3,7 @@
 //!
 //! Used by the driver's HTTP handler and by `store-agent replay-capture`, so a capture replays
 //! exactly as the driver records it. Running totals are left to a
-//! [`Trackers`](crate::counter::tracker::Trackers): the driver moves it past a sample only once
+//! [`Trackers`]: the driver moves it past a sample only once
 //! the journal stored the event ([`PushReplay`] is the case where every event is stored).
 
 use store_proto::v1::{DeviceState, DeviceStatus, FootTraffic};

@@ -3,7 +3,7 @@
 //! Counters are set up (in their own web pages) to POST to `http://<agent>:<port>/` or
 //! `http://<agent>:<port>/counter` (both paths do the same; some devices insist on a path). The
 //! body is decoded with the decoder of the configured `vendor` (see [`crate::counter`]), and each
-//! resulting [`FootTraffic`](store_proto::v1::FootTraffic) becomes one event, recorded under the
+//! resulting [`FootTraffic`] becomes one event, recorded under the
 //! driver's id as `device_id`.
 //!
 //! Answers:
@@ -22,7 +22,7 @@
 //! - 404 for other paths, 405 for other methods.
 //!
 //! Running totals (Axis live sums, Irisys registers) go through per-counter
-//! [`Trackers`](crate::counter::tracker::Trackers), held in memory. Such payloads are handled
+//! [`Trackers`], held in memory. Such payloads are handled
 //! one at a time per driver, and a tracker moves past a sample only once the event made from it
 //! is durable: a payload answered 503 and sent again is counted again, not taken for a
 //! duplicate. For interval counts, a 503 after some of the request's events were stored means

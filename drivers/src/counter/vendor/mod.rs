@@ -2,7 +2,7 @@
 //!
 //! Each vendor module quotes the payload shape it reads and names the vendor document it comes
 //! from; all of them speak the types of [`crate::counter::reading`] and share the JSON walking
-//! of [`json`]. Nothing outside this folder knows which vendors exist except through
+//! of `json`. Nothing outside this folder knows which vendors exist except through
 //! [`decode`] and [`Vendor`].
 
 pub mod axis;

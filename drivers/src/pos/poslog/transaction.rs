@@ -7,7 +7,7 @@
 
 use store_proto::v1::{LineItem, PosTransaction, TransactionKind};
 
-use super::super::amount::{self, DecimalSeparator};
+use crate::pos::amount::{self, DecimalSeparator};
 use crate::scanner::gs1::gtin;
 
 /// A value read from the document, with where it was.

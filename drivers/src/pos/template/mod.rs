@@ -1,5 +1,5 @@
 //! Receipt templates: per-vendor regular expressions that read a printed receipt's text into a
-//! [`PosTransaction`].
+//! [`PosTransaction`](store_proto::v1::PosTransaction).
 //!
 //! A template is a TOML file ([`TemplateConfig`] lists every key; `src/pos/templates/` holds
 //! examples, each parsed by a test). Patterns use the syntax of the `regex` crate with named

@@ -2,7 +2,7 @@
 //!
 //! [`ReportDecoder`] is what the drivers' loop drives and what `store-agent replay-capture`
 //! runs over a capture of reports, so a capture replays exactly as the driver records it. The
-//! report decoders themselves are [`hidpos`](super::hidpos) and [`wedge`](super::wedge); this
+//! report decoders themselves are [`hidpos`](super::hidpos) and [`wedge`]; this
 //! module only maps their results onto [`ScanInput`].
 
 use crate::scanner::hid::hidpos::{HidPosDecoder, HidPosError, HidPosScan};

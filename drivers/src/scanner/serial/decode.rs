@@ -6,7 +6,7 @@
 //! capture).
 
 use crate::scanner::record::ScanInput;
-use crate::scanner::serial_framing::{FrameDecoder, FrameResult, Framing};
+use crate::scanner::serial::framing::{FrameDecoder, FrameResult, Framing};
 
 /// Framing of one port's byte stream into scans.
 #[derive(Debug)]

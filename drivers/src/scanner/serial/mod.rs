@@ -20,6 +20,7 @@
 
 pub(crate) mod config;
 pub mod decode;
+pub mod framing;
 #[cfg(test)]
 mod tests;
 

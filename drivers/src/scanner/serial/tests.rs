@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::*;
-use crate::scanner::serial_framing::Framing;
+use crate::scanner::serial::framing::Framing;
 use crate::testing::open_pty;
 use crate::{DriverError, Record};
 
