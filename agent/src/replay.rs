@@ -2,39 +2,52 @@
 //! decoder and renders the events the driver would journal, for support ("what did the agent make
 //! of these bytes?") and for checking a template or a scanner setting against a capture.
 //!
+//! A thin dispatcher: each kind's bytes → events step is the driver's own pure half (its
+//! `decode` module, or `ReceiptCapture` for ESC/POS), the same code the driver's I/O loop runs,
+//! with the driver's default settings. So a capture replays exactly as the live driver records
+//! it; only the file format of a capture (how it is cut into reads, reports or payloads) lives
+//! here.
+//!
 //! What a file holds, per kind:
 //! - `serial_scanner`: the bytes read from the port; framing per `--framing` (default `cr_lf`,
 //!   which also takes a lone CR or LF); the end of the file ends a last unterminated scan, as the
 //!   driver's idle timeout would.
 //! - `hid_pos`: concatenated 64-byte HID POS input reports; `wedge`: concatenated 8-byte boot
 //!   keyboard reports. A short last chunk is decoded as the short report it is (an error event).
+//!   Scans go through the scan modes of the default settings (staff command barcodes such as
+//!   `MODE-COUNT` change the mode of the scans after them, within the one instant a replay takes).
 //! - `escpos`: the bytes sent to the receipt printer; each receipt is read with the template of
 //!   `--template` (a built-in name or a TOML file; default `generic`).
-//! - `poslog`: one POSLog XML document.
-//! - `counter_serial`: the lines of our beam-counter protocol; the end of the file ends the last
-//!   line. Every line is taken as received at `--start-ms` (default now).
+//! - `poslog`: one POSLog XML document. A file the driver would move to `rejected/` shows as a
+//!   decode-error status with the reason and the start of the file.
+//! - `counter_serial`: the lines of our beam-counter protocol; every line is taken as received
+//!   at `--start-ms` (default now). The end of the file is the end of the stream, as when the
+//!   port goes away: bytes after the last LF are not counted but kept raw in a decode error.
 //! - `axis`, `axis3d`, `xovis`, `irisys`, `hikvision`, `vivotek`: one JSON payload as the counter
 //!   posts it, or several, one per line. Running totals (`axis`, `irisys`) count from the first
-//!   sample, which is only a baseline, exactly as in the `counter_push` driver.
+//!   sample, which is only a baseline, as in the `counter_push` driver.
 //!
 //! Undecodable input becomes the same decode-error events the drivers journal (raw bytes kept),
 //! never a failure of the command. Events carry no time stamps (zero): they are not observations.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{json, Value};
-use store_drivers::counter::decode::{self, Vendor};
-use store_drivers::counter::serial::line_body;
-use store_drivers::counter::serial_line::{LineSplitter, SerialLineCounter};
-use store_drivers::counter::Trackers;
-use store_drivers::pos::escpos::EscPosDecoder;
-use store_drivers::pos::poslog::parse_poslog;
-use store_drivers::pos::template::{self, parse_receipt, Template};
-use store_drivers::scanner::hidpos::HidPosDecoder;
-use store_drivers::scanner::serial::{frame_event, ScanMode};
-use store_drivers::scanner::serial_framing::{FrameDecoder, Framing};
-use store_drivers::scanner::wedge::{WedgeDecoder, WedgeError, REPORT_LEN};
-use store_proto::v1::{DeviceState, DeviceStatus};
+use store_drivers::counter::push::{PayloadDecoder, PushReplay};
+use store_drivers::counter::serial::LineDecoder;
+use store_drivers::counter::Vendor;
+use store_drivers::pos::escpos::EscPosOptions;
+use store_drivers::pos::poslog_folder::decode::decode_file;
+use store_drivers::pos::tap::ReceiptCapture;
+use store_drivers::pos::template::{self, Template};
+use store_drivers::scanner::hid::hidpos::{self, HidPosDecoder};
+use store_drivers::scanner::hid::wedge::{self, WedgeDecoder};
+use store_drivers::scanner::hid::ReportDecoder;
+use store_drivers::scanner::mode::{ModeConfig, ScanMode};
+use store_drivers::scanner::record::{self, ScanInput, ScanRecorder};
+use store_drivers::scanner::serial::framing::Framing;
+use store_drivers::scanner::serial::SerialScanDecoder;
 use store_proto::{Body, Event};
 
 /// Driver kinds `replay-capture` knows, as written on the command line.
@@ -56,12 +69,13 @@ pub const KINDS: [&str; 12] = [
 /// `--framing` values.
 pub const FRAMINGS: [&str; 4] = ["cr", "lf", "cr_lf", "stx_etx"];
 
-/// Size of a HID POS input report in a capture.
-const HID_POS_REPORT_LEN: usize = 64;
 /// Longest scan kept, as the serial scanner driver's default `max_len`.
 const MAX_SCAN_LEN: usize = 4096;
-/// How much of an undecodable document is kept raw, as in the `counter_push` driver.
-const MAX_RAW_BYTES: usize = 4096;
+/// How much of a rejected POSLog file is shown raw, as the `counter_push` driver keeps of an
+/// undecodable payload.
+const MAX_RAW_BYTES: usize = store_drivers::counter::push::decode::MAX_RAW_BYTES;
+/// The counting line of the counter drivers' default settings.
+const DEFAULT_LINE: &str = "main";
 
 /// A command line that does not make sense (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +98,7 @@ pub enum UsageError {
 pub struct Replay {
     kind: &'static str,
     framing: Framing,
-    template: Option<Template>,
+    template: Option<Arc<Template>>,
     device_id: String,
     now_ms: i64,
 }
@@ -121,7 +135,7 @@ impl Replay {
                 .map_err(|_| UsageError::Framing(f.to_owned()))?,
         };
         let template = if *kind == "escpos" {
-            Some(load_template(template.unwrap_or("generic"))?)
+            Some(Arc::new(load_template(template.unwrap_or("generic"))?))
         } else {
             None
         };
@@ -137,12 +151,22 @@ impl Replay {
     /// The events the driver would journal for `bytes`, in order.
     pub fn events(&self, bytes: &[u8]) -> Vec<Event> {
         let bodies = match self.kind {
-            "serial_scanner" => return self.serial_scanner(bytes),
-            "hid_pos" => return self.hid_pos(bytes),
-            "wedge" => return self.wedge(bytes),
+            "serial_scanner" => {
+                let mut decoder = SerialScanDecoder::new(self.framing, MAX_SCAN_LEN);
+                let mut inputs = decoder.feed(bytes);
+                inputs.extend(decoder.finish());
+                scans(inputs)
+            }
+            "hid_pos" => reports(HidPosDecoder::default(), hidpos::REPORT_LEN, bytes),
+            "wedge" => reports(WedgeDecoder::default(), wedge::REPORT_LEN, bytes),
             "escpos" => self.escpos(bytes),
             "poslog" => poslog(bytes),
-            "counter_serial" => self.counter_serial(bytes),
+            "counter_serial" => {
+                let mut decoder = LineDecoder::new(self.device_id.clone(), DEFAULT_LINE);
+                let mut bodies = decoder.feed(bytes, self.now_ms);
+                bodies.extend(decoder.finish());
+                bodies
+            }
             vendor => self.counter_push(vendor, bytes),
         };
         bodies.into_iter().map(|b| self.event(b)).collect()
@@ -156,147 +180,51 @@ impl Replay {
         }
     }
 
-    /// An event made by a driver's own event function, without its time stamps.
-    fn unstamped(mut event: Event) -> Event {
-        event.wall_time_ms = 0;
-        event.monotonic_ns = 0;
-        event.clock_synced = false;
-        event.boot_id.clear();
-        event
-    }
-
-    fn scan(&self, raw: Vec<u8>) -> Event {
-        Self::unstamped(frame_event(&self.device_id, ScanMode::Sale, Ok(raw)))
-    }
-
-    fn serial_scanner(&self, bytes: &[u8]) -> Vec<Event> {
-        let mut decoder = FrameDecoder::new(self.framing, MAX_SCAN_LEN);
-        let mut frames = decoder.push(bytes);
-        frames.extend(decoder.flush_idle());
-        frames
-            .into_iter()
-            .map(|f| Self::unstamped(frame_event(&self.device_id, ScanMode::Sale, f)))
-            .collect()
-    }
-
-    fn hid_pos(&self, bytes: &[u8]) -> Vec<Event> {
-        let mut decoder = HidPosDecoder::default();
-        let mut results: Vec<_> = bytes
-            .chunks(HID_POS_REPORT_LEN)
-            .filter_map(|report| decoder.push_report(report))
-            .collect();
-        results.extend(decoder.flush_idle());
-        results
-            .into_iter()
-            .map(|r| match r {
-                Ok(scan) => {
-                    let mut raw = scan.aim.unwrap_or_default().into_bytes();
-                    raw.extend_from_slice(&scan.data);
-                    self.scan(raw)
-                }
-                Err(e) => self.event(decode_error(e.to_string(), e.raw().to_vec())),
-            })
-            .collect()
-    }
-
-    fn wedge(&self, bytes: &[u8]) -> Vec<Event> {
-        let mut decoder = WedgeDecoder::default();
-        let mut results = Vec::new();
-        for report in bytes.chunks(REPORT_LEN) {
-            results.extend(decoder.push_report(report));
-            while let Some(r) = decoder.take_ready() {
-                results.push(r);
-            }
-        }
-        results.extend(decoder.flush_idle());
-        results
-            .into_iter()
-            .map(|r| match r {
-                Ok(scan) => {
-                    let mut event = self.scan(scan.data);
-                    if let Some(Body::Scan(s)) = &mut event.body {
-                        // Keys that typed nothing are part of what is wrong with the scan.
-                        let keys = scan.errors.iter().map(ToString::to_string);
-                        let all: Vec<String> = std::iter::once(std::mem::take(&mut s.error))
-                            .filter(|e| !e.is_empty())
-                            .chain(keys)
-                            .collect();
-                        s.error = all.join("; ");
-                    }
-                    event
-                }
-                Err(e) => {
-                    let raw = match &e {
-                        WedgeError::BadReport { raw } => raw.clone(),
-                        WedgeError::TooLong { kept, .. } => kept.data.clone(),
-                        WedgeError::Dropped { .. } => Vec::new(),
-                    };
-                    self.event(decode_error(e.to_string(), raw))
-                }
-            })
-            .collect()
-    }
-
     fn escpos(&self, bytes: &[u8]) -> Vec<Body> {
         let Some(template) = &self.template else {
             return Vec::new();
         };
-        let mut decoder = EscPosDecoder::default();
-        let mut receipts = decoder.push(bytes);
-        receipts.extend(decoder.flush_idle());
-        receipts
-            .iter()
-            .map(|r| Body::PosTransaction(parse_receipt(template, r)))
-            .collect()
-    }
-
-    fn counter_serial(&self, bytes: &[u8]) -> Vec<Body> {
-        let mut splitter = LineSplitter::new();
-        let mut counter = SerialLineCounter::new(self.device_id.clone(), "main");
-        let mut lines = splitter.push(bytes);
-        lines.extend(splitter.finish());
-        lines
-            .iter()
-            .filter_map(|line| line_body(&mut counter, line, self.now_ms))
-            .collect()
+        let mut capture = ReceiptCapture::new(Arc::clone(template), EscPosOptions::default());
+        let mut bodies = capture.push(bytes);
+        bodies.extend(capture.flush_idle());
+        bodies
     }
 
     fn counter_push(&self, vendor: &str, bytes: &[u8]) -> Vec<Body> {
         let Ok(vendor) = serde_json::from_value::<Vendor>(Value::String(vendor.to_owned())) else {
             return Vec::new();
         };
-        let mut trackers = Trackers::new();
-        let mut out = Vec::new();
-        for payload in payloads(bytes) {
-            match decode::decode(vendor, payload) {
-                Ok(d) => {
-                    let label = |counter_id: &mut String, line: &mut String| {
-                        if counter_id.is_empty() {
-                            counter_id.clone_from(&self.device_id);
-                        }
-                        if line.is_empty() {
-                            *line = "main".to_owned();
-                        }
-                    };
-                    let mut traffic = d.traffic;
-                    let mut totals = d.totals;
-                    for t in &mut traffic {
-                        label(&mut t.counter_id, &mut t.line);
-                    }
-                    for t in &mut totals {
-                        label(&mut t.counter_id, &mut t.line);
-                    }
-                    traffic.extend(trackers.apply(&totals));
-                    out.extend(traffic.into_iter().map(Body::FootTraffic));
-                }
-                Err(e) => {
-                    let raw = payload.get(..MAX_RAW_BYTES).unwrap_or(payload).to_vec();
-                    out.push(decode_error(format!("{} payload: {e}", vendor.name()), raw));
-                }
-            }
-        }
-        out
+        let mut replay = PushReplay::new(PayloadDecoder::new(
+            vendor,
+            self.device_id.clone(),
+            DEFAULT_LINE,
+        ));
+        payloads(bytes)
+            .into_iter()
+            .flat_map(|payload| replay.feed(payload))
+            .collect()
     }
+}
+
+/// A capture of fixed-size reports, fed one report at a time; the end of the file ends what
+/// is open, as the driver's idle timeout would.
+fn reports<D: ReportDecoder>(mut decoder: D, report_len: usize, bytes: &[u8]) -> Vec<Body> {
+    let mut inputs: Vec<ScanInput> = bytes
+        .chunks(report_len)
+        .flat_map(|report| decoder.feed(report))
+        .collect();
+    inputs.extend(decoder.finish());
+    scans(inputs)
+}
+
+/// Scanner inputs → bodies through the scan modes of the default settings, all at one instant.
+fn scans(inputs: Vec<ScanInput>) -> Vec<Body> {
+    let mut recorder = ScanRecorder::new(ScanMode::Sale, ModeConfig::default());
+    let now = std::time::Instant::now();
+    inputs
+        .into_iter()
+        .filter_map(|input| recorder.record(input, now).body)
+        .collect()
 }
 
 /// One JSON document, or one per non-blank line when the file is not a single document.
@@ -314,21 +242,13 @@ fn payloads(bytes: &[u8]) -> Vec<&[u8]> {
 }
 
 fn poslog(bytes: &[u8]) -> Vec<Body> {
-    match parse_poslog(bytes) {
-        Ok(transactions) => transactions.into_iter().map(Body::PosTransaction).collect(),
-        Err(e) => vec![decode_error(
+    match decode_file(bytes) {
+        Ok(bodies) => bodies,
+        Err(e) => vec![record::decode_error(
             e.to_string(),
             bytes.get(..MAX_RAW_BYTES).unwrap_or(bytes).to_vec(),
         )],
     }
-}
-
-fn decode_error(reason: String, raw: Vec<u8>) -> Body {
-    Body::DeviceStatus(DeviceStatus {
-        state: DeviceState::DecodeError as i32,
-        reason,
-        raw,
-    })
 }
 
 /// A built-in template by name, else a template file.

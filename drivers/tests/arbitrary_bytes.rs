@@ -13,18 +13,18 @@ mod testing;
 
 use std::sync::Arc;
 
-use store_drivers::counter::decode::decode;
 use store_drivers::counter::serial_line::{parse_line, LineSplitter, SerialLineCounter};
+use store_drivers::counter::vendor::decode;
 use store_drivers::counter::{Trackers, Vendor};
 use store_drivers::line_feed::decode::decode_line;
 use store_drivers::pos::escpos::{EscPosDecoder, EscPosOptions};
 use store_drivers::pos::poslog::parse_poslog;
 use store_drivers::pos::tap::{ReceiptCapture, ReceiptTemplate};
 use store_drivers::scanner::gs1::decode_scan;
-use store_drivers::scanner::hidpos::{HidPosDecoder, LengthConvention};
-use store_drivers::scanner::serial_framing::{FrameDecoder, Framing};
-use store_drivers::scanner::wedge::{KeyboardLayout, Terminator, WedgeDecoder, WedgeError};
-use store_drivers::scanner::{aim, emit};
+use store_drivers::scanner::hid::hidpos::{HidPosDecoder, LengthConvention};
+use store_drivers::scanner::hid::wedge::{KeyboardLayout, Terminator, WedgeDecoder, WedgeError};
+use store_drivers::scanner::serial::framing::{FrameDecoder, Framing};
+use store_drivers::scanner::{aim, record};
 use testing::XorShift;
 
 /// Random inputs per decoder.
@@ -243,7 +243,7 @@ fn scan_data_gs1_and_aim() {
         assert!(symbology.is_none() || input.starts_with(b"]"));
         let d = decode_scan(&input);
         assert!(d.valid || d.error.as_deref().is_some_and(|e| !e.is_empty()));
-        let scan = emit::decode(input.clone());
+        let scan = record::decode(input.clone());
         assert_eq!(scan.raw, input);
     }
 }

@@ -25,6 +25,8 @@
 //! - [`store_day`]: the scripted two-store day (simulated clock) and [`store_day::DayStack`], the
 //!   processes that play it; [`demo`]: the demo's devices, day and HQ view.
 //! - [`browser`]: headless Chromium for the dashboard test.
+//! - [`counter_generator`]: a virtual people counter posting Axis or Xovis payloads to a
+//!   `counter_push` receiver on a schedule.
 //! - [`benchkit`]: collecting and printing benchmark results (medians, ratios) for `bench` and
 //!   `collector_bench`.
 //!
@@ -57,6 +59,7 @@ pub mod bins;
 pub mod browser;
 pub mod check;
 pub mod collector;
+pub mod counter_generator;
 pub mod demo;
 pub mod env;
 pub mod events;

@@ -2,9 +2,10 @@
 //! generator with a fixed seed (so a failure reproduces), must decode or fail with an error,
 //! never panic. The decoded output is also run through the trackers.
 
-use super::decode::{decode, Vendor};
+use super::reading::Vendor;
 use super::serial_line::{parse_line, SerialLineCounter};
 use super::tracker::Trackers;
+use super::vendor::decode;
 
 /// The crate's shared xorshift64* generator: small, fast, and the same sequence on every run.
 use crate::testing::XorShift;

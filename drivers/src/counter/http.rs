@@ -1,5 +1,5 @@
 //! A small HTTP/1.1 client for plain HTTP on the store network: the counter poller's GETs and the
-//! push generator's POSTs.
+//! push generator's POSTs (`store_tests::counter_generator`).
 //!
 //! One connection per request (`Connection: close`): polls are seconds apart, and a fresh
 //! connection never trips over a camera that silently dropped an idle keep-alive socket. The

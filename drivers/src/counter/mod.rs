@@ -1,20 +1,23 @@
 //! People counters: pure decoders of what counters send, the tracker that turns running totals
-//! into interval counts, and the `counter_push` driver that receives counts over HTTP.
+//! into interval counts, and the drivers that receive, poll or read counts.
 //!
-//! - [`decode`]: the common output ([`Decoded`]: interval counts and/or running totals, plus
-//!   the device's identity) and [`decode::decode`], which picks the vendor decoder:
-//!   [`axis`], [`xovis`], [`irisys`], [`hikvision`], [`vivotek`]. Each vendor module quotes the
-//!   payload shape it reads and names the vendor document it comes from.
+//! - [`reading`]: the common output of the decoders ([`Decoded`]: interval counts and/or running
+//!   totals, plus the device's identity), [`Vendor`] and [`DecodeError`]. A leaf: it knows no
+//!   vendor.
+//! - [`vendor`]: one decoder per payload format ([`vendor::axis`], [`vendor::xovis`],
+//!   [`vendor::irisys`], [`vendor::hikvision`], [`vendor::vivotek`]) and [`vendor::decode`],
+//!   which picks one by [`Vendor`].
 //! - [`tracker`]: running totals → differences, with baselines, resets and duplicates.
 //! - [`serial_line`]: our own ASCII line protocol for infrared beam counters on a serial line.
-//! - [`push`]: the `counter_push` driver (axum HTTP server).
+//! - [`push`]: the `counter_push` driver (axum HTTP server); its pure half, [`push::decode`].
 //! - [`poll`]: the `counter_poll` driver (polls an Axis live sum over HTTP, through [`http`]).
-//! - [`serial`]: the `counter_serial` driver (tokio-serial, the line protocol above).
-//! - [`generator`]: a virtual counter posting vendor payloads to a `counter_push` receiver, for
-//!   tests and demos.
+//! - [`serial`]: the `counter_serial` driver (tokio-serial, the line protocol above); its pure
+//!   half, [`serial::decode`].
 //!
-//! Everything except the drivers, [`http`] and [`generator`] is I/O-free and tested byte-exact without devices; the decoders are
-//! also fuzzed with mutated valid payloads and never panic.
+//! Everything except the drivers and [`http`] is I/O-free and tested byte-exact without
+//! devices; the decoders are also fuzzed with mutated valid payloads and never panic. The
+//! drivers' pure halves are what `store-agent replay-capture` runs, so a capture replays exactly
+//! as the driver records it.
 //!
 //! How counts are labelled: each event's `device_id` is the driver's id; its
 //! `FootTraffic.counter_id` is the device's own identity (serial number, MAC address) when the
@@ -22,27 +25,21 @@
 //! counting line (Xovis logic, VIVOTEK rule) when it has one, the driver's `line` setting
 //! otherwise.
 
-pub mod axis;
-pub mod decode;
-pub mod generator;
-pub mod hikvision;
 pub mod http;
-pub mod irisys;
-mod json;
 pub mod poll;
 pub mod push;
+pub mod reading;
 pub mod serial;
 pub mod serial_line;
 mod time;
 pub mod tracker;
-pub mod vivotek;
-pub mod xovis;
+pub mod vendor;
 
 #[cfg(test)]
 mod fuzz;
 
-pub use decode::{DecodeError, Decoded, Totals, Vendor};
 pub use poll::CounterPollConfig;
 pub use push::CounterPushConfig;
+pub use reading::{DecodeError, Decoded, Totals, Vendor};
 pub use serial::CounterSerialConfig;
 pub use tracker::{CumulativeTracker, Trackers};

@@ -28,7 +28,7 @@
 
 use store_proto::v1::FootTraffic;
 
-use super::decode::interval;
+use super::reading::interval;
 use super::tracker::{CumulativeTracker, Step};
 
 /// Longest accepted line, terminator excluded.

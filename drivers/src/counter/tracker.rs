@@ -30,7 +30,7 @@ use std::collections::HashMap;
 
 use store_proto::v1::FootTraffic;
 
-use super::decode::{interval, Totals};
+use super::reading::{interval, Totals};
 
 /// The last sample taken from a counter line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

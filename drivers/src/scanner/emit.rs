@@ -1,52 +1,27 @@
 //! From decoded scanner input to journal records, shared by every scanner kind.
 //!
 //! ```text
-//! raw scan bytes ──gs1::decode_scan──▶ Scan ──ModeState::apply──▶ item / badge Scan event
-//!                                                              └─▶ command: logged, not recorded
-//! bytes that formed no scan ──────────▶ DeviceStatus { DECODE_ERROR, reason, raw }
+//! ScanInput ──record::ScanRecorder (gs1 decode, scan modes)──▶ body ──stamp──▶ sink
+//!                                                          └─▶ command: logged, not recorded
 //! device opened ──────────────────────▶ DeviceStatus { CONNECTED, reason = which device }
 //! ```
 //!
+//! The pure part is [`record`](super::record), which `replay-capture` runs too; this module
+//! adds the clock, the logs and the journal.
+//!
 //! Events go to the journal without a reply channel: a scanner cannot take an answer. A full
-//! journal makes [`ScanEmitter`] wait (back-pressure; the device's kernel buffer holds the next
+//! journal makes `ScanEmitter` wait (back-pressure; the device's kernel buffer holds the next
 //! scans meanwhile).
 
 use std::time::Instant;
 
-use store_proto::v1::{DeviceState, DeviceStatus, Gs1Element, Scan};
+use store_proto::v1::{DeviceState, DeviceStatus};
 use store_proto::{Body, Event};
 use tracing::{info, warn};
 
-use crate::scanner::gs1;
-use crate::scanner::mode::{ModeConfig, ModeState, Note, ScanMode};
+use crate::scanner::mode::{ModeConfig, Note, ScanMode};
+use crate::scanner::record::{ScanInput, ScanRecorder};
 use crate::{clock, DriverError, Record, Sink};
-
-/// The scan decoded from `raw` (AIM id optional), with `mode` left unspecified, `quantity` the
-/// barcode's own count (AI 37 or 30; 0 = one unit) and the decode error, if any, in `error`.
-pub fn decode(raw: Vec<u8>) -> Scan {
-    let d = gs1::decode_scan(&raw);
-    Scan {
-        data: d.data,
-        raw,
-        aim: d.aim.unwrap_or_default(),
-        symbology: d.symbology,
-        gtin: d.gtin.unwrap_or_default(),
-        mode: 0,
-        quantity: d
-            .quantity
-            .map_or(0, |q| i32::try_from(q).unwrap_or(i32::MAX)),
-        error: d.error.unwrap_or_default(),
-        elements: d
-            .elements
-            .into_iter()
-            .map(|e| Gs1Element {
-                ai: e.ai,
-                value: e.value,
-            })
-            .collect(),
-        shift: 0,
-    }
-}
 
 /// An event of `device_id` with `body`, stamped with the current time.
 pub fn event(device_id: &str, body: Body) -> Event {
@@ -75,7 +50,7 @@ pub fn status(device_id: &str, state: DeviceState, reason: String, raw: Vec<u8>)
 pub(crate) struct ScanEmitter {
     id: String,
     sink: Sink,
-    modes: ModeState,
+    recorder: ScanRecorder,
 }
 
 impl ScanEmitter {
@@ -83,42 +58,22 @@ impl ScanEmitter {
         ScanEmitter {
             id: id.to_owned(),
             sink,
-            modes: ModeState::new(default, modes),
+            recorder: ScanRecorder::new(default, modes),
         }
     }
 
-    /// Records the scan read as `raw`; `extra_error` (problems the device decoder had, such as
-    /// keys a wedge layout could not type) is added to the scan's `error`.
-    pub(crate) async fn scan(
-        &mut self,
-        raw: Vec<u8>,
-        extra_error: Option<String>,
-    ) -> Result<(), DriverError> {
-        let mut scan = decode(raw);
-        if let Some(extra) = extra_error {
-            scan.error = if scan.error.is_empty() {
-                extra
-            } else {
-                format!("{extra}; {}", scan.error)
-            };
+    /// Records what a device decoder produced: a scan through the scan modes (a staff
+    /// command is logged, not recorded), or input that formed no scan, raw, with why.
+    pub(crate) async fn record(&mut self, input: ScanInput) -> Result<(), DriverError> {
+        if let ScanInput::Error { reason, .. } = &input {
+            warn!(driver_id = %self.id, %reason, "Undecodable scanner input kept raw.");
         }
-        let applied = self.modes.apply(scan, now());
-        self.log(&applied.notes);
-        match applied.scan {
-            Some(scan) => self.send(event(&self.id, Body::Scan(scan))).await,
+        let recorded = self.recorder.record(input, now());
+        self.log(&recorded.notes);
+        match recorded.body {
+            Some(body) => self.send(event(&self.id, body)).await,
             None => Ok(()),
         }
-    }
-
-    /// Records bytes that formed no scan, raw, with why.
-    pub(crate) async fn decode_error(
-        &mut self,
-        reason: String,
-        raw: Vec<u8>,
-    ) -> Result<(), DriverError> {
-        warn!(driver_id = %self.id, %reason, "Undecodable scanner input kept raw.");
-        self.send(status(&self.id, DeviceState::DecodeError, reason, raw))
-            .await
     }
 
     /// Records that the device is open, naming it.
@@ -130,14 +85,14 @@ impl ScanEmitter {
     /// When the mode state next expires something (for the I/O loop's timer).
     pub(crate) fn next_deadline(&self) -> Option<tokio::time::Instant> {
         // Exact: the mode state's instants come from tokio's clock (see `now`).
-        self.modes
+        self.recorder
             .next_deadline()
             .map(tokio::time::Instant::from_std)
     }
 
     /// Applies the mode timeouts due now, logging what expired.
     pub(crate) fn expire(&mut self) {
-        let notes = self.modes.expire(now());
+        let notes = self.recorder.expire(now());
         self.log(&notes);
     }
 

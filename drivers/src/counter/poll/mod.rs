@@ -8,7 +8,7 @@
 //! ```
 //!
 //! - The camera's `live-sum.json` (`{"serial","name","timestamp","in","out"}`, see
-//!   [`axis`](crate::counter::axis)) holds totals since the counter's last reset; the
+//!   [`axis`]) holds totals since the counter's last reset; the
 //!   [`Trackers`] turn consecutive samples into interval counts: the first sample is only a
 //!   baseline, a total that goes down is a reset, a sample whose timestamp did not move (polled
 //!   faster than the camera updates) is ignored. Counts are labelled with the camera's serial
@@ -38,9 +38,9 @@ use tokio::sync::oneshot;
 use tokio::time::MissedTickBehavior;
 use tracing::{debug, info, warn};
 
-use crate::counter::axis;
 use crate::counter::http::{self, HttpError};
 use crate::counter::tracker::Trackers;
+use crate::counter::vendor::axis;
 use crate::{clock, DriverError, Record, RecordError, Sink};
 
 /// How much of an undecodable answer is kept in its `DeviceStatus` event; also the largest

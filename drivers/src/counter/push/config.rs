@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::counter::decode::Vendor;
+use crate::counter::reading::Vendor;
 
 /// `[[drivers]] type = "counter_push"`: an HTTP endpoint that people counters post their counts
 /// to.

@@ -3,7 +3,7 @@
 //! Counters are set up (in their own web pages) to POST to `http://<agent>:<port>/` or
 //! `http://<agent>:<port>/counter` (both paths do the same; some devices insist on a path). The
 //! body is decoded with the decoder of the configured `vendor` (see [`crate::counter`]), and each
-//! resulting [`FootTraffic`](store_proto::v1::FootTraffic) becomes one event, recorded under the
+//! resulting [`FootTraffic`] becomes one event, recorded under the
 //! driver's id as `device_id`.
 //!
 //! Answers:
@@ -22,17 +22,19 @@
 //! - 404 for other paths, 405 for other methods.
 //!
 //! Running totals (Axis live sums, Irisys registers) go through per-counter
-//! [`Trackers`](crate::counter::tracker::Trackers), held in memory. Such payloads are handled
+//! [`Trackers`], held in memory. Such payloads are handled
 //! one at a time per driver, and a tracker moves past a sample only once the event made from it
 //! is durable: a payload answered 503 and sent again is counted again, not taken for a
 //! duplicate. For interval counts, a 503 after some of the request's events were stored means
 //! the retry repeats those (at least once, never lost).
 
 mod config;
+pub mod decode;
 #[cfg(test)]
 mod tests;
 
 pub use config::CounterPushConfig;
+pub use decode::{PayloadDecoder, PushReplay, Rejected};
 
 use std::sync::Arc;
 
@@ -49,12 +51,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, Mutex};
 use tracing::{debug, info, warn};
 
-use crate::counter::decode::{decode, Decoded};
+use crate::counter::reading::Decoded;
 use crate::counter::tracker::Trackers;
 use crate::{clock, DriverError, Record, RecordError, Sink};
-
-/// How much of an undecodable body is kept in its `DeviceStatus` event.
-const MAX_RAW_BYTES: usize = 4096;
 
 /// Listens until the listener fails or the journal goes away.
 pub async fn run(config: CounterPushConfig, sink: Sink) -> Result<(), DriverError> {
@@ -69,7 +68,7 @@ pub async fn run(config: CounterPushConfig, sink: Sink) -> Result<(), DriverErro
 }
 
 /// Serves on a bound listener (tests bind port 0 and pass the listener in).
-pub(crate) async fn serve(
+pub async fn serve(
     listener: TcpListener,
     config: CounterPushConfig,
     sink: Sink,
@@ -91,6 +90,7 @@ pub(crate) async fn serve(
 fn router(config: CounterPushConfig, sink: Sink) -> Router {
     let limit = config.max_body_bytes;
     let shared = Arc::new(Shared {
+        payloads: PayloadDecoder::new(config.vendor, config.id.clone(), config.line.clone()),
         config,
         sink,
         trackers: Mutex::new(Trackers::new()),
@@ -104,6 +104,8 @@ fn router(config: CounterPushConfig, sink: Sink) -> Router {
 
 struct Shared {
     config: CounterPushConfig,
+    /// The pure half: decoding and labelling, shared with `replay-capture`.
+    payloads: PayloadDecoder,
     sink: Sink,
     /// Locked for the whole of a running-totals request, journal wait included, so that two
     /// requests never compute differences from the same baseline.
@@ -157,15 +159,11 @@ async fn receive(State(shared): State<Arc<Shared>>, request: Request) -> Respons
             return rejection.into_response();
         }
     };
-    match decode(shared.config.vendor, &body) {
+    match shared.payloads.decode(&body) {
         Ok(decoded) => shared.store(decoded).await,
-        Err(e) => {
-            let reason = format!("{} payload: {e}", shared.config.vendor.name());
+        Err(Rejected { reason, raw }) => {
             warn!(%driver_id, error = %reason, bytes = body.len(), "Rejected counter payload.");
-            let raw = body.get(..MAX_RAW_BYTES).unwrap_or(&body).to_vec();
-            shared
-                .report(reason.clone(), raw, StatusCode::BAD_REQUEST)
-                .await
+            shared.report(reason, raw, StatusCode::BAD_REQUEST).await
         }
     }
 }
@@ -220,28 +218,13 @@ impl Shared {
         )
     }
 
-    /// Labels counts that name no device or line with the driver's id and configured line.
-    fn label(&self, counter_id: &mut String, line: &mut String) {
-        if counter_id.is_empty() {
-            counter_id.clone_from(&self.config.id);
-        }
-        if line.is_empty() {
-            line.clone_from(&self.config.line);
-        }
-    }
-
     async fn store(&self, decoded: Decoded) -> Response {
+        // Labelled already by the payload decoder.
         let Decoded {
             device,
-            mut traffic,
-            mut totals,
+            traffic,
+            totals,
         } = decoded;
-        for t in &mut traffic {
-            self.label(&mut t.counter_id, &mut t.line);
-        }
-        for t in &mut totals {
-            self.label(&mut t.counter_id, &mut t.line);
-        }
         let outcomes = if totals.is_empty() {
             self.journal(traffic.into_iter().map(Body::FootTraffic).collect())
                 .await

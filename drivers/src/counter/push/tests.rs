@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
 use super::*;
-use crate::counter::decode::Vendor;
+use crate::counter::reading::Vendor;
 
 const PATIENCE: Duration = Duration::from_secs(10);
 

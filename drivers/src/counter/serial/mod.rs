@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! open port ──▶ DeviceStatus CONNECTED
-//! read ─▶ LineSplitter ─line─▶ SerialLineCounter ──▶ FootTraffic (IN/OUT ticks, TOTAL deltas)
+//! read ─▶ decode::LineDecoder (LineSplitter ─line─▶ SerialLineCounter) ──▶ FootTraffic (IN/OUT ticks, TOTAL deltas)
 //!                                  └─ bad line ──▶ DeviceStatus DECODE_ERROR (line kept raw)
 //! read fails / port hung up ──▶ [partial line: DECODE_ERROR] ──▶ DeviceStatus DISCONNECTED ──▶ Err
 //! ```
@@ -19,19 +19,21 @@
 //! anyway). Events go without a reply channel: the counter cannot take an answer.
 
 mod config;
+pub mod decode;
 #[cfg(test)]
 mod tests;
 
 pub use config::CounterSerialConfig;
+pub use decode::{line_body, LineDecoder};
 
-use store_proto::v1::{DeviceState, DeviceStatus};
+use store_proto::v1::DeviceState;
 use store_proto::{Body, Event};
 use tokio::io::AsyncReadExt;
 use tokio_serial::SerialPortBuilderExt;
 use tracing::{info, warn};
 
-use crate::counter::serial_line::{LineSplitter, SerialLineCounter};
 use crate::{clock, DriverError, Record, Sink};
+use decode::status;
 
 /// Opens the port and records counts until reading fails or the sink closes.
 pub async fn run(config: CounterSerialConfig, sink: Sink) -> Result<(), DriverError> {
@@ -61,8 +63,7 @@ pub async fn run(config: CounterSerialConfig, sink: Sink) -> Result<(), DriverEr
     ))
     .await?;
 
-    let mut splitter = LineSplitter::new();
-    let mut counter = SerialLineCounter::new(config.id.clone(), config.line.clone());
+    let mut decoder = LineDecoder::new(config.id.clone(), config.line.clone());
     let mut buf = [0u8; 1024];
     let error = loop {
         match port.read(&mut buf).await {
@@ -73,8 +74,8 @@ pub async fn run(config: CounterSerialConfig, sink: Sink) -> Result<(), DriverEr
                 )
             }
             Ok(n) => {
-                for line in splitter.push(&buf[..n]) {
-                    if let Some(body) = line_body(&mut counter, &line, clock::wall_ms()) {
+                for line in decoder.lines(&buf[..n]) {
+                    if let Some(body) = decoder.line(&line, clock::wall_ms()) {
                         record(body).await?;
                     }
                 }
@@ -83,13 +84,8 @@ pub async fn run(config: CounterSerialConfig, sink: Sink) -> Result<(), DriverEr
         }
     };
     warn!(driver_id = %config.id, path = %config.path, %error, "Serial people counter read failed.");
-    if let Some(partial) = splitter.finish() {
-        record(status(
-            DeviceState::DecodeError,
-            "line cut off when the port went away; not counted".into(),
-            partial,
-        ))
-        .await?;
+    if let Some(body) = decoder.finish() {
+        record(body).await?;
     }
     record(status(
         DeviceState::Disconnected,
@@ -98,26 +94,6 @@ pub async fn run(config: CounterSerialConfig, sink: Sink) -> Result<(), DriverEr
     ))
     .await?;
     Err(io_err(error))
-}
-
-/// What one received line becomes: foot traffic, a decode error with the line kept raw
-/// (without its terminator), or nothing (blank, comment, baseline, `TOTAL` without news).
-pub fn line_body(counter: &mut SerialLineCounter, line: &[u8], now_ms: i64) -> Option<Body> {
-    match counter.feed(line, now_ms) {
-        Ok(traffic) => traffic.map(Body::FootTraffic),
-        Err(e) => {
-            let raw = line.strip_suffix(b"\r").unwrap_or(line).to_vec();
-            Some(status(DeviceState::DecodeError, e.to_string(), raw))
-        }
-    }
-}
-
-fn status(state: DeviceState, reason: String, raw: Vec<u8>) -> Body {
-    Body::DeviceStatus(DeviceStatus {
-        state: state as i32,
-        reason,
-        raw,
-    })
 }
 
 async fn send(id: &str, sink: &Sink, body: Body) -> Result<(), DriverError> {

@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
 use super::*;
+use crate::counter::serial_line::SerialLineCounter;
 use crate::testing::open_pty;
 
 const PATIENCE: Duration = Duration::from_secs(10);

@@ -1,3 +1,5 @@
+use store_proto::v1::{LineItem, TransactionKind};
+
 use super::*;
 use crate::pos::fuzz::XorShift;
 

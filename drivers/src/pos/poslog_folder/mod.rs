@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! list folder every poll_interval_ms ─settle::Settle (size+mtime unchanged settle_ms)─▶ ready
-//!   ready file ─read─ poslog::parse_poslog ─┬─ Ok(txs) ─▶ sink (with replies) ─ all durable ─▶ done/
+//!   ready file ─read─ decode::decode_file ──┬─ Ok(txs) ─▶ sink (with replies) ─ all durable ─▶ done/
 //!                                           └─ Err ─▶ rejected/<name> + rejected/<name>.reason
 //! ```
 //!
@@ -28,6 +28,7 @@
 //!   restarts the driver with backoff.
 
 mod config;
+pub mod decode;
 pub mod settle;
 #[cfg(test)]
 mod tests;
@@ -38,12 +39,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use store_proto::{Body, Event};
+use store_proto::Event;
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
-use crate::pos::poslog::parse_poslog;
 use crate::{clock, DriverError, Record, Sink};
+use decode::decode_file;
 use settle::{is_candidate, Settle, Stamp};
 
 /// Subfolder for files whose events are all durable.
@@ -168,7 +169,7 @@ async fn process(
         Ok(meta) if stamp_of(&meta) == stamp && bytes.len() as u64 == stamp.len => {}
         _ => return Ok(Outcome::Changed),
     }
-    let txs = match parse_poslog(&bytes) {
+    let txs = match decode_file(&bytes) {
         Ok(txs) => txs,
         Err(e) => return Ok(reject(config, name, &e.to_string()).await),
     };
@@ -178,13 +179,13 @@ async fn process(
     };
 
     let mut waiting: Vec<(usize, oneshot::Receiver<_>)> = Vec::new();
-    for (i, tx) in txs.into_iter().enumerate() {
+    for (i, body) in txs.into_iter().enumerate() {
         if stored[i] {
             continue;
         }
         let mut event = Event {
             device_id: id.clone(),
-            body: Some(Body::PosTransaction(tx)),
+            body: Some(body),
             ..Default::default()
         };
         clock::stamp(&mut event);

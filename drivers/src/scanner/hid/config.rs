@@ -2,9 +2,9 @@
 
 use serde::Deserialize;
 
-use crate::scanner::hidpos::{self, LengthConvention};
+use crate::scanner::hid::hidpos::{self, LengthConvention};
+use crate::scanner::hid::wedge::{self, KeyboardLayout, Terminator};
 use crate::scanner::mode::{ModeConfig, ScanMode};
-use crate::scanner::wedge::{self, KeyboardLayout, Terminator};
 
 /// Which HID device a driver reads: `device = { path = "/dev/hidraw3" }`, or by USB ids
 /// `device = { vendor_id = 0x0c2e, product_id = 0x0b61, serial_number = "17012B0E7C" }`

@@ -47,7 +47,7 @@ pub struct FileHidSource {
 }
 
 impl FileHidSource {
-    /// A source reading `report_len`-byte reports (1 to [`MAX_REPORT_LEN`]) from `path`.
+    /// A source reading `report_len`-byte reports (1 to `MAX_REPORT_LEN`) from `path`.
     pub fn new(path: impl Into<PathBuf>, report_len: usize) -> Self {
         FileHidSource {
             path: path.into(),

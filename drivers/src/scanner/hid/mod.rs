@@ -3,8 +3,9 @@
 //! ```text
 //! HidSource (hidapi on a dedicated thread, or VirtualHidSource)
 //!   opened ─────────────▶ DeviceStatus { CONNECTED, reason = which device }
-//!   input report ──▶ HidPosDecoder (reassembles continued reports) / WedgeDecoder (keys → text;
-//!                    a 9-byte report is a numbered keyboard report: its id byte is dropped)
+//!   input report ──▶ decode::ReportDecoder: HidPosDecoder (reassembles continued reports) /
+//!                    WedgeDecoder (keys → text; a 9-byte report is a numbered keyboard report:
+//!                    its id byte is dropped)
 //!       scan bytes ─────▶ emit: gs1 decode ─▶ scan modes ─▶ Scan event
 //!       bad report ─────▶ DeviceStatus { DECODE_ERROR, reason, raw }
 //!   no report for idle_timeout_ms with a scan open ─▶ decoder flushed
@@ -29,13 +30,17 @@
 //! until the scanner is back.
 
 mod config;
+pub mod decode;
 mod file_source;
 mod hidapi_source;
+pub mod hidpos;
 #[cfg(test)]
 mod tests;
 mod virtual_source;
+pub mod wedge;
 
 pub use config::{HidPosScannerConfig, HidSelector, WedgeScannerConfig};
+pub use decode::ReportDecoder;
 pub use file_source::FileHidSource;
 pub use hidapi_source::HidApiSource;
 pub use virtual_source::{VirtualHidDevice, VirtualHidSource};
@@ -47,9 +52,10 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::scanner::emit::{earliest, ScanEmitter};
-use crate::scanner::hidpos::{self, HidPosDecoder, HidPosError, HidPosScan};
-use crate::scanner::wedge::{self, KeyboardLayout, WedgeDecoder, WedgeError, WedgeScan};
+use crate::scanner::record::ScanInput;
 use crate::{DriverError, Sink};
+use hidpos::HidPosDecoder;
+use wedge::WedgeDecoder;
 
 /// HID POS: usage page "Bar Code Scanner" (HID Point of Sale Usage Tables 1.02).
 pub const HID_POS_USAGE_PAGE: u16 = 0x8C;
@@ -139,99 +145,6 @@ enum FromDevice {
     Failed(HidSourceError),
 }
 
-/// What a report decoder produced: scan bytes (with problems the decoder noted), or input that
-/// formed no scan.
-enum Decoded {
-    Scan {
-        raw: Vec<u8>,
-        extra_error: Option<String>,
-    },
-    Error {
-        reason: String,
-        raw: Vec<u8>,
-    },
-}
-
-/// A pure report decoder as the loop drives it.
-trait ReportDecoder {
-    fn push(&mut self, report: &[u8], out: &mut Vec<Decoded>);
-    /// Ends what is open after the idle timeout or when the device went away.
-    fn flush(&mut self, out: &mut Vec<Decoded>);
-}
-
-impl ReportDecoder for HidPosDecoder {
-    fn push(&mut self, report: &[u8], out: &mut Vec<Decoded>) {
-        out.extend(self.push_report(report).map(hid_pos_decoded));
-    }
-
-    fn flush(&mut self, out: &mut Vec<Decoded>) {
-        out.extend(self.flush_idle().map(hid_pos_decoded));
-    }
-}
-
-fn hid_pos_decoded(result: Result<HidPosScan, HidPosError>) -> Decoded {
-    match result {
-        Ok(scan) => {
-            // The AIM id goes back in front, as serial scanners send it, for gs1::decode_scan.
-            let mut raw = scan.aim.map(String::into_bytes).unwrap_or_default();
-            raw.extend_from_slice(&scan.data);
-            Decoded::Scan {
-                raw,
-                extra_error: None,
-            }
-        }
-        Err(e) => Decoded::Error {
-            reason: e.to_string(),
-            raw: e.raw().to_vec(),
-        },
-    }
-}
-
-impl ReportDecoder for WedgeDecoder<KeyboardLayout> {
-    fn push(&mut self, report: &[u8], out: &mut Vec<Decoded>) {
-        // A keyboard that numbers its reports (a composite device, e.g. with media keys) gets
-        // its report id in front from hidraw: 9 bytes. Only the keyboard report has that size.
-        let report = match report {
-            [_id, keyboard @ ..] if keyboard.len() == wedge::REPORT_LEN => keyboard,
-            _ => report,
-        };
-        out.extend(self.push_report(report).map(wedge_decoded));
-        while let Some(r) = self.take_ready() {
-            out.push(wedge_decoded(r));
-        }
-    }
-
-    fn flush(&mut self, out: &mut Vec<Decoded>) {
-        out.extend(self.flush_idle().map(wedge_decoded));
-        while let Some(r) = self.take_ready() {
-            out.push(wedge_decoded(r));
-        }
-    }
-}
-
-fn wedge_decoded(result: Result<WedgeScan, WedgeError>) -> Decoded {
-    match result {
-        Ok(WedgeScan { data, errors }) => Decoded::Scan {
-            raw: data,
-            extra_error: (!errors.is_empty()).then(|| {
-                let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                format!("keyboard: {}", errors.join("; "))
-            }),
-        },
-        Err(e) => {
-            let raw = match &e {
-                WedgeError::BadReport { raw } => raw.clone(),
-                WedgeError::TooLong { kept, .. } => kept.data.clone(),
-                WedgeError::Dropped { .. } => Vec::new(),
-            };
-            Decoded::Error {
-                reason: e.to_string(),
-                raw,
-            }
-        }
-    }
-}
-
 /// The async side: reports in, events out, until the device fails or the sink closes.
 async fn run_loop<S: HidSource, D: ReportDecoder>(
     id: &str,
@@ -250,7 +163,6 @@ async fn run_loop<S: HidSource, D: ReportDecoder>(
         })?;
 
     let idle = (idle_timeout_ms > 0).then(|| Duration::from_millis(idle_timeout_ms));
-    let mut decoded = Vec::new();
     // When an open scan is ended for lack of reports (reset by every report).
     let mut idle_deadline: Option<Instant> = None;
     loop {
@@ -262,8 +174,7 @@ async fn run_loop<S: HidSource, D: ReportDecoder>(
                 Err(_elapsed) => {
                     if idle_deadline.is_some_and(|d| d <= Instant::now()) {
                         idle_deadline = None;
-                        decoder.flush(&mut decoded);
-                        record(&mut out, &mut decoded).await?;
+                        record(&mut out, decoder.finish()).await?;
                     }
                     out.expire();
                     continue;
@@ -279,8 +190,7 @@ async fn run_loop<S: HidSource, D: ReportDecoder>(
             }
             Some(FromDevice::Report(report)) => {
                 idle_deadline = idle.map(|idle| Instant::now() + idle);
-                decoder.push(&report, &mut decoded);
-                record(&mut out, &mut decoded).await?;
+                record(&mut out, decoder.feed(&report)).await?;
                 continue;
             }
             Some(FromDevice::Failed(error)) => error,
@@ -291,8 +201,7 @@ async fn run_loop<S: HidSource, D: ReportDecoder>(
             },
         };
         // Keep what the scanner sent before it went away.
-        decoder.flush(&mut decoded);
-        record(&mut out, &mut decoded).await?;
+        record(&mut out, decoder.finish()).await?;
         warn!(driver_id = %id, %error, "HID scanner failed.");
         return Err(DriverError::Hid {
             id: id.to_owned(),
@@ -302,12 +211,9 @@ async fn run_loop<S: HidSource, D: ReportDecoder>(
 }
 
 /// Records what the decoder produced, in order.
-async fn record(out: &mut ScanEmitter, decoded: &mut Vec<Decoded>) -> Result<(), DriverError> {
-    for d in decoded.drain(..) {
-        match d {
-            Decoded::Scan { raw, extra_error } => out.scan(raw, extra_error).await?,
-            Decoded::Error { reason, raw } => out.decode_error(reason, raw).await?,
-        }
+async fn record(out: &mut ScanEmitter, inputs: Vec<ScanInput>) -> Result<(), DriverError> {
+    for input in inputs {
+        out.record(input).await?;
     }
     Ok(())
 }

@@ -9,9 +9,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::*;
-use crate::scanner::hidpos::LengthConvention;
+use crate::scanner::hid::hidpos::LengthConvention;
+use crate::scanner::hid::wedge::{KeyboardLayout, Terminator};
 use crate::scanner::mode::{ModeConfig, ScanMode};
-use crate::scanner::wedge::{KeyboardLayout, Terminator};
 use crate::{DriverError, Record};
 
 /// How long a test waits for something that should happen at once.

@@ -1,7 +1,7 @@
 //! Configuration of the `serial_scanner` driver.
 
 use crate::scanner::mode::{ModeConfig, ScanMode};
-use crate::scanner::serial_framing::Framing;
+use crate::scanner::serial::framing::Framing;
 use serde::Deserialize;
 
 /// `[[drivers]] type = "serial_scanner"`: a barcode scanner on a serial port (RS-232, or USB in

@@ -1,7 +1,7 @@
 //! `serial_scanner` driver: a barcode scanner on a serial port (RS-232, or USB "COM emulation").
 //!
 //! ```text
-//! port ─read─▶ FrameDecoder (framing, max_len; flush_idle after idle_timeout_ms)
+//! port ─read─▶ decode::SerialScanDecoder (framing, max_len; finish after idle_timeout_ms)
 //!   frame ──gs1::decode_scan──▶ ModeState ──▶ Scan { data, raw, aim, symbology, gtin, elements,
 //!                                                    error, mode, quantity, shift }
 //!   frame error (stray / too long / unterminated) ──▶ DeviceStatus { DECODE_ERROR, reason, raw }
@@ -19,21 +19,22 @@
 //! still pending at that point is recorded first.
 
 pub(crate) mod config;
+pub mod decode;
+pub mod framing;
 #[cfg(test)]
 mod tests;
 
 pub use crate::scanner::mode::ScanMode;
 pub use config::{DataBits, Parity, SerialScannerConfig, StopBits};
+pub use decode::SerialScanDecoder;
 
-use store_proto::v1::DeviceState;
-use store_proto::{Body, Event};
 use tokio::io::AsyncReadExt;
 use tokio::time::Instant;
 use tokio_serial::SerialPortBuilderExt;
 use tracing::{info, warn};
 
-use crate::scanner::emit::{self, earliest, ScanEmitter};
-use crate::scanner::serial_framing::{FrameDecoder, FrameResult};
+use crate::scanner::emit::{earliest, ScanEmitter};
+use crate::scanner::record::ScanInput;
 use crate::{DriverError, Sink};
 
 /// Opens the port and records scans until reading fails or the sink closes.
@@ -49,7 +50,7 @@ pub async fn run(config: SerialScannerConfig, sink: Sink) -> Result<(), DriverEr
     out.connected(format!("opened {} at {} baud", config.path, config.baud))
         .await?;
 
-    let mut decoder = FrameDecoder::new(config.framing, config.max_len);
+    let mut decoder = SerialScanDecoder::new(config.framing, config.max_len);
     let idle = std::time::Duration::from_millis(config.idle_timeout_ms);
     let mut buf = [0u8; 1024];
     // When a partial frame is ended: `idle` after the last bytes, while any may be pending.
@@ -63,9 +64,7 @@ pub async fn run(config: SerialScannerConfig, sink: Sink) -> Result<(), DriverEr
                 Err(_elapsed) => {
                     if idle_deadline.is_some_and(|d| d <= Instant::now()) {
                         idle_deadline = None;
-                        if let Some(frame) = decoder.flush_idle() {
-                            send(&mut out, frame).await?;
-                        }
+                        send(&mut out, decoder.finish()).await?;
                     }
                     out.expire();
                     continue;
@@ -80,17 +79,13 @@ pub async fn run(config: SerialScannerConfig, sink: Sink) -> Result<(), DriverEr
             ),
             Ok(n) => {
                 idle_deadline = Some(Instant::now() + idle);
-                for frame in decoder.push(&buf[..n]) {
-                    send(&mut out, frame).await?;
-                }
+                send(&mut out, decoder.feed(&buf[..n])).await?;
                 continue;
             }
             Err(e) => e,
         };
         // Keep what the scanner sent before it went away.
-        if let Some(frame) = decoder.flush_idle() {
-            send(&mut out, frame).await?;
-        }
+        send(&mut out, decoder.finish()).await?;
         warn!(driver_id = %config.id, path = %config.path, %error, "Serial scanner read failed.");
         return Err(io_err(error));
     }
@@ -124,28 +119,10 @@ fn open(config: &SerialScannerConfig) -> std::io::Result<tokio_serial::SerialStr
         })
 }
 
-/// Records one frame (or frame error) in the journal, through the scan modes.
-async fn send(out: &mut ScanEmitter, frame: FrameResult) -> Result<(), DriverError> {
-    match frame {
-        Ok(raw) => out.scan(raw, None).await,
-        Err(e) => out.decode_error(e.to_string(), e.bytes().to_vec()).await,
+/// Records the scans (or frame errors) in the journal, in order, through the scan modes.
+async fn send(out: &mut ScanEmitter, inputs: Vec<ScanInput>) -> Result<(), DriverError> {
+    for input in inputs {
+        out.record(input).await?;
     }
-}
-
-/// The event for one frame, without scan modes: a `Scan` (valid or not) with `mode`, or a
-/// decode-error `DeviceStatus` for bytes that formed no frame. Stamped with the current time.
-pub fn frame_event(device_id: &str, mode: ScanMode, frame: FrameResult) -> Event {
-    match frame {
-        Ok(raw) => {
-            let mut scan = emit::decode(raw);
-            scan.mode = store_proto::v1::ScanMode::from(mode) as i32;
-            emit::event(device_id, Body::Scan(scan))
-        }
-        Err(e) => emit::status(
-            device_id,
-            DeviceState::DecodeError,
-            e.to_string(),
-            e.bytes().to_vec(),
-        ),
-    }
+    Ok(())
 }

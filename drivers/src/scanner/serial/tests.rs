@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::*;
-use crate::scanner::serial_framing::Framing;
+use crate::scanner::serial::framing::Framing;
 use crate::testing::open_pty;
 use crate::{DriverError, Record};
 
@@ -331,14 +331,19 @@ async fn missing_device_is_an_error() {
 }
 
 #[test]
-fn frame_event_maps_a_frame_error() {
-    let event = frame_event(
-        "s",
+fn a_frame_error_becomes_a_decode_error_status() {
+    // Stray bytes outside STX/ETX: raw in a decode error, whatever the scan mode.
+    let mut decoder = SerialScanDecoder::new(Framing::StxEtx, 64);
+    let mut inputs = decoder.feed(b"\x03");
+    inputs.extend(decoder.finish());
+    assert_eq!(inputs.len(), 1);
+    let mut recorder = crate::scanner::record::ScanRecorder::new(
         ScanMode::Shrink,
-        Err(crate::scanner::serial_framing::FrameError::Stray {
-            bytes: b"\x03".to_vec(),
-        }),
+        crate::scanner::mode::ModeConfig::default(),
     );
+    let now = std::time::Instant::now();
+    let body = recorder.record(inputs[0].clone(), now).body.unwrap();
+    let event = crate::scanner::emit::event("s", body);
     match event.body {
         Some(Body::DeviceStatus(s)) => {
             assert_eq!(s.state, DeviceState::DecodeError as i32);

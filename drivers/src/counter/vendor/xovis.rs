@@ -24,8 +24,8 @@
 
 use std::collections::BTreeMap;
 
-use super::decode::{interval, DecodeError, Decoded};
 use super::json::{self, Node};
+use crate::counter::reading::{interval, DecodeError, Decoded};
 
 /// Decodes a live data package into per-frame, per-logic ticks.
 pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {

@@ -6,8 +6,8 @@
 
 use serde_json::Value;
 
-use super::decode::DecodeError;
-use super::time;
+use crate::counter::reading::DecodeError;
+use crate::counter::time;
 
 /// Parses a payload. serde_json limits nesting, so hostile input cannot exhaust the stack.
 pub(crate) fn parse(body: &[u8]) -> Result<Value, DecodeError> {

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Register values are cumulative, so each log becomes one [`Totals`] sample ordered by
-//! `LogEntryId`; a [`Trackers`](super::tracker::Trackers) subtracts consecutive logs and handles
+//! `LogEntryId`; a [`Trackers`](crate::counter::tracker::Trackers) subtracts consecutive logs and handles
 //! resets and resent logs.
 //!
 //! Decisions:
@@ -22,8 +22,8 @@
 //! - Logs are applied in `LogEntryId` order, whatever their order in the payload.
 //! - `FriendlyDeviceSerial` identifies the device.
 
-use super::decode::{DecodeError, Decoded, Totals};
 use super::json::{self, Node};
+use crate::counter::reading::{DecodeError, Decoded, Totals};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Direction {

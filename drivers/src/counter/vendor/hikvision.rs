@@ -18,8 +18,8 @@
 //! - The device is `DevInfo.macAddress` (else `ipAddress`), with `/<channel>` appended when the
 //!   message names a channel, so the channels of a recorder stay apart.
 
-use super::decode::{interval, DecodeError, Decoded};
 use super::json::{self, Node};
+use crate::counter::reading::{interval, DecodeError, Decoded};
 
 /// Decodes one metadata message.
 pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {

@@ -15,8 +15,8 @@
 //! - `Data` elements of other rule types are not foot traffic and are skipped.
 //! - `Source.MacAddress` identifies the device (`DeviceID` is often "0" and not unique).
 
-use super::decode::{interval, DecodeError, Decoded};
 use super::json::{self, Node};
+use crate::counter::reading::{interval, DecodeError, Decoded};
 
 /// Decodes one counting report.
 pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {

@@ -1,4 +1,8 @@
-//! What every vendor decoder returns, and the choice of decoder by vendor.
+//! What every vendor decoder returns: the shared vocabulary of the counter decoders.
+//!
+//! A leaf module: it imports nothing from the vendor decoders (which import it), so the
+//! dependency runs one way, `vendor::* → reading`. The choice of decoder by vendor lives in
+//! [`super::vendor`].
 //!
 //! Decoders are pure: bytes in, [`Decoded`] or a [`DecodeError`] naming the field out. They never
 //! panic, whatever the input (see the fuzz tests in `counter/fuzz.rs`).
@@ -13,8 +17,6 @@
 
 use serde::Deserialize;
 use store_proto::v1::FootTraffic;
-
-use super::{axis, hikvision, irisys, vivotek, xovis};
 
 /// Which payload format a `counter_push` driver expects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -94,18 +96,6 @@ pub enum DecodeError {
     },
     #[error("field `{field}`: {reason}")]
     Invalid { field: String, reason: String },
-}
-
-/// Decodes one payload of the given vendor.
-pub fn decode(vendor: Vendor, body: &[u8]) -> Result<Decoded, DecodeError> {
-    match vendor {
-        Vendor::Axis => axis::decode_live_sum(body),
-        Vendor::Axis3d => axis::decode_3d_export(body),
-        Vendor::Xovis => xovis::decode(body),
-        Vendor::Irisys => irisys::decode(body),
-        Vendor::Hikvision => hikvision::decode(body),
-        Vendor::Vivotek => vivotek::decode(body),
-    }
 }
 
 /// An interval count as decoders produce it: one original reading.

@@ -20,9 +20,9 @@
 //! Each element is an interval count (camera time, no zone: read as UTC). The export names no
 //! device, so the driver's id stands in.
 
-use super::decode::{interval, DecodeError, Decoded, Totals};
 use super::json::{self, Node};
-use super::time;
+use crate::counter::reading::{interval, DecodeError, Decoded, Totals};
+use crate::counter::time;
 
 /// Decodes a live-sum payload into one running-totals sample.
 pub fn decode_live_sum(body: &[u8]) -> Result<Decoded, DecodeError> {
@@ -74,6 +74,12 @@ pub fn decode_3d_export(body: &[u8]) -> Result<Decoded, DecodeError> {
         traffic,
         totals: Vec::new(),
     })
+}
+
+/// An epoch-ms time as the AXIS live sum writes its `timestamp` (`YYYYMMDDhhmmss`, UTC, the
+/// fraction of a second dropped), for tools that play an Axis counter.
+pub fn format_timestamp(ms: i64) -> String {
+    time::format_compact(ms)
 }
 
 #[cfg(test)]

@@ -29,9 +29,9 @@ use std::time::Duration;
 
 use axum::http::{header, HeaderValue, Method, StatusCode};
 
-use crate::clock;
-use crate::counter::http::{self, HttpError, Url};
-use crate::counter::time::format_compact;
+use store_drivers::clock;
+use store_drivers::counter::http::{self, HttpError, Url};
+use store_drivers::counter::vendor::axis::format_timestamp as format_compact;
 
 /// The largest answer read from the receiver.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -336,9 +336,9 @@ mod tests {
     use tokio::sync::mpsc;
 
     use super::*;
-    use crate::counter::decode::Vendor;
-    use crate::counter::push::{serve, CounterPushConfig};
-    use crate::{Record, RecordError};
+    use store_drivers::counter::push::{serve, CounterPushConfig};
+    use store_drivers::counter::Vendor;
+    use store_drivers::{Record, RecordError};
 
     const PATIENCE: Duration = Duration::from_secs(10);
     /// 2024-03-01 10:00:00 UTC.
