@@ -1,6 +1,6 @@
 //! Runs each configured driver and restarts it with capped exponential backoff when it fails
 //! (a device that vanished, a port in use), recording a `DeviceStatus` event each time, so a
-//! flaky device never takes the agent down and never goes unnoticed at HQ.
+//! flaky device never takes the agent down and never goes unnoticed at HQ (ARCHITECTURE.md invariant 7).
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! The byte-budget policy (DESIGN.md invariant 5): when the journal is full, make room by class,
+//! The byte-budget policy (ARCHITECTURE.md invariant 5): when the journal is full, make room by class,
 //! cheapest loss first, and account for every removed seq.
 //!
 //! 1. Coalesce foot-traffic ticks: ticks of the same counter and line are merged into the oldest
