@@ -67,7 +67,6 @@ Options:
 const LEAD_SECS: f64 = 4.0;
 /// How long HQ may take, after the day, to apply everything the stores journaled.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(120);
-/// Grace period of SIGTERM before SIGKILL when stopping a process.
 
 fn main() -> ExitCode {
     let args = match Args::parse(std::env::args().skip(1)) {
