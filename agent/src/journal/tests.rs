@@ -1,5 +1,5 @@
 use super::*;
-use store_proto::v1::{DeviceStatus, FootTraffic, Scan};
+use store_proto::v1::{DataLoss, DataLossReason, DeviceStatus, FootTraffic, Scan};
 
 fn cfg(max_bytes: u64) -> JournalConfig {
     JournalConfig {

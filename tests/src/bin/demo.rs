@@ -27,24 +27,22 @@
 //! target/release/demo --duration 30 --no-wait
 //! ```
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use store_agent::status::{self, Snapshot};
 use store_tests::demo::day::{self, clock, Plan, DAY_SECS, OUTAGE};
 use store_tests::demo::devices::{DoorCounter, HidPosScanner, Printer, SerialScanner, Till};
+use store_tests::demo::dir::DemoDir;
 use store_tests::demo::hq::{self, Watcher};
 use store_tests::demo::play::{self, Devices, Progress};
-use store_tests::stats::{short_ranges, Stats};
-use store_tests::store_day::{self as scenario, Feed, NOTEBOOKS, PENS};
-use store_tests::{
-    agent::toml_str, ports, process, Agent, AgentConfig, Collector, CollectorConfig,
-};
+use store_tests::demo::stop::{install_stop_handler, nap, stop_processes, stopping};
+use store_tests::demo::stores::{s1_drivers, Store};
+use store_tests::demo::summary::{summary, Summary};
+use store_tests::demo::text::thousands;
+use store_tests::store_day::{self as scenario, Feed};
+use store_tests::{ports, process, Collector, CollectorConfig};
 
 const USAGE: &str = "\
 Usage: demo [--duration SECS] [--speed X] [--no-wait] [--keep]
@@ -69,8 +67,6 @@ Options:
 const LEAD_SECS: f64 = 4.0;
 /// How long HQ may take, after the day, to apply everything the stores journaled.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(120);
-/// Grace period of SIGTERM before SIGKILL when stopping a process.
-const STOP_GRACE: Duration = Duration::from_secs(10);
 
 fn main() -> ExitCode {
     let args = match Args::parse(std::env::args().skip(1)) {
@@ -165,227 +161,12 @@ fn number(name: &str, text: &str) -> Result<f64, String> {
     }
 }
 
-// ---- Ctrl-C ---------------------------------------------------------------------------------
-
-/// Set by SIGINT (Ctrl-C) or SIGTERM; every loop of the demo polls it.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_stop_signal(_signal: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-fn stopping() -> bool {
-    STOP.load(Ordering::SeqCst)
-}
-
-/// Makes SIGINT and SIGTERM set [`STOP`] instead of killing the process, so the children can be
-/// stopped in order first (they run in their own process group and do not see a Ctrl-C).
-#[allow(unsafe_code)]
-fn install_stop_handler() -> std::io::Result<()> {
-    let handler = on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to a static atomic, which is async-signal-safe. The
-        // sigaction struct is zero-initialised (a valid value for this plain C struct), then
-        // given the handler and an empty mask, and lives across the call; the previous action
-        // is not asked for (null pointer, allowed by sigaction(2)).
-        let rc = unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = handler;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(signal, &action, std::ptr::null_mut())
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
-/// Sleeps `d` in small steps; false if a stop was asked for meanwhile.
-fn nap(d: Duration) -> bool {
-    let end = Instant::now() + d;
-    while !stopping() {
-        let now = Instant::now();
-        if now >= end {
-            return true;
-        }
-        std::thread::sleep((end - now).min(Duration::from_millis(50)));
-    }
-    false
-}
-
-// ---- the temporary directory ------------------------------------------------------------------
-
-/// The demo's temporary directory. Kept (and named) unless the run ends normally without
-/// `--keep`: after an error, a failed verdict or a panic, its logs tell what happened.
-struct DemoDir {
-    dir: Option<tempfile::TempDir>,
-    keep: bool,
-}
-
-impl DemoDir {
-    fn new() -> Result<Self, String> {
-        let dir = tempfile::Builder::new()
-            .prefix("store-edge-demo-")
-            .tempdir()
-            .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
-        Ok(Self {
-            dir: Some(dir),
-            keep: true,
-        })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.as_ref().expect("present until drop").path()
-    }
-
-    fn subdir(&self, name: &str) -> Result<PathBuf, String> {
-        let p = self.path().join(name);
-        std::fs::create_dir_all(&p).map_err(|e| format!("create {}: {e}", p.display()))?;
-        Ok(p)
-    }
-}
-
-impl Drop for DemoDir {
-    fn drop(&mut self) {
-        if let Some(dir) = self.dir.take() {
-            if self.keep {
-                let path = dir.keep();
-                eprintln!("kept {} (configs, state, logs)", path.display());
-            }
-        }
-    }
-}
-
 // ---- small helpers ----------------------------------------------------------------------------
-
-/// `1234567` as `1,234,567`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 fn wall_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// `GET /v1/stats` with the bearer token.
-fn hq_stats(api: std::net::SocketAddr, token: &str) -> Result<Stats, String> {
-    Stats::parse(&hq::get_json(api, token, "/v1/stats")?.to_string())
-}
-
-/// A random API token (hex), so the demo's HQ is not open to other local users.
-fn new_token() -> String {
-    (0..16)
-        .map(|_| format!("{:02x}", rand::random::<u8>()))
-        .collect()
-}
-
-/// The drivers of store s1's agent: every device virtual, every driver real.
-fn s1_drivers(
-    handheld: &SerialScanner,
-    fifo: &Path,
-    tap_port: u16,
-    printer: &Printer,
-    door_port: u16,
-) -> String {
-    format!(
-        r#"
-[[drivers]]
-type = "serial_scanner"
-id = "handheld-1"
-path = {handheld}
-
-[[drivers]]
-type = "hid_pos_scanner"
-id = "till-1-scanner"
-device = {{ report_file = {fifo} }}
-
-[[drivers]]
-type = "escpos_tap"
-id = "till-1-printer"
-listen = "127.0.0.1:{tap_port}"
-printer = "{printer}"
-template = "gtin"
-
-[[drivers]]
-type = "counter_push"
-id = "door-1"
-listen = "127.0.0.1:{door_port}"
-vendor = "xovis"
-"#,
-        handheld = toml_str(handheld.path()),
-        fifo = toml_str(&fifo.to_string_lossy()),
-        printer = printer.addr(),
-    )
-}
-
-/// One store's agent, with what the status line needs.
-struct Store {
-    id: &'static str,
-    agent: Agent,
-    socket: PathBuf,
-    last: Option<Snapshot>,
-}
-
-impl Store {
-    fn start(dir: &Path, id: &'static str, mqtt_port: u16, extra: String) -> Self {
-        let mut cfg = AgentConfig::new(dir, mqtt_port);
-        cfg.store_id = id.into();
-        cfg.agent_id = format!("agent-{id}");
-        cfg.extra_toml = extra;
-        let socket = status::socket_path(&cfg.state_dir);
-        let agent = Agent::start(dir, cfg);
-        Store {
-            id,
-            agent,
-            socket,
-            last: None,
-        }
-    }
-
-    fn agent_id(&self) -> String {
-        format!("agent-{}", self.id)
-    }
-
-    /// `store-agent status`, read from its socket.
-    fn refresh(&mut self) -> Option<&Snapshot> {
-        if let Ok(s) = status::query(&self.socket) {
-            self.last = Some(s);
-        }
-        self.last.as_ref()
-    }
-
-    fn head(&self) -> u64 {
-        self.last.as_ref().map_or(0, |s| s.journal.head_seq)
-    }
-
-    fn describe(&self) -> String {
-        match &self.last {
-            None => format!("{}: -", self.id),
-            Some(s) => format!(
-                "{}: journal {:>5}, backlog {:>4}, uplink {}",
-                self.id,
-                thousands(s.journal.head_seq),
-                thousands(s.journal.ahead_of_collector),
-                if s.uplink.connected {
-                    s.uplink.mode.as_str()
-                } else {
-                    "disconnected"
-                }
-            ),
-        }
-    }
 }
 
 /// What happened to HQ during the day.
@@ -422,7 +203,7 @@ fn run(args: &Args) -> Result<bool, String> {
     let catalogue = collector_dir.join("catalogue.csv");
     std::fs::write(&catalogue, day::catalogue_csv(&plan.products))
         .map_err(|e| format!("write {}: {e}", catalogue.display()))?;
-    let token = new_token();
+    let token = hq::new_token();
     let mut cfg = CollectorConfig::with_embedded_broker(&collector_dir);
     cfg.api_token = Some(token.clone());
     cfg.extra_toml = scenario::collector_toml(&catalogue, 200);
@@ -583,7 +364,7 @@ fn run(args: &Args) -> Result<bool, String> {
             let hq_text = if matches!(hq, Hq::Down(_)) {
                 "HQ DOWN".to_owned()
             } else {
-                match hq_stats(api, &token) {
+                match hq::stats(api, &token) {
                     Ok(s) => format!("HQ applied {}", thousands(s.applied_total)),
                     Err(_) => "HQ not answering".to_owned(),
                 }
@@ -604,7 +385,7 @@ fn run(args: &Args) -> Result<bool, String> {
         if let Hq::Back(at, down, targets) = hq {
             if Instant::now() >= next_drain_check {
                 next_drain_check = Instant::now() + Duration::from_millis(200);
-                let drained = hq_stats(api, &token).is_ok_and(|stats| {
+                let drained = hq::stats(api, &token).is_ok_and(|stats| {
                     [&s1, &s2].iter().zip(targets).all(|(s, target)| {
                         stats
                             .agent(s.id, &s.agent_id())
@@ -648,7 +429,7 @@ fn run(args: &Args) -> Result<bool, String> {
         }
         s1.refresh();
         s2.refresh();
-        if let Ok(stats) = hq_stats(api, &token) {
+        if let Ok(stats) = hq::stats(api, &token) {
             let at_hq = |s: &Store| {
                 stats
                     .agent(s.id, &s.agent_id())
@@ -673,7 +454,7 @@ fn run(args: &Args) -> Result<bool, String> {
     }
     s1.refresh();
     s2.refresh();
-    let stats = hq_stats(api, &token)?;
+    let stats = hq::stats(api, &token)?;
     let positions = hq::get_json(api, &token, "/v1/stores/s1/positions")?;
     let printed = printer.printed();
     let ok = summary(&Summary {
@@ -722,289 +503,6 @@ fn stop_early(
     Ok(true)
 }
 
-/// SIGTERM the agents, then the collector, each waited for (SIGKILL after [`STOP_GRACE`]).
-fn stop_processes(stores: &mut [&mut Store], collector: &mut Collector) {
-    for s in stores.iter_mut() {
-        let ran = s.agent.check_running().is_ok();
-        let status = s.agent.terminate(STOP_GRACE);
-        report_stop(&format!("store-agent {}", s.id), ran, status);
-    }
-    let ran = collector.check_running().is_ok();
-    let status = collector.terminate(STOP_GRACE);
-    report_stop("store-collector", ran, status);
-}
-
-fn report_stop(name: &str, was_running: bool, status: Option<std::process::ExitStatus>) {
-    match (was_running, status) {
-        (false, _) => println!("{name} was not running"),
-        (true, Some(s)) => println!("stopped {name} ({s})"),
-        (true, None) => println!("{name} ignored SIGTERM for {STOP_GRACE:?}: killed"),
-    }
-}
-
-// ---- the summary ------------------------------------------------------------------------------
-
-struct Summary<'a> {
-    stats: &'a Stats,
-    done: &'a Progress,
-    plan: &'a Plan,
-    stores: [&'a Store; 2],
-    watcher: &'a Watcher,
-    positions: &'a Value,
-    printed_bytes: u64,
-    outage: &'a str,
-    wall: Duration,
-}
-
-/// Prints the summary; true when the verdict holds.
-fn summary(s: &Summary<'_>) -> bool {
-    let mut violations: Vec<String> = Vec::new();
-    let d = s.done;
-    println!();
-    println!("==== summary ====");
-    println!(
-        "store s1 devices: {} scans ({} staff commands not recorded), {} receipts ({} returns) through the tap, {} door-counter posts ({} in / {} out)",
-        thousands(d.s1_scans),
-        thousands(d.commands),
-        thousands(d.receipts),
-        thousands(d.returns),
-        thousands(d.door_posts),
-        thousands(d.entries),
-        thousands(d.exits)
-    );
-    println!(
-        "store s2 line feed: {} lines, each answered ok",
-        thousands(d.feed_lines)
-    );
-    for e in &d.errors {
-        violations.push(format!("device error: {e}"));
-    }
-    if s.printed_bytes != d.receipt_bytes {
-        violations.push(format!(
-            "the printer got {} bytes, the till sent {}",
-            s.printed_bytes, d.receipt_bytes
-        ));
-    } else {
-        println!(
-            "printer: all {} bytes the till sent arrived through the tap",
-            thousands(s.printed_bytes)
-        );
-    }
-    println!(
-        "outage: {}",
-        if s.outage.is_empty() {
-            "HQ down; its backlog drained after the day"
-        } else {
-            s.outage
-        }
-    );
-
-    // Zero loss: every event each agent journaled is applied at HQ, exactly once.
-    println!();
-    println!(
-        "  {:<6} {:>10} {:>10} {:>10}  gaps / lost",
-        "store", "journaled", "applied", "committed"
-    );
-    for store in s.stores {
-        let head = store.head();
-        match s.stats.agent(store.id, &store.agent_id()) {
-            None => violations.push(format!(
-                "HQ has no entry for {}/{}",
-                store.id,
-                store.agent_id()
-            )),
-            Some(a) => {
-                let applied = a.applied();
-                let missing: u64 = (1..=head).filter(|&q| !applied.contains(q)).count() as u64;
-                println!(
-                    "  {:<6} {:>10} {:>10} {:>10}  {} / {}",
-                    store.id,
-                    thousands(head),
-                    thousands(a.applied_count),
-                    thousands(a.committed_seq),
-                    if a.gaps.is_empty() {
-                        "none".into()
-                    } else {
-                        short_ranges(&a.gaps)
-                    },
-                    if a.lost_ranges.is_empty() {
-                        "none".into()
-                    } else {
-                        short_ranges(&a.lost_ranges)
-                    },
-                );
-                if missing > 0 {
-                    violations.push(format!(
-                        "LOSS: {missing} of {}'s journaled seqs 1..={head} never applied",
-                        store.id
-                    ));
-                }
-                if a.applied_count != applied.len() {
-                    violations.push(format!(
-                        "{}: applied_count {} but ranges hold {}",
-                        store.id,
-                        a.applied_count,
-                        applied.len()
-                    ));
-                }
-                if !a.gaps.is_empty() || !a.lost_ranges.is_empty() {
-                    violations.push(format!("{}: gaps or lost ranges at HQ", store.id));
-                }
-                if a.committed_seq < head {
-                    violations.push(format!(
-                        "{}: committed mark {} below the journal head {head}",
-                        store.id, a.committed_seq
-                    ));
-                }
-            }
-        }
-    }
-    let s2_agent = s.stats.agent("s2", "agent-s2");
-    let unacked: Vec<(u64, u64)> = d
-        .feed_acked
-        .ranges()
-        .filter(|&(a, b)| s2_agent.is_none_or(|x| !(a..=b).all(|q| x.applied().contains(q))))
-        .collect();
-    if !unacked.is_empty() {
-        violations.push(format!(
-            "s2: ok'd seqs not applied: {}",
-            short_ranges(&unacked)
-        ));
-    }
-    let distinct: u64 = s.stats.agents.iter().map(|a| a.applied_count).sum();
-    if s.stats.applied_total != distinct {
-        violations.push(format!(
-            "DOUBLE APPLY: applied_total {} != distinct seqs applied {distinct}",
-            s.stats.applied_total
-        ));
-    }
-    println!(
-        "duplicates recognised by seq and ignored at HQ: {}",
-        thousands(s.stats.duplicates_total)
-    );
-
-    // What the devices did, as HQ counted it.
-    let s1 = s.stats.store("s1");
-    let kind = |k: &str| s1.kinds.get(k).copied().unwrap_or(0);
-    for (what, sent, at_hq) in [
-        ("scans", d.s1_scans, kind("scan")),
-        ("receipts", d.receipts, kind("pos_transaction")),
-        ("door-counter ticks", d.door_ticks, kind("foot_traffic")),
-        ("people in", d.entries, s1.foot_traffic_entries),
-        ("people out", d.exits, s1.foot_traffic_exits),
-    ] {
-        if sent != at_hq {
-            violations.push(format!(
-                "s1 {what}: the devices made {sent}, HQ applied {at_hq}"
-            ));
-        }
-    }
-    println!(
-        "s1 at HQ: {} scans, {} receipts, {} door ticks ({} in / {} out), {} device statuses - as the devices made them",
-        thousands(kind("scan")),
-        thousands(kind("pos_transaction")),
-        thousands(kind("foot_traffic")),
-        thousands(s1.foot_traffic_entries),
-        thousands(s1.foot_traffic_exits),
-        thousands(kind("device_status"))
-    );
-
-    // Stock: HQ's positions against the store's own books.
-    let at_hq: BTreeMap<String, f64> = s.positions["positions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| Some((p["gtin"].as_str()?.to_owned(), p["position"].as_f64()?)))
-        .collect();
-    let mut stock_line = Vec::new();
-    for (&i, &want) in &s.plan.closing_stock {
-        let p = &s.plan.products[i];
-        let got = at_hq.get(&format!("{:0>14}", p.gtin)).copied();
-        stock_line.push(format!(
-            "{} {}",
-            p.name,
-            got.map_or("-".into(), |g| g.to_string())
-        ));
-        if got != Some(want) {
-            violations.push(format!(
-                "s1 stock of {}: HQ has {got:?}, the store's books {want}",
-                p.name
-            ));
-        }
-    }
-    println!("s1 stock at HQ: {}", stock_line.join(", "));
-
-    // The alerts and signals of the day.
-    let by_kind = s.watcher.alerts_by_kind();
-    println!(
-        "alerts: {} ({})",
-        by_kind.values().sum::<u64>(),
-        by_kind
-            .iter()
-            .map(|(k, n)| format!("{n} {k}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    println!(
-        "signals shown: {} ({})",
-        s.watcher.signals_shown.values().sum::<u64>(),
-        s.watcher
-            .signals_shown
-            .iter()
-            .map(|(k, n)| format!("{n} {k}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let gtin14 = |g: &str| format!("{g:0>14}");
-    let mut story = Vec::new();
-    for (what, seen) in [
-        (
-            "OUT for pens at s1",
-            s.watcher.saw_alert("s1", "OUT", Some(&gtin14(PENS))),
-        ),
-        (
-            "LOW for notebooks at s1",
-            s.watcher.saw_alert("s1", "LOW", Some(&gtin14(NOTEBOOKS))),
-        ),
-        (
-            "TRANSFER of pens to s1",
-            s.watcher.saw_alert("s1", "TRANSFER", Some(&gtin14(PENS))),
-        ),
-        (
-            "RETURNS_SPIKE at s1",
-            s.watcher.saw_alert("s1", "RETURNS_SPIKE", None),
-        ),
-        (
-            "UNDERSTAFFED at s1 in the rush",
-            s.watcher.saw_signal("UNDERSTAFFED"),
-        ),
-    ] {
-        if !seen {
-            story.push(what);
-        }
-    }
-    if story.is_empty() {
-        println!("the day's story is all there: OUT, LOW, TRANSFER, RETURNS_SPIKE, UNDERSTAFFED");
-    } else {
-        violations.push(format!("not raised: {}", story.join(", ")));
-    }
-    println!("wall time so far: {:.1} s", s.wall.as_secs_f64());
-    println!();
-    if violations.is_empty() {
-        println!(
-            "VERDICT: zero loss, exactly once - all {} events the stores journaled are applied at HQ, each once",
-            thousands(s.stores.iter().map(|x| x.head()).sum())
-        );
-        true
-    } else {
-        println!("VERDICT: FAILED");
-        for v in &violations {
-            println!("  - {v}");
-        }
-        false
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1038,35 +536,5 @@ mod tests {
             .unwrap_err()
             .contains("not a number"));
         assert!(parse(&["--no-wait=1"]).unwrap_err().contains("unknown"));
-    }
-
-    #[test]
-    fn number_format() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1_000), "1,000");
-        assert_eq!(thousands(12_345_678), "12,345,678");
-    }
-
-    #[test]
-    fn s1_drivers_parse_as_agent_config() {
-        let handheld = SerialScanner::open().unwrap();
-        let printer = Printer::start().unwrap();
-        let text = AgentConfig::new(Path::new("/tmp/demo-test"), 1883).to_toml()
-            + &scenario::agent_clock_toml(720.0, 1)
-            + &s1_drivers(&handheld, Path::new("/tmp/x.fifo"), 20001, &printer, 20002);
-        let config = store_agent::config::AgentConfig::parse(&text, "agent.toml")
-            .unwrap_or_else(|e| panic!("{e}\n{text}"));
-        let kinds: Vec<&str> = config.drivers.iter().map(|d| d.kind()).collect();
-        assert_eq!(
-            kinds,
-            [
-                "line_feed",
-                "serial_scanner",
-                "hid_pos_scanner",
-                "escpos_tap",
-                "counter_push"
-            ]
-        );
     }
 }

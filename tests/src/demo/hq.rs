@@ -8,10 +8,23 @@ use serde_json::Value;
 
 use super::day::clock_ms;
 use crate::http;
+use crate::stats::Stats;
 
 /// `GET path` on HQ's API with the bearer token, as JSON.
 pub fn get_json(api: SocketAddr, token: &str, path: &str) -> Result<Value, String> {
     http::get_json(api, token, path)
+}
+
+/// `GET /v1/stats` with the bearer token.
+pub fn stats(api: SocketAddr, token: &str) -> Result<Stats, String> {
+    Stats::parse(&get_json(api, token, "/v1/stats")?.to_string())
+}
+
+/// A random API token (hex), so the demo's HQ is not open to other local users.
+pub fn new_token() -> String {
+    (0..16)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect()
 }
 
 fn text(v: &Value, key: &str) -> String {
