@@ -33,7 +33,8 @@ use prost::Message;
 use store_proto::SeqSet;
 
 use super::dedup::AgentState;
-use super::live::{AgentKey, State, StoreStats};
+use super::dedup::StoreStats;
+use super::live::{AgentKey, State};
 
 const FORMAT_KEY: &[u8] = b"meta/format";
 const FORMAT_VERSION: &[u8] = b"1";

@@ -9,9 +9,20 @@
 //! whose seq is already done is a duplicate and changes nothing, which is what makes redelivery
 //! (by the broker or by an agent rewinding) harmless (ARCHITECTURE.md invariants 1 and 5).
 
+use std::collections::BTreeMap;
+
 use store_proto::{Body, Event, EventBatch, SeqSet};
 
-use super::live::StoreStats;
+/// Totals of one store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Applied events per kind ([`store_proto::kind_name`]).
+    pub kinds: BTreeMap<String, u64>,
+    /// Sum of `FootTraffic.entries` over applied events.
+    pub foot_traffic_entries: u64,
+    /// Sum of `FootTraffic.exits` over applied events.
+    pub foot_traffic_exits: u64,
+}
 
 /// Most ranges above the mark sent with it; beyond that the agent simply resends more.
 const MAX_DONE_ABOVE: usize = 64;

@@ -6,11 +6,11 @@
 //! group touches and swaps them in after the commit, so a reader never sees an effect that a
 //! crash could still undo.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use super::dedup::AgentState;
+use super::dedup::{AgentState, StoreStats};
 
 /// Identifies one agent: the `{store}` and `{agent}` levels of its topics.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32,17 +32,6 @@ impl fmt::Display for AgentKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.store_id, self.agent_id)
     }
-}
-
-/// Totals of one store.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StoreStats {
-    /// Applied events per kind ([`store_proto::kind_name`]).
-    pub kinds: BTreeMap<String, u64>,
-    /// Sum of `FootTraffic.entries` over applied events.
-    pub foot_traffic_entries: u64,
-    /// Sum of `FootTraffic.exits` over applied events.
-    pub foot_traffic_exits: u64,
 }
 
 /// All durable state: what [`super::Db::open`] loads and what commits write.

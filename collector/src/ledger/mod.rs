@@ -16,5 +16,5 @@ pub(crate) mod fixtures;
 pub mod live;
 
 pub use db::{Changes, Db, DbError};
-pub use dedup::{apply_batch, apply_batch_with, AgentState, Mark, Outcome};
-pub use live::{AgentKey, Counters, Live, Shared, State, StoreStats};
+pub use dedup::{apply_batch, apply_batch_with, AgentState, Mark, Outcome, StoreStats};
+pub use live::{AgentKey, Counters, Live, Shared, State};
