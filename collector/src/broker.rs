@@ -14,7 +14,12 @@ use rumqttd::{ConnectionSettings, RouterConfig, ServerSettings};
 use tracing::{error, info};
 
 use crate::config::EmbeddedBrokerConfig;
-use crate::ingest::mqtt::MAX_PACKET_BYTES;
+
+/// Largest packet (MQTT remaining length) the embedded broker accepts from a client: 16 MiB of
+/// batch plus room for topic and header. A larger publish is refused at the broker (it drops
+/// that client's connection), so it never reaches the collector's session. The collector's own
+/// client limit (`mqtt.max_packet_bytes`) must be at least this; the config check enforces it.
+pub const MAX_PACKET_BYTES: usize = 16 * 1024 * 1024 + 64 * 1024;
 
 /// How long to wait for the broker to accept connections.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,8 +47,7 @@ pub fn rumqttd_config(listen: SocketAddr) -> rumqttd::Config {
         next_connection_delay_ms: 1,
         connections: ConnectionSettings {
             connection_timeout_ms: 60_000,
-            // Room for the largest batch plus topic and header.
-            max_payload_size: MAX_PACKET_BYTES + 64 * 1024,
+            max_payload_size: MAX_PACKET_BYTES,
             max_inflight_count: 500,
             auth: None,
             external_auth: None,
