@@ -357,19 +357,20 @@ async fn refused_publishes_are_acked_counted_and_dropped() {
     settle(&h, pkid as usize).await;
     assert_eq!(h.fake.acked(), (1..=pkid).collect::<Vec<_>>());
     wait_state(&h, "counters", |l| l.counters.events_out_of_window == 2).await;
-    let live = h.shared.lock().unwrap();
-    let c = &live.counters;
-    assert_eq!(c.rejected_batches, 1);
-    assert_eq!(c.refused_invalid_id, 2);
-    assert_eq!(c.refused_topic, 1);
-    assert_eq!(c.refused_store_cap, 2);
-    assert_eq!(c.events_out_of_window, 2);
-    assert!(!live.state.stores.contains_key("s3"));
-    assert_eq!(live.state.applied_total(), 3 + 3 + 1);
-    let s2 = &live.state.agents[&AgentKey::new("s2", "a1")];
-    assert_eq!(s2.committed_seq(), 4);
-    assert!(s2.lost().is_empty());
-    drop(live);
+    {
+        let live = h.shared.lock().unwrap();
+        let c = &live.counters;
+        assert_eq!(c.rejected_batches, 1);
+        assert_eq!(c.refused_invalid_id, 2);
+        assert_eq!(c.refused_topic, 1);
+        assert_eq!(c.refused_store_cap, 2);
+        assert_eq!(c.events_out_of_window, 2);
+        assert!(!live.state.stores.contains_key("s3"));
+        assert_eq!(live.state.applied_total(), 3 + 3 + 1);
+        let s2 = &live.state.agents[&AgentKey::new("s2", "a1")];
+        assert_eq!(s2.committed_seq(), 4);
+        assert!(s2.lost().is_empty());
+    }
     h.stop.send(true).unwrap();
     h.task.await.unwrap().unwrap();
 }
