@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 use rumqttd::{ConnectionSettings, RouterConfig, ServerSettings};
 use tracing::{error, info};
 
-use crate::config::EmbeddedBrokerConfig;
-use crate::ingest::mqtt::MAX_PACKET_BYTES;
+use crate::config::{EmbeddedBrokerConfig, EMBEDDED_BROKER_MAX_PACKET_BYTES as MAX_PACKET_BYTES};
 
 /// How long to wait for the broker to accept connections.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,8 +41,7 @@ pub fn rumqttd_config(listen: SocketAddr) -> rumqttd::Config {
         next_connection_delay_ms: 1,
         connections: ConnectionSettings {
             connection_timeout_ms: 60_000,
-            // Room for the largest batch plus topic and header.
-            max_payload_size: MAX_PACKET_BYTES + 64 * 1024,
+            max_payload_size: MAX_PACKET_BYTES,
             max_inflight_count: 500,
             auth: None,
             external_auth: None,

@@ -11,6 +11,12 @@ use serde::Deserialize;
 use store_proto::topics;
 use store_runtime::locate::KeyError;
 
+/// Largest packet (MQTT remaining length) the embedded broker accepts from a client: 16 MiB of
+/// batch plus room for topic and header. A larger publish is refused at the broker (it drops
+/// that client's connection), so it never reaches the collector's session. The collector's own
+/// client limit (`mqtt.max_packet_bytes`) must be at least this; the config check enforces it.
+pub const EMBEDDED_BROKER_MAX_PACKET_BYTES: usize = 16 * 1024 * 1024 + 64 * 1024;
+
 /// Top level of `collector.toml`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,6 +39,9 @@ pub struct Config {
     /// Publishing of commit marks to agents.
     #[serde(default = "default_ack")]
     pub ack: AckConfig,
+    /// Bounds on what agents' batches may make the collector record.
+    #[serde(default = "default_ingest")]
+    pub ingest: IngestConfig,
     /// HTTP API (health and statistics).
     #[serde(default = "default_api")]
     pub api: ApiConfig,
@@ -70,6 +79,15 @@ fn default_mqtt() -> MqttConfig {
         password: default_password(),
         password_file: None,
         shared_group: None,
+        max_packet_bytes: default_max_packet_bytes(),
+    }
+}
+
+fn default_ingest() -> IngestConfig {
+    IngestConfig {
+        max_seq_ahead: default_max_seq_ahead(),
+        max_ranges_per_agent: default_max_ranges_per_agent(),
+        max_stores: default_max_stores(),
     }
 }
 
@@ -84,6 +102,8 @@ fn default_api() -> ApiConfig {
         listen: default_api_listen(),
         token: None,
         token_file: None,
+        viewer_token: None,
+        viewer_token_file: None,
     }
 }
 
@@ -144,6 +164,66 @@ pub struct MqttConfig {
     /// plain subscription; split a chain with static `stores` lists instead.
     #[serde(default)]
     pub shared_group: Option<String>,
+    /// Largest MQTT packet the collector accepts from the broker, in bytes. It must be at least
+    /// the broker's own limit (Mosquitto `message_size_limit`, plus topic and header): a larger
+    /// packet makes the client drop the connection, and the broker would hand the same packet
+    /// to the resumed session again and again. Must be at least 1 MiB.
+    #[serde(default = "default_max_packet_bytes")]
+    pub max_packet_bytes: usize,
+}
+
+fn default_max_packet_bytes() -> usize {
+    32 * 1024 * 1024
+}
+
+/// Smallest allowed `mqtt.max_packet_bytes`: an agent's batch (256 KiB by default) must fit.
+pub const MIN_PACKET_BYTES: usize = 1024 * 1024;
+
+/// `[ingest]`: bounds on what agents' batches may make the collector record. Whatever arrives on
+/// an agent's topic is checked against them; what falls outside is refused, counted
+/// (`store_collector_rejected_events_total`, `store_collector_refused_publishes_total`) and
+/// logged once a minute per agent. See the `ledger::dedup` module for the rules.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Highest seq accepted from an agent, counted above its committed mark. Events beyond are
+    /// refused (the agent resends them once its mark has caught up), so a forged seq can never
+    /// move the mark far ahead. Must exceed any gap a genuine agent can open: its journal budget
+    /// bounds that.
+    #[serde(default = "default_max_seq_ahead")]
+    pub max_seq_ahead: u64,
+    /// Most ranges of applied seqs above an agent's committed mark (each gap behind them is one
+    /// range). Once reached, events that would open another range are refused until gaps close;
+    /// the agent resends them. Keeps an agent's record small and its cost per batch bounded.
+    #[serde(default = "default_max_ranges_per_agent")]
+    pub max_ranges_per_agent: usize,
+    /// Most stores this collector keeps state for. Batches of further stores are refused
+    /// (acknowledged, counted and logged), so a flood of made-up store ids cannot fill memory
+    /// and disk.
+    #[serde(default = "default_max_stores")]
+    pub max_stores: usize,
+}
+
+fn default_max_seq_ahead() -> u64 {
+    crate::ledger::dedup::DEFAULT_MAX_SEQ_AHEAD
+}
+
+fn default_max_ranges_per_agent() -> usize {
+    crate::ledger::dedup::DEFAULT_MAX_RANGES_PER_AGENT
+}
+
+fn default_max_stores() -> usize {
+    20_000
+}
+
+impl IngestConfig {
+    /// The per-agent limits of the ledger.
+    pub fn limits(&self) -> crate::ledger::dedup::Limits {
+        crate::ledger::dedup::Limits {
+            max_seq_ahead: self.max_seq_ahead,
+            max_ranges_per_agent: self.max_ranges_per_agent,
+        }
+    }
 }
 
 fn default_host() -> String {
@@ -200,15 +280,23 @@ pub struct ApiConfig {
     /// expose it on purpose only.
     #[serde(default = "default_api_listen")]
     pub listen: SocketAddr,
-    /// Bearer token required on `/v1/*` (`Authorization: Bearer <token>`). `/healthz`,
-    /// `/metrics` and the dashboard page itself are open; the page asks for the token. Without a
-    /// token (and without `token_file`) the API is open: fine on loopback, not elsewhere.
+    /// The operator's bearer token (`Authorization: Bearer <token>`): reads `/v1/*`, and is the
+    /// only token that may change state (acknowledge alerts, reload the catalogue). `/healthz`,
+    /// `/metrics` and the dashboard page itself are open; the page asks for a token. Without any
+    /// token the read routes are open (fine on loopback, not elsewhere) and the state-changing
+    /// routes are refused.
     #[serde(default)]
     pub token: Option<String>,
-    /// Reads the token from a file instead (e.g. a systemd credential); surrounding whitespace is
-    /// ignored.
+    /// Reads the operator token from a file instead (e.g. a systemd credential); surrounding
+    /// whitespace is ignored.
     #[serde(default)]
     pub token_file: Option<PathBuf>,
+    /// A read-only bearer token (wall displays, reporting): reads `/v1/*`, may not change state.
+    #[serde(default)]
+    pub viewer_token: Option<String>,
+    /// Reads the viewer token from a file instead.
+    #[serde(default)]
+    pub viewer_token_file: Option<PathBuf>,
 }
 
 fn default_api_listen() -> SocketAddr {
@@ -337,12 +425,13 @@ impl Config {
             return fail(&["state_dir"], "must not be empty".to_owned());
         }
         for (i, store) in self.stores.iter().enumerate() {
-            if !topics::valid_level(store) {
+            if !crate::ingest::valid_id(store) {
                 let index = i.to_string();
                 return fail(
                     &["stores", &index],
                     format!(
-                        "{store:?} is not a valid MQTT topic level (it must be non-empty, without '/', '+' or '#')"
+                        "{store:?} is not a valid store id (1 to {} characters of A-Z, a-z, 0-9, '_', '.', '-')",
+                        crate::ingest::MAX_ID_LEN
                     ),
                 );
             }
@@ -418,6 +507,62 @@ impl Config {
                 "set either api.token or api.token_file, not both".to_owned(),
             );
         }
+        if self.api.viewer_token.is_some() && self.api.viewer_token_file.is_some() {
+            return fail(
+                &["api", "viewer_token_file"],
+                "set either api.viewer_token or api.viewer_token_file, not both".to_owned(),
+            );
+        }
+        for (key, token) in [
+            ("token", &self.api.token),
+            ("viewer_token", &self.api.viewer_token),
+        ] {
+            if token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+                return fail(&["api", key], "must not be empty".to_owned());
+            }
+        }
+        if self.api.token.is_some() && self.api.token == self.api.viewer_token {
+            return fail(
+                &["api", "viewer_token"],
+                "is the same as api.token: the viewer token must differ from the operator's"
+                    .to_owned(),
+            );
+        }
+        if self.mqtt.max_packet_bytes < MIN_PACKET_BYTES {
+            return fail(
+                &["mqtt", "max_packet_bytes"],
+                format!(
+                    "{} is less than the minimum {MIN_PACKET_BYTES}",
+                    self.mqtt.max_packet_bytes
+                ),
+            );
+        }
+        if self.embedded_broker.is_some()
+            && self.mqtt.max_packet_bytes < EMBEDDED_BROKER_MAX_PACKET_BYTES
+        {
+            return fail(
+                &["mqtt", "max_packet_bytes"],
+                format!(
+                    "{} is less than the embedded broker's packet limit {}",
+                    self.mqtt.max_packet_bytes, EMBEDDED_BROKER_MAX_PACKET_BYTES
+                ),
+            );
+        }
+        if self.ingest.max_seq_ahead == 0 {
+            return fail(
+                &["ingest", "max_seq_ahead"],
+                "must be at least 1".to_owned(),
+            );
+        }
+        if self.ingest.max_ranges_per_agent == 0 {
+            return fail(
+                &["ingest", "max_ranges_per_agent"],
+                "must be at least 1".to_owned(),
+            );
+        }
+        if self.ingest.max_stores == 0 {
+            return fail(&["ingest", "max_stores"], "must be at least 1".to_owned());
+        }
         if let Err(e) = self.profiles() {
             let parts: Vec<&str> = e.key.split('.').collect();
             return fail(&parts, e.message);
@@ -469,6 +614,15 @@ mod tests {
         );
         assert_eq!(c.ack.interval_ms, 200);
         assert_eq!(c.api.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.mqtt.max_packet_bytes, 32 * 1024 * 1024);
+        assert_eq!(
+            (
+                c.ingest.max_seq_ahead,
+                c.ingest.max_ranges_per_agent,
+                c.ingest.max_stores
+            ),
+            (100_000_000, 1024, 20_000)
+        );
         assert!(c.embedded_broker.is_none());
         let c = Config::parse(&format!("{MINIMAL}[embedded_broker]\n"), "t.toml").unwrap();
         assert_eq!(
@@ -543,6 +697,32 @@ mod tests {
             e.starts_with("config/collector.toml:4: mqtt.password: "),
             "{e}"
         );
+        let e = err(&format!("{MINIMAL}[mqtt]\nmax_packet_bytes = 1000\n"));
+        assert!(
+            e.starts_with("config/collector.toml:4: mqtt.max_packet_bytes: "),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{MINIMAL}[mqtt]\nmax_packet_bytes = 2000000\n[embedded_broker]\n"
+        ));
+        assert!(
+            e.starts_with("config/collector.toml:4: mqtt.max_packet_bytes: "),
+            "{e}"
+        );
+        let e = err(&format!("{MINIMAL}[ingest]\nmax_ranges_per_agent = 0\n"));
+        assert!(
+            e.starts_with("config/collector.toml:4: ingest.max_ranges_per_agent: "),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{MINIMAL}[api]\ntoken = \"t\"\nviewer_token = \"t\"\n"
+        ));
+        assert!(
+            e.starts_with("config/collector.toml:5: api.viewer_token: "),
+            "{e}"
+        );
+        let e = err(&format!("{MINIMAL}stores = [\"s 1\"]\n"));
+        assert!(e.starts_with("config/collector.toml:3: stores.0: "), "{e}");
     }
 
     #[test]
@@ -557,7 +737,9 @@ mod tests {
         let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.collector_id, "hq-1");
         assert_eq!(c.mqtt_client_id(), "store-collector-hq-1");
-        // The example's [rules] show the defaults: if a default changes, the example must too.
+        // The example shows the defaults: if a default changes, the example must too.
+        assert_eq!(c.ingest, default_ingest());
+        assert_eq!(c.mqtt.max_packet_bytes, default_max_packet_bytes());
         let profiles = c.profiles().unwrap();
         assert_eq!(
             profiles.get("any").rules,

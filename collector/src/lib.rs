@@ -65,6 +65,13 @@ pub enum RunError {
     Rules(#[from] rules::RulesError),
     #[error(transparent)]
     SecretFile(#[from] store_runtime::secret::SecretError),
+    #[error("api.viewer_token_file holds the operator's token: the viewer token must differ")]
+    SameTokens,
+    #[error("{key} {}: the file is empty", path.display())]
+    EmptyToken {
+        key: &'static str,
+        path: std::path::PathBuf,
+    },
     #[error("a collector task failed: {0}")]
     Panic(#[from] tokio::task::JoinError),
 }
@@ -108,14 +115,14 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
         None => (config.mqtt.host.clone(), config.mqtt.port),
     };
 
-    let token = api_token(&config)?;
-    if token.is_none() && !config.api.listen.ip().is_loopback() {
-        warn!(listen = %config.api.listen, "The HTTP API has no token and listens beyond loopback: anyone who reaches it can read and acknowledge alerts.");
+    let tokens = api_tokens(&config)?;
+    if !tokens.any() && !config.api.listen.ip().is_loopback() {
+        warn!(listen = %config.api.listen, "The HTTP API has no token and listens beyond loopback: anyone who reaches it can read it (acknowledging and reloading stay refused without [api] token_file).");
     }
     let api_state = http::ApiState {
         shared: shared.clone(),
         rules: rules.clone(),
-        token,
+        tokens,
     };
 
     let listener = tokio::net::TcpListener::bind(config.api.listen)
@@ -236,13 +243,38 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
     Ok(())
 }
 
-/// The API's bearer token, from `api.token` or `api.token_file`.
-fn api_token(config: &Config) -> Result<Option<Arc<str>>, RunError> {
-    if let Some(t) = &config.api.token {
-        return Ok(Some(Arc::from(t.as_str())));
+/// The API's bearer tokens: the operator's from `api.token` or `api.token_file`, the viewer's
+/// from `api.viewer_token` or `api.viewer_token_file`.
+fn api_tokens(config: &Config) -> Result<http::Tokens, RunError> {
+    let token = |inline: &Option<String>, key: &'static str, file: &Option<std::path::PathBuf>| {
+        if let Some(t) = inline {
+            return Ok(Some(Arc::from(t.as_str())));
+        }
+        match file {
+            Some(path) => {
+                let t = read_secret(key, path)?;
+                // An empty token would let "Authorization: Bearer " in.
+                if t.is_empty() {
+                    return Err(RunError::EmptyToken {
+                        key,
+                        path: path.clone(),
+                    });
+                }
+                Ok(Some(Arc::from(t)))
+            }
+            None => Ok::<_, RunError>(None),
+        }
+    };
+    let tokens = http::Tokens {
+        operator: token(&config.api.token, "api.token_file", &config.api.token_file)?,
+        viewer: token(
+            &config.api.viewer_token,
+            "api.viewer_token_file",
+            &config.api.viewer_token_file,
+        )?,
+    };
+    if tokens.operator.is_some() && tokens.operator == tokens.viewer {
+        return Err(RunError::SameTokens);
     }
-    match &config.api.token_file {
-        Some(path) => Ok(Some(Arc::from(read_secret("api.token_file", path)?))),
-        None => Ok(None),
-    }
+    Ok(tokens)
 }

@@ -480,6 +480,78 @@ async fn sigkill_never_loses_or_double_applies() {
     assert!(stop_collector(collector).success());
 }
 
+/// A 17 MiB publish on an events topic, and one retained on a status topic, reach the collector
+/// (its packet limit is above them), are acknowledged and dropped: the session goes on, with no
+/// reconnect loop, and the next good batch is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mosquitto_oversized_publishes_are_acked_not_looped() {
+    if !Path::new(MOSQUITTO).exists() {
+        eprintln!("SKIPPED: {MOSQUITTO} is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_mosquitto, port) = start_mosquitto(dir.path());
+    let api_port = free_port();
+    let config = write_config(dir.path(), &format!("[mqtt]\nport = {port}"), api_port);
+    let collector = start_collector(&config, api_port);
+    let mut agent = client(port, "test-agent", &["stores/s1/agents/a1/ack"]).await;
+    // Subscribed once the collector announced itself online (it subscribes first).
+    let mut watcher = client(port, "watcher", &["hq/collector/+/status"]).await;
+    watcher
+        .expect("hq/collector/hq-1/status", "collector online", |p| {
+            CollectorStatus::decode(p).unwrap().online
+        })
+        .await;
+
+    let mut opts = MqttOptions::new("big-publisher", "127.0.0.1", port);
+    opts.set_max_packet_size(32 << 20, 32 << 20);
+    let (big, mut eventloop) = AsyncClient::new(opts, 10);
+    let (acked_tx, mut acked_rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::PubAck(_))) => {
+                    let _ = acked_tx.send(());
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    });
+    let huge = vec![0xffu8; 17 << 20];
+    big.publish(
+        "stores/s1/agents/a1/events",
+        QoS::AtLeastOnce,
+        false,
+        huge.clone(),
+    )
+    .await
+    .unwrap();
+    big.publish("stores/s1/agents/a2/status", QoS::AtLeastOnce, true, huge)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        tokio::time::timeout(Duration::from_secs(20), acked_rx.recv())
+            .await
+            .expect("broker PUBACK of the big publishes");
+    }
+    agent
+        .publish_batch(batch((1..=10).map(scan).collect()))
+        .await;
+    let s = wait_stats(collector.api, "the good batch", |s| {
+        s["applied_total"] == 10 && s["rejected_batches"] == 1
+    })
+    .await;
+    assert_eq!(s["agents"][0]["committed_seq"], 10);
+    agent
+        .expect("stores/s1/agents/a1/ack", "mark 10", |p| mark_is(p, 10))
+        .await;
+    let log = std::fs::read_to_string(&collector.log).unwrap();
+    assert_eq!(log.matches("Connected to broker.").count(), 1, "{log}");
+    assert!(!log.contains("max_packet_bytes"), "{log}");
+    assert!(stop_collector(collector).success());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_broker_happy_path() {
     let dir = tempfile::tempdir().unwrap();

@@ -65,6 +65,40 @@ pub fn render(shared: &Shared, rules: &Runtime) -> String {
         metric(&mut out, name, "counter", help);
         let _ = writeln!(out, "{name} {value}");
     }
+    metric(
+        &mut out,
+        "store_collector_rejected_events_total",
+        "counter",
+        "Events refused since start (not applied, mark not moved), by reason: seq_zero, \
+         seq_window (beyond [ingest] max_seq_ahead), range_cap ([ingest] max_ranges_per_agent).",
+    );
+    for (reason, value) in [
+        ("seq_zero", counters.events_seq_zero),
+        ("seq_window", counters.events_out_of_window),
+        ("range_cap", counters.events_over_range_cap),
+    ] {
+        let _ = writeln!(
+            out,
+            "store_collector_rejected_events_total{{reason=\"{reason}\"}} {value}"
+        );
+    }
+    metric(
+        &mut out,
+        "store_collector_refused_publishes_total",
+        "counter",
+        "Publishes acknowledged and dropped since start, by reason: topic (not an agent's \
+         events or status), invalid_id, store_cap ([ingest] max_stores).",
+    );
+    for (reason, value) in [
+        ("topic", counters.refused_topic),
+        ("invalid_id", counters.refused_invalid_id),
+        ("store_cap", counters.refused_store_cap),
+    ] {
+        let _ = writeln!(
+            out,
+            "store_collector_refused_publishes_total{{reason=\"{reason}\"}} {value}"
+        );
+    }
     let presence = rules.presence();
     let online = presence.values().filter(|p| p.online == Some(true)).count();
     for (name, help, value) in [

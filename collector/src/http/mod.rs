@@ -1,30 +1,31 @@
 //! HQ's HTTP API: the last stop of a batch, where its effects are read.
 //!
-//! `/v1/*` needs `Authorization: Bearer <token>` when `[api] token` (or `token_file`) is set;
-//! `/healthz`, `/metrics` and the dashboard page are open (the page asks for the token and sends
-//! it on its own requests). Handlers only read snapshots ([`crate::ledger::Shared`] and
-//! [`crate::rules::Runtime::read`]) under short locks, except acknowledging an alert, which
-//! goes through the rules runtime like every other write of the engine.
+//! `/v1/*` is gated by bearer tokens with two roles, operator and viewer ([`auth`]); `/healthz`,
+//! `/metrics` and the dashboard page are open (the page asks for a token and sends it on its own
+//! requests). Every response carries the security headers of [`auth::security_headers`].
+//! Handlers only read snapshots ([`crate::ledger::Shared`] and [`crate::rules::Runtime::read`])
+//! under short locks, except acknowledging an alert, which goes through the rules runtime like
+//! every other write of the engine.
 //!
+//! - [`auth`]: tokens, roles and security headers;
 //! - `routes`: the router, the `/v1/*` handlers and `/metrics`;
 //! - [`stats`]: the body of `GET /v1/stats`;
 //! - `metrics`: the Prometheus text;
 //! - `dashboard.html`: the single-page dashboard, served as is.
 
+pub mod auth;
 mod metrics;
 mod routes;
 pub mod stats;
+#[cfg(test)]
+mod tests;
 
+pub use self::auth::Tokens;
 pub use self::routes::routes;
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
-use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Response};
-use axum::Json;
-use serde_json::json;
+use axum::response::Html;
 
 use crate::ledger::Shared;
 use crate::rules::Runtime;
@@ -34,26 +35,7 @@ use crate::rules::Runtime;
 pub struct ApiState {
     pub shared: Shared,
     pub rules: Arc<Runtime>,
-    pub token: Option<Arc<str>>,
-}
-
-async fn require_token(State(state): State<ApiState>, request: Request, next: Next) -> Response {
-    if let Some(token) = &state.token {
-        let given = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(token.as_ref()) {
-            return (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer")],
-                Json(json!({"error": "missing or wrong bearer token"})),
-            )
-                .into_response();
-        }
-    }
-    next.run(request).await
+    pub tokens: Tokens,
 }
 
 async fn dashboard() -> Html<&'static str> {

@@ -35,7 +35,7 @@ pub fn routes(state: ApiState) -> Router {
         .route("/v1/catalogue/reload", post(reload_catalogue))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
-            super::require_token,
+            super::auth::require_token,
         ));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -43,6 +43,7 @@ pub fn routes(state: ApiState) -> Router {
         .route("/", get(super::dashboard))
         .route("/dashboard", get(super::dashboard))
         .merge(v1)
+        .layer(middleware::from_fn(super::auth::security_headers))
         .with_state(state)
 }
 

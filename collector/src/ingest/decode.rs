@@ -1,36 +1,64 @@
 //! The first step of a publish: whose is it, and what does it hold.
 //!
 //! The topic is the identity of a batch (brokers can enforce ACLs on topics, not on payloads).
-//! Publishes that are not batches of our stores, or cannot be decoded, are counted and logged,
-//! and still acknowledged with their group: a bad message must never block the session.
+//! Publishes that are not batches of our stores, name an invalid id or a store beyond
+//! `[ingest] max_stores`, or cannot be decoded are counted and logged (rate limited), and still
+//! acknowledged with their group: a bad message must never block the session, nor be
+//! redelivered forever.
 
 use std::collections::HashSet;
 
 use prost::Message;
 use store_proto::{topics, EventBatch};
+use tokio::time::Instant;
 use tracing::{error, warn};
 
+use super::ids::{valid_id, MAX_ID_LEN};
+use super::log_limit::LogLimit;
 use super::mqtt::Incoming;
 use crate::config::Config;
 use crate::ledger::{AgentKey, Counters};
 use crate::rules::Runtime;
+
+/// Most foreign stores and mismatched agents remembered for "first seen" warnings.
+const MAX_WARNED: usize = 10_000;
+
+/// What a rate-limited refusal line is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Refusal {
+    Topic,
+    InvalidId,
+    StoreCap,
+    Undecodable(AgentKey),
+    SeqZero(AgentKey),
+    OutOfWindow(AgentKey),
+    OverRangeCap(AgentKey),
+}
 
 /// Decodes publishes; remembers what it already warned about, so each oddity is logged once.
 #[derive(Debug)]
 pub struct Decoder {
     /// `None`: every store is ours.
     own_stores: Option<HashSet<String>>,
+    /// Stores the collector keeps state for (or has accepted a publish of), up to `max_stores`.
+    known_stores: HashSet<String>,
+    max_stores: usize,
     warned_foreign: HashSet<String>,
     warned_mismatch: HashSet<AgentKey>,
+    pub(super) log_limit: LogLimit<Refusal>,
 }
 
 impl Decoder {
-    pub fn new(config: &Config) -> Self {
+    /// `known_stores`: the stores the collector already has state for.
+    pub fn new(config: &Config, known_stores: impl IntoIterator<Item = String>) -> Self {
         Self {
             own_stores: (!config.stores.is_empty())
                 .then(|| config.stores.iter().cloned().collect()),
+            known_stores: known_stores.into_iter().collect(),
+            max_stores: config.ingest.max_stores,
             warned_foreign: HashSet::new(),
             warned_mismatch: HashSet::new(),
+            log_limit: LogLimit::default(),
         }
     }
 
@@ -42,47 +70,80 @@ impl Decoder {
         counters: &mut Counters,
         rules: &Runtime,
     ) -> Option<(AgentKey, EventBatch)> {
+        let now = Instant::now();
         let topic = incoming.publish.topic.as_str();
-        let (store_id, agent_id) = match topics::parse_agent_topic(topic) {
-            Some((store_id, agent_id, "events")) => (store_id, agent_id),
-            Some((store_id, agent_id, "status")) => {
-                rules.note_status(
-                    AgentKey::new(store_id, agent_id),
-                    incoming.publish.payload.as_ref(),
-                );
-                return None;
-            }
+        let (store_id, agent_id, is_events) = match topics::parse_agent_topic(topic) {
+            Some((store_id, agent_id, "events")) => (store_id, agent_id, true),
+            Some((store_id, agent_id, "status")) => (store_id, agent_id, false),
             _ => {
-                warn!(%topic, "Publish on an unexpected topic ignored.");
+                counters.refused_topic += 1;
+                if let Some(n) = self.log_limit.note(&Refusal::Topic, 1, now) {
+                    warn!(topic = %topic.escape_debug(), publishes = n,
+                        "Publishes on unexpected topics ignored (acknowledged).");
+                }
                 return None;
             }
         };
+        if !valid_id(store_id) || !valid_id(agent_id) {
+            counters.refused_invalid_id += 1;
+            if let Some(n) = self.log_limit.note(&Refusal::InvalidId, 1, now) {
+                warn!(topic = %topic.escape_debug(), publishes = n,
+                    "Publishes naming an invalid store or agent id refused (acknowledged): ids are \
+                    1 to {MAX_ID_LEN} characters of A-Z, a-z, 0-9, '_', '.', '-'.");
+            }
+            return None;
+        }
         if let Some(own) = &self.own_stores {
             if !own.contains(store_id) {
-                if self.warned_foreign.insert(store_id.to_owned()) {
+                if self.warned_foreign.len() < MAX_WARNED
+                    && self.warned_foreign.insert(store_id.to_owned())
+                {
                     warn!(%store_id, %topic, "Batches of a store not in `stores` are ignored (first seen).");
                 }
                 return None;
             }
         }
+        if !self.known_stores.contains(store_id) {
+            if self.known_stores.len() >= self.max_stores {
+                counters.refused_store_cap += 1;
+                if let Some(n) = self.log_limit.note(&Refusal::StoreCap, 1, now) {
+                    error!(%store_id, %agent_id, publishes = n, max_stores = self.max_stores,
+                        "Publishes of a new store refused (acknowledged): the collector keeps \
+                        state for [ingest] max_stores stores already. Raise it if the chain has \
+                        grown.");
+                }
+                return None;
+            }
+            self.known_stores.insert(store_id.to_owned());
+        }
+        let key = AgentKey::new(store_id, agent_id);
+        if !is_events {
+            rules.note_status(key, incoming.publish.payload.as_ref());
+            return None;
+        }
         match EventBatch::decode(incoming.publish.payload.as_ref()) {
             Ok(batch) => {
                 counters.batches_total += 1;
                 // The topic is the identity (brokers can enforce ACLs on it), not the payload.
-                let key = AgentKey::new(store_id, agent_id);
                 let mismatch = (!batch.store_id.is_empty() && batch.store_id != store_id)
                     || (!batch.agent_id.is_empty() && batch.agent_id != agent_id);
-                if mismatch && self.warned_mismatch.insert(key.clone()) {
-                    warn!(%store_id, %agent_id, payload_store_id = %batch.store_id,
-                        payload_agent_id = %batch.agent_id,
+                if mismatch
+                    && self.warned_mismatch.len() < MAX_WARNED
+                    && self.warned_mismatch.insert(key.clone())
+                {
+                    warn!(%store_id, %agent_id, payload_store_id = %batch.store_id.escape_debug(),
+                        payload_agent_id = %batch.agent_id.escape_debug(),
                         "Batch payload names another agent than its topic; the topic wins.");
                 }
                 Some((key, batch))
             }
             Err(e) => {
                 counters.rejected_batches += 1;
-                error!(%store_id, %agent_id, %topic, bytes = incoming.publish.payload.len(), error = %e,
-                    "Undecodable batch rejected; acknowledged so it cannot block the session.");
+                let bytes = incoming.publish.payload.len();
+                if let Some(n) = self.log_limit.note(&Refusal::Undecodable(key), 1, now) {
+                    error!(%store_id, %agent_id, bytes, batches = n, error = %e,
+                        "Undecodable batches rejected; acknowledged so they cannot block the session.");
+                }
                 None
             }
         }

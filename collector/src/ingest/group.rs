@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use tracing::{debug, error, warn};
 
 use super::acks::AckCommand;
+use super::decode::Refusal;
 use super::mqtt::{Incoming, Mqtt};
 use super::{Ingest, IngestError};
 use crate::ledger::{apply_batch_with, AgentKey, AgentState, Changes, Counters, Mark, StoreStats};
@@ -59,6 +60,9 @@ impl<M: Mqtt> Ingest<M> {
 
         let mut with_duplicates = BTreeSet::new();
         let mut applied = 0;
+        // Refusals per agent, logged (rate limited) once the group is done.
+        let mut refused: Vec<(AgentKey, u64, u64, u64)> = Vec::new();
+        let limits = self.limits;
         let changes = self
             .rules
             .apply_group(|rules| {
@@ -74,14 +78,21 @@ impl<M: Mqtt> Ingest<M> {
                         historical: batch.historical,
                         sent_ms: batch.sent_wall_time_ms,
                     };
-                    let out = apply_batch_with(agent, stats, batch, |event| {
+                    let out = apply_batch_with(agent, stats, batch, limits, |event| {
                         rules.apply(info, event);
                     });
                     applied += out.applied;
                     counters.duplicates_total += out.duplicates;
-                    if out.invalid > 0 {
-                        error!(store_id = %key.store_id, agent_id = %key.agent_id, events = out.invalid,
-                        "Events with seq 0 skipped: agents never issue seq 0.");
+                    counters.events_seq_zero += out.invalid;
+                    counters.events_out_of_window += out.out_of_window;
+                    counters.events_over_range_cap += out.over_range_cap;
+                    if out.invalid + out.out_of_window + out.over_range_cap > 0 {
+                        refused.push((
+                            key.clone(),
+                            out.invalid,
+                            out.out_of_window,
+                            out.over_range_cap,
+                        ));
                     }
                     if out.clipped_loss_ranges > 0 {
                         warn!(store_id = %key.store_id, agent_id = %key.agent_id, ranges = out.clipped_loss_ranges,
@@ -154,6 +165,9 @@ impl<M: Mqtt> Ingest<M> {
         for (key, gaps) in gaps {
             self.gaps.update(&key, &gaps, now);
         }
+        for (key, seq_zero, out_of_window, over_range_cap) in refused {
+            self.log_refused(key, seq_zero, out_of_window, over_range_cap, now);
+        }
         debug!(
             publishes = group.len(),
             acked,
@@ -163,5 +177,39 @@ impl<M: Mqtt> Ingest<M> {
             "Group committed."
         );
         Ok(())
+    }
+
+    /// Logs an agent's refused events, at most one line per agent, reason and minute.
+    fn log_refused(
+        &mut self,
+        key: AgentKey,
+        seq_zero: u64,
+        out_of_window: u64,
+        over_range_cap: u64,
+        now: Instant,
+    ) {
+        let limit = &mut self.decoder.log_limit;
+        if seq_zero > 0 {
+            if let Some(n) = limit.note(&Refusal::SeqZero(key.clone()), seq_zero, now) {
+                error!(store_id = %key.store_id, agent_id = %key.agent_id, events = n,
+                    "Events with seq 0 refused: agents never issue seq 0.");
+            }
+        }
+        if out_of_window > 0 {
+            if let Some(n) = limit.note(&Refusal::OutOfWindow(key.clone()), out_of_window, now) {
+                error!(store_id = %key.store_id, agent_id = %key.agent_id, events = n,
+                    max_seq_ahead = self.limits.max_seq_ahead,
+                    "Events with seqs too far above the agent's committed mark refused (forged, \
+                    or [ingest] max_seq_ahead is too small); a genuine agent resends them later.");
+            }
+        }
+        if over_range_cap > 0 {
+            if let Some(n) = limit.note(&Refusal::OverRangeCap(key.clone()), over_range_cap, now) {
+                warn!(store_id = %key.store_id, agent_id = %key.agent_id, events = n,
+                    max_ranges_per_agent = self.limits.max_ranges_per_agent,
+                    "Out-of-order events refused: the agent has [ingest] max_ranges_per_agent \
+                    gaps open above its mark; it resends them once the gaps close.");
+            }
+        }
     }
 }

@@ -5,11 +5,13 @@
 //! one sled batch and one flush + fdatasync, however many events it holds, which is what makes
 //! high event rates possible. The path of a batch, one module per step:
 //! - [`mqtt`]: the MQTT session (connection, polling task, manual PUBACKs by epoch);
-//! - `decode`: topic → agent, payload → batch;
+//! - `decode`: topic → agent (ids checked, stores capped), payload → batch;
 //! - `group`: dedup and apply through the [`crate::ledger`], rules through
 //!   [`crate::rules::Runtime::apply_group`], one durable commit, then PUBACKs;
 //! - [`acks`]: the coalesced commit-mark publisher;
 //! - `gaps`: logging of missing seqs;
+//! - `ids`: which store and agent ids are accepted;
+//! - `log_limit`: one refusal line per agent and minute, however many refusals;
 //! - `filters`: what to subscribe to, and what an earlier configuration left behind.
 //!
 //! The loop also runs the timers: gap staleness, rule evaluation and catalogue reloads, so every
@@ -22,6 +24,8 @@ mod fake_mqtt;
 mod filters;
 mod gaps;
 mod group;
+mod ids;
+mod log_limit;
 pub mod mqtt;
 #[cfg(test)]
 mod tests;
@@ -38,10 +42,11 @@ use self::acks::AckCommand;
 use self::decode::Decoder;
 pub use self::filters::event_filters;
 use self::gaps::GapTracker;
+pub use self::ids::{valid_id, MAX_ID_LEN};
 use self::mqtt::{status_payload, Mqtt, MqttError, Notice};
 use crate::clock::now_ms;
 use crate::config::Config;
-use crate::ledger::{AgentKey, Db, DbError, Mark, Shared};
+use crate::ledger::{AgentKey, Db, DbError, Limits, Mark, Shared};
 use crate::rules::{CommitError, Runtime};
 
 /// Most publishes committed together. Large, because a group's cost is dominated by the
@@ -94,6 +99,8 @@ pub struct Ingest<M> {
     /// Filters of earlier configurations: the persistent session may still hold them.
     stale_filters: Vec<String>,
     decoder: Decoder,
+    /// What one agent's events may make the ledger record.
+    limits: Limits,
     gaps: GapTracker,
     rules: Arc<Runtime>,
     evaluate_every: Duration,
@@ -124,12 +131,16 @@ impl<M: Mqtt> Ingest<M> {
         let stale_filters = filters::record(db, &filters)?;
         // Gaps left open by the previous run are news too.
         let mut gaps = GapTracker::default();
+        let mut known_stores: Vec<String> =
+            rules.presence().into_keys().map(|k| k.store_id).collect();
         {
             let live = shared.lock().expect("state lock poisoned");
             let now = Instant::now();
             for (key, agent) in &live.state.agents {
                 gaps.update(key, &agent.gaps(), now);
+                known_stores.push(key.store_id.clone());
             }
+            known_stores.extend(live.state.stores.keys().cloned());
         }
         Ok(Self {
             mqtt,
@@ -138,7 +149,8 @@ impl<M: Mqtt> Ingest<M> {
             collector_id: config.collector_id.clone(),
             filters,
             stale_filters,
-            decoder: Decoder::new(config),
+            decoder: Decoder::new(config, known_stores),
+            limits: config.ingest.limits(),
             gaps,
             rules,
             evaluate_every: Duration::from_millis(config.intel.evaluate_interval_ms),

@@ -21,7 +21,7 @@ use std::time::Duration;
 use prost::Message;
 use rumqttc::{
     AsyncClient, ClientError, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing,
-    Packet, Publish, QoS, SubscribeFilter,
+    Packet, Publish, QoS, StateError, SubscribeFilter,
 };
 use store_proto::v1::CollectorStatus;
 use store_runtime::backoff::Backoff;
@@ -31,9 +31,6 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
-
-/// Largest packet accepted or sent: one EventBatch per message, agents cap them well below this.
-pub const MAX_PACKET_BYTES: usize = 16 * 1024 * 1024;
 
 /// Capacity of rumqttc's request channel: acks of a full group plus commit marks fit without
 /// waiting.
@@ -157,13 +154,22 @@ pub fn status_payload(collector_id: &str, online: bool, wall_time_ms: i64) -> Ve
     .encode_to_vec()
 }
 
-/// rumqttc options: persistent session, manual acks, large packets, offline last will.
+/// Largest packet the collector sends (commit marks, statuses and alerts are far smaller).
+const MAX_OUTGOING_PACKET_BYTES: usize = 16 * 1024 * 1024;
+
+/// rumqttc options: persistent session, manual acks, incoming packets up to
+/// `mqtt.max_packet_bytes`, offline last will.
+///
+/// The incoming limit must be at least the broker's: rumqttc cannot skip a packet it refuses to
+/// read, so it drops the connection, and the broker hands the same packet to the resumed session
+/// again (an endless reconnect loop). Below that limit every publish reaches the ingest loop,
+/// where an undecodable one is acknowledged, counted and dropped.
 pub fn options(config: &Config, host: &str, port: u16) -> MqttOptions {
     let mut opts = MqttOptions::new(config.mqtt_client_id(), host, port);
     opts.set_clean_session(false)
         .set_manual_acks(true)
         .set_keep_alive(Duration::from_secs(config.mqtt.keep_alive_secs))
-        .set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES)
+        .set_max_packet_size(config.mqtt.max_packet_bytes, MAX_OUTGOING_PACKET_BYTES)
         // The will is composed before the fact: its time is 0 ("unknown").
         .set_last_will(LastWill::new(
             store_proto::topics::collector_status(&config.collector_id),
@@ -247,6 +253,18 @@ impl PollHandler for Handler {
         }
         self.epoch.fetch_add(1, Ordering::SeqCst);
         let retry_in_ms = retry_in.as_millis() as u64;
+        if let ConnectionError::MqttState(StateError::Deserialization(
+            rumqttc::mqttbytes::Error::PayloadSizeLimitExceeded(size),
+        )) = error
+        {
+            // Nothing here can acknowledge a packet that was not read: only the limits can fix it.
+            error!(
+                size,
+                "The broker sent a packet larger than mqtt.max_packet_bytes; the session \
+                cannot get past it. Set the broker's message size limit (Mosquitto \
+                message_size_limit) below mqtt.max_packet_bytes, or raise mqtt.max_packet_bytes."
+            );
+        }
         if self.connected {
             warn!(error = %error, retry_in_ms, "Connection to broker lost.");
         } else {

@@ -36,8 +36,13 @@ fn start(stores: &str) -> Harness {
 }
 
 fn start_in(dir: tempfile::TempDir, stores: &str) -> Harness {
+    start_with(dir, &format!("stores = {stores}\n"))
+}
+
+/// Starts the loop with `extra` appended to a minimal config.
+fn start_with(dir: tempfile::TempDir, extra: &str) -> Harness {
     let config = Config::parse(
-        &format!("collector_id = \"hq-1\"\nstate_dir = \"/unused\"\nstores = {stores}\n"),
+        &format!("collector_id = \"hq-1\"\nstate_dir = \"/unused\"\n{extra}"),
         "t.toml",
     )
     .unwrap();
@@ -235,6 +240,137 @@ async fn acks_of_an_old_connection_are_not_sent() {
     }
     assert_eq!(h.shared.lock().unwrap().state.applied_total(), 3);
     assert!(h.fake.acked().is_empty());
+    h.stop.send(true).unwrap();
+    h.task.await.unwrap().unwrap();
+}
+
+/// Waits until `cond` holds on the shared state.
+async fn wait_state(h: &Harness, what: &str, cond: impl Fn(&Live) -> bool) {
+    for _ in 0..2000 {
+        if cond(&h.shared.lock().unwrap()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test]
+async fn sparse_seqs_hit_the_range_cap_and_do_not_stall_other_stores() {
+    let h = start("[]");
+    // 500k sparse seqs (2, 4, ..., 1_000_000) in one batch: well inside the seq window.
+    let sparse = crate::ledger::fixtures::batch(
+        (1..=500_000u64)
+            .map(|i| crate::ledger::fixtures::scan(i * 2))
+            .collect(),
+    );
+    let started = std::time::Instant::now();
+    h.notices
+        .send(publish(
+            "stores/s1/agents/a1/events",
+            sparse.encode_to_vec(),
+            1,
+        ))
+        .unwrap();
+    settle(&h, 1).await;
+    h.notices
+        .send(publish(
+            "stores/s2/agents/a1/events",
+            scans(1..=10).encode_to_vec(),
+            2,
+        ))
+        .unwrap();
+    settle(&h, 2).await;
+    // Generous: the quadratic gap tracking took minutes here; the point is the counts below.
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    {
+        let live = h.shared.lock().unwrap();
+        let cap = crate::ledger::dedup::DEFAULT_MAX_RANGES_PER_AGENT;
+        let a1 = &live.state.agents[&AgentKey::new("s1", "a1")];
+        assert_eq!(a1.ranges_above_mark(), cap);
+        assert_eq!(a1.applied_count(), cap as u64);
+        assert_eq!(live.counters.events_over_range_cap, 500_000 - cap as u64);
+        assert_eq!(
+            live.state.agents[&AgentKey::new("s2", "a1")].committed_seq(),
+            10
+        );
+    }
+    // The genuine agent resending from its mark gets through, refused seqs included.
+    h.notices
+        .send(publish(
+            "stores/s1/agents/a1/events",
+            scans(1..=5000).encode_to_vec(),
+            3,
+        ))
+        .unwrap();
+    settle(&h, 3).await;
+    {
+        let live = h.shared.lock().unwrap();
+        let a1 = &live.state.agents[&AgentKey::new("s1", "a1")];
+        assert_eq!(a1.committed_seq(), 5000);
+        // Nothing above 5000 was applied: the refused sparse seqs left no trace.
+        assert_eq!(a1.applied_count(), 5000);
+        assert_eq!(a1.ranges_above_mark(), 0);
+    }
+    h.stop.send(true).unwrap();
+    h.task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn refused_publishes_are_acked_counted_and_dropped() {
+    let h = start_with(
+        tempfile::tempdir().unwrap(),
+        "[ingest]\nmax_stores = 2\nmax_seq_ahead = 1000\n",
+    );
+    let good = scans(1..=3).encode_to_vec();
+    // Larger than any batch, and not a batch: acknowledged like any undecodable payload.
+    let huge = vec![0xff; 17 * 1024 * 1024];
+    let mut pkid = 0;
+    for (topic, payload) in [
+        ("stores/s1/agents/a1/events", huge),
+        ("stores/s+1/agents/a1/events", good.clone()),
+        ("stores/s1/agents/a%20b/events", good.clone()),
+        ("stores/s1/agents/a1/other", good.clone()),
+        ("stores/s1/agents/a1/events", good.clone()),
+        ("stores/s2/agents/a1/events", good.clone()),
+        // A third store is one too many.
+        ("stores/s3/agents/a1/events", good.clone()),
+        ("stores/s3/agents/a1/status", Vec::new()),
+        // Seqs beyond the window above mark 3, and a DataLoss claiming 2^64-1.
+        (
+            "stores/s2/agents/a1/events",
+            crate::ledger::fixtures::batch(vec![
+                crate::ledger::fixtures::scan(2000),
+                crate::ledger::fixtures::loss(u64::MAX, &[(1, u64::MAX - 1)]),
+                crate::ledger::fixtures::scan(4),
+            ])
+            .encode_to_vec(),
+        ),
+    ] {
+        pkid += 1;
+        h.notices.send(publish(topic, payload, pkid)).unwrap();
+    }
+    settle(&h, pkid as usize).await;
+    assert_eq!(h.fake.acked(), (1..=pkid).collect::<Vec<_>>());
+    wait_state(&h, "counters", |l| l.counters.events_out_of_window == 2).await;
+    {
+        let live = h.shared.lock().unwrap();
+        let c = &live.counters;
+        assert_eq!(c.rejected_batches, 1);
+        assert_eq!(c.refused_invalid_id, 2);
+        assert_eq!(c.refused_topic, 1);
+        assert_eq!(c.refused_store_cap, 2);
+        assert_eq!(c.events_out_of_window, 2);
+        assert!(!live.state.stores.contains_key("s3"));
+        assert_eq!(live.state.applied_total(), 3 + 3 + 1);
+        let s2 = &live.state.agents[&AgentKey::new("s2", "a1")];
+        assert_eq!(s2.committed_seq(), 4);
+        assert!(s2.lost().is_empty());
+    }
     h.stop.send(true).unwrap();
     h.task.await.unwrap().unwrap();
 }

@@ -8,6 +8,29 @@
 //! done; the contiguous committed mark is the highest `h` such that `1..=h` is all done. An event
 //! whose seq is already done is a duplicate and changes nothing, which is what makes redelivery
 //! (by the broker or by an agent rewinding) harmless (ARCHITECTURE.md invariants 1 and 5).
+//!
+//! # What an agent may make the collector record ([`Limits`])
+//! Whatever arrives on an agent's topic is hostile until checked: a forged seq recorded as done
+//! would move the committed mark past events the agent still holds, and the agent would trim
+//! them (invariant 3), and a forged seq near `u64::MAX` would turn every later genuine event
+//! into a "duplicate". So, per batch and per agent, with `c` the agent's committed mark when
+//! the batch is applied:
+//! - **Window**: an event is accepted only if `seq <= c + max_seq_ahead`. DataLoss ranges are
+//!   clipped below their own event's seq, so they stay inside the window too. A new agent
+//!   (`c = 0`) may send seqs `1..=max_seq_ahead`. The default is far above any gap a genuine
+//!   agent can open (its journal budget bounds how many seqs lie between its oldest unsettled
+//!   event and its head; see `config/collector.example.toml`).
+//! - **Range cap**: an ordinary event that would open a new range of done seqs above `c` while
+//!   `max_ranges_per_agent` such ranges exist is refused. An event that extends or joins ranges,
+//!   in particular `c + 1`, is never refused by the cap, so an agent resending from its mark
+//!   always progresses. DataLoss events are exempt: a genuine shed is scattered by event class,
+//!   and refusing it could stall its agent for good; the window bounds them.
+//!
+//! A refused event is not applied, not recorded as done and does not move the mark: it is
+//! counted in [`Outcome`] and otherwise treated as never received. Its batch is still
+//! acknowledged to the broker, and the agent, whose mark does not cover the event, resends it
+//! after its stall timeout, when it fits (nothing genuine is lost, invariant 5). The other
+//! events of the batch are applied normally.
 
 use std::collections::BTreeMap;
 
@@ -26,6 +49,30 @@ pub struct StoreStats {
 
 /// Most ranges above the mark sent with it; beyond that the agent simply resends more.
 const MAX_DONE_ABOVE: usize = 64;
+
+/// Default of [`Limits::max_seq_ahead`] (`[ingest] max_seq_ahead`).
+pub const DEFAULT_MAX_SEQ_AHEAD: u64 = 100_000_000;
+
+/// Default of [`Limits::max_ranges_per_agent`] (`[ingest] max_ranges_per_agent`).
+pub const DEFAULT_MAX_RANGES_PER_AGENT: usize = 1024;
+
+/// Bounds on what one agent's events may make the collector record (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Highest accepted seq is the agent's committed mark plus this.
+    pub max_seq_ahead: u64,
+    /// Most ranges of done seqs above the committed mark that ordinary events may open.
+    pub max_ranges_per_agent: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_seq_ahead: DEFAULT_MAX_SEQ_AHEAD,
+            max_ranges_per_agent: DEFAULT_MAX_RANGES_PER_AGENT,
+        }
+    }
+}
 
 /// An agent's committed mark and the ranges already done above it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -117,6 +164,21 @@ impl AgentState {
         self.done.contains(seq)
     }
 
+    /// Ranges of done seqs above the committed mark (the range `1..=mark` does not count).
+    pub fn ranges_above_mark(&self) -> usize {
+        self.done.range_count() - usize::from(self.done.contains(1))
+    }
+
+    /// Whether marking the single missing `seq` done would open a new range above the mark
+    /// (rather than extend or join existing ones, or extend `1..=mark`).
+    fn opens_range(&self, seq: u64) -> bool {
+        seq > 1
+            && !self.done.contains(seq - 1)
+            && seq
+                .checked_add(1)
+                .is_none_or(|next| !self.done.contains(next))
+    }
+
     /// Ranges missing between the mark and the highest applied seq.
     pub fn gaps(&self) -> Vec<(u64, u64)> {
         let highest = self.highest_seq();
@@ -173,6 +235,10 @@ pub struct Outcome {
     pub duplicates: u64,
     /// Events with seq 0, which no agent issues; skipped (and logged by the caller).
     pub invalid: u64,
+    /// Events refused because their seq lies beyond the window above the committed mark.
+    pub out_of_window: u64,
+    /// Events refused because they would open a range beyond the per-agent range cap.
+    pub over_range_cap: u64,
     /// Seqs newly settled by DataLoss events of this batch.
     pub settled: u64,
     /// DataLoss ranges that reached the DataLoss event's own seq or beyond (clipped: an agent
@@ -182,27 +248,45 @@ pub struct Outcome {
     pub changed: bool,
 }
 
-/// Applies a batch's new events to an agent and its store; duplicates change nothing.
+/// Applies a batch's new events to an agent and its store, within the default [`Limits`];
+/// duplicates change nothing.
 pub fn apply_batch(agent: &mut AgentState, store: &mut StoreStats, batch: &EventBatch) -> Outcome {
-    apply_batch_with(agent, store, batch, |_| {})
+    apply_batch_with(agent, store, batch, Limits::default(), |_| {})
 }
 
-/// [`apply_batch`], calling `on_applied` with each event applied for the first time (never with
-/// a duplicate): how the rules engine sees every event exactly once.
+/// [`apply_batch`] within `limits`, calling `on_applied` with each event applied for the first
+/// time (never with a duplicate or a refused event): how the rules engine sees every event
+/// exactly once.
 pub fn apply_batch_with(
     agent: &mut AgentState,
     store: &mut StoreStats,
     batch: &EventBatch,
+    limits: Limits,
     mut on_applied: impl FnMut(&Event),
 ) -> Outcome {
     let mut out = Outcome::default();
+    // The mark only rises while the batch is applied: the window at its start is the tighter.
+    let window_end = agent.committed_seq().saturating_add(limits.max_seq_ahead);
     for event in &batch.events {
         if event.seq == 0 {
             out.invalid += 1;
             continue;
         }
+        if event.seq > window_end {
+            out.out_of_window += 1;
+            continue;
+        }
         if agent.is_done(event.seq) {
             out.duplicates += 1;
+            continue;
+        }
+        // range_count() first: O(1), and below the cap nothing else is looked up.
+        if agent.done.range_count() >= limits.max_ranges_per_agent
+            && !matches!(event.body, Some(Body::DataLoss(_)))
+            && agent.ranges_above_mark() >= limits.max_ranges_per_agent
+            && agent.opens_range(event.seq)
+        {
+            out.over_range_cap += 1;
             continue;
         }
         agent.applied.insert(event.seq);
@@ -370,6 +454,91 @@ mod tests {
         let out = apply_batch(&mut agent, &mut store, &batch(vec![scan(0), scan(1)]));
         assert_eq!((out.applied, out.invalid), (1, 1));
         assert_eq!(agent.committed_seq(), 1);
+    }
+
+    fn limits(max_seq_ahead: u64, max_ranges_per_agent: usize) -> Limits {
+        Limits {
+            max_seq_ahead,
+            max_ranges_per_agent,
+        }
+    }
+
+    fn apply_within(agent: &mut AgentState, b: &EventBatch, lim: Limits) -> Outcome {
+        apply_batch_with(agent, &mut StoreStats::default(), b, lim, |_| {})
+    }
+
+    #[test]
+    fn seqs_beyond_the_window_are_refused_and_leave_no_trace() {
+        let mut agent = AgentState::default();
+        let lim = limits(1000, 64);
+        // A new agent: the window is 1..=1000 above mark 0.
+        let out = apply_within(&mut agent, &scans(999..=1002), lim);
+        assert_eq!((out.applied, out.out_of_window), (2, 2));
+        assert_eq!(ranges(agent.applied()), vec![(999, 1000)]);
+        // Forged seqs far ahead, and a DataLoss claiming everything up to u64::MAX.
+        let forged = batch(vec![
+            scan(5000),
+            scan(u64::MAX),
+            loss(u64::MAX, &[(1, u64::MAX - 1)]),
+            scan(1),
+        ]);
+        let mut applied_seqs = Vec::new();
+        let out = apply_batch_with(&mut agent, &mut StoreStats::default(), &forged, lim, |e| {
+            applied_seqs.push(e.seq)
+        });
+        assert_eq!((out.applied, out.out_of_window, out.settled), (1, 3, 0));
+        assert_eq!(applied_seqs, vec![1]);
+        assert!(agent.lost().is_empty());
+        assert_eq!(agent.committed_seq(), 1);
+        assert!(!agent.is_done(5000) && !agent.is_done(u64::MAX));
+        // The genuine events after them are applied, not taken for duplicates.
+        let out = apply_within(&mut agent, &scans(2..=998), lim);
+        assert_eq!((out.applied, out.duplicates), (997, 0));
+        assert_eq!(agent.committed_seq(), 1000);
+        // The window moved with the mark.
+        let out = apply_within(&mut agent, &scans(2000..=2000), lim);
+        assert_eq!(out.applied, 1);
+    }
+
+    #[test]
+    fn the_range_cap_refuses_new_ranges_but_never_the_next_seq() {
+        let mut agent = AgentState::default();
+        let lim = limits(1_000_000, 3);
+        // Sparse seqs: three ranges open, the rest refused.
+        let out = apply_within(
+            &mut agent,
+            &batch((1..=6).map(|i| scan(i * 10)).collect()),
+            lim,
+        );
+        assert_eq!((out.applied, out.over_range_cap), (3, 3));
+        assert_eq!(agent.ranges_above_mark(), 3);
+        // Extending or joining existing ranges is fine at the cap.
+        let out = apply_within(&mut agent, &scans(11..=19), lim);
+        assert_eq!((out.applied, out.over_range_cap), (9, 0));
+        assert_eq!(agent.ranges_above_mark(), 2);
+        // The next seq after the mark always goes in, and so does the run after it.
+        let out = apply_within(&mut agent, &batch(vec![scan(55), scan(65), scan(1)]), lim);
+        assert_eq!((out.applied, out.over_range_cap), (2, 1));
+        assert!(!agent.is_done(65));
+        assert_eq!(agent.committed_seq(), 1);
+        let out = apply_within(&mut agent, &scans(2..=70), lim);
+        assert_eq!(out.over_range_cap, 0);
+        assert_eq!(agent.committed_seq(), 70);
+        assert_eq!(agent.ranges_above_mark(), 0);
+        // DataLoss is exempt: a scattered genuine shed must never stall its agent.
+        apply_within(
+            &mut agent,
+            &batch((1..=3).map(|i| scan(100 + i * 10)).collect()),
+            lim,
+        );
+        assert_eq!(agent.ranges_above_mark(), 3);
+        let out = apply_within(
+            &mut agent,
+            &batch(vec![loss(200, &[(150, 150), (160, 160)])]),
+            lim,
+        );
+        assert_eq!((out.applied, out.settled, out.over_range_cap), (1, 2, 0));
+        assert_eq!(agent.ranges_above_mark(), 6);
     }
 
     #[test]

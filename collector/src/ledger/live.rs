@@ -57,6 +57,18 @@ pub struct Counters {
     pub batches_total: u64,
     /// Batches that could not be decoded (acknowledged and dropped, loudly).
     pub rejected_batches: u64,
+    /// Events refused: seq 0, which no agent issues.
+    pub events_seq_zero: u64,
+    /// Events refused: seq beyond `[ingest] max_seq_ahead` above the agent's mark.
+    pub events_out_of_window: u64,
+    /// Events refused: they would open a range beyond `[ingest] max_ranges_per_agent`.
+    pub events_over_range_cap: u64,
+    /// Publishes refused (acknowledged and dropped): not an agent's events or status topic.
+    pub refused_topic: u64,
+    /// Publishes refused: the topic's store or agent id is not a valid id.
+    pub refused_invalid_id: u64,
+    /// Publishes refused: a new store beyond `[ingest] max_stores`.
+    pub refused_store_cap: u64,
 }
 
 impl Counters {
@@ -64,6 +76,12 @@ impl Counters {
         self.duplicates_total += other.duplicates_total;
         self.batches_total += other.batches_total;
         self.rejected_batches += other.rejected_batches;
+        self.events_seq_zero += other.events_seq_zero;
+        self.events_out_of_window += other.events_out_of_window;
+        self.events_over_range_cap += other.events_over_range_cap;
+        self.refused_topic += other.refused_topic;
+        self.refused_invalid_id += other.refused_invalid_id;
+        self.refused_store_cap += other.refused_store_cap;
     }
 }
 
