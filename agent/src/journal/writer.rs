@@ -12,11 +12,14 @@ use tracing::{debug, error};
 
 use super::Journal;
 
-/// Requests other than records: the uplink's trims.
+/// Requests other than records: the uplink's trims and the agent's own events.
 #[derive(Debug)]
 pub enum JournalInput {
     /// The collector committed every seq up to this mark: delete them.
     Trim(u64),
+    /// An event the agent itself records (e.g. a forged commit mark for HQ); nobody waits for
+    /// its answer.
+    Event(Box<store_proto::Event>),
 }
 
 /// Runs until the record channel closes (every driver is gone), then commits what is left.
@@ -39,6 +42,9 @@ pub async fn run_writer(
             input = inputs.recv(), if inputs_open => {
                 match input {
                     Some(JournalInput::Trim(mark)) => journal = trim(journal, mark).await,
+                    Some(JournalInput::Event(event)) => {
+                        journal = commit(journal, vec![Record { event: *event, reply: None }]).await;
+                    }
                     None => inputs_open = false,
                 }
                 continue;
