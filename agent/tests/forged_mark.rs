@@ -13,6 +13,7 @@ use prost::Message;
 use rumqttc::{AsyncClient, Event as MqttEvent, MqttOptions, Packet, QoS};
 use store_agent::config::AgentConfig;
 use store_agent::journal::{run_writer, Journal, JournalReader};
+use store_agent::privacy::Privacy;
 use store_agent::status::Board;
 use store_drivers::Record;
 use store_proto::v1::{CommitMark, DeviceState, Scan};
@@ -169,7 +170,12 @@ async fn forged_marks_neither_trim_nor_hold_back_events() {
         Journal::open(&dir.path().join("state"), config.journal.clone()).unwrap();
     let (sink, records) = mpsc::channel(64);
     let (journal_tx, journal_rx) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(run_writer(journal, records, journal_rx));
+    let writer = tokio::spawn(run_writer(
+        journal,
+        records,
+        journal_rx,
+        Privacy::new(None, false),
+    ));
     let (stop_tx, stop_rx) = watch::channel(false);
     let board = Arc::new(Board::default());
     let uplink = tokio::spawn(store_agent::uplink::run(
