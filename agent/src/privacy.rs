@@ -133,11 +133,9 @@ impl Privacy {
     /// Makes one event fit to leave the store (see the module header).
     pub fn apply(&self, event: &mut Event) {
         match &mut event.body {
-            Some(Body::Scan(scan)) if scan.mode == ScanMode::Badge as i32 => {
-                if self.mac.is_some() {
-                    scan.data = self.pseudonym(&scan.data);
-                    scan.raw.clear();
-                }
+            Some(Body::Scan(scan)) if scan.mode == ScanMode::Badge as i32 && self.mac.is_some() => {
+                scan.data = self.pseudonym(&scan.data);
+                scan.raw.clear();
             }
             Some(Body::PosTransaction(tx)) => {
                 if self.mac.is_some() {
