@@ -110,6 +110,8 @@ depends="libc6 (>= ${glibc:-2.31})"
 if readelf -d "${BINARY}" 2>/dev/null | grep -q 'NEEDED.*libgcc_s'; then
     depends="${depends}, libgcc-s1"
 fi
+# postinst creates the store-agent system user.
+depends="${depends}, adduser"
 installed_kib="$(du -sk --exclude=DEBIAN "${PKG}" | cut -f1)"
 cat >"${PKG}/DEBIAN/control" <<EOF
 Package: store-agent

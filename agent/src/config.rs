@@ -31,6 +31,8 @@ pub struct AgentConfig {
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub clock: ClockConfig,
+    #[serde(default)]
+    pub privacy: PrivacyConfig,
     /// Device drivers, each a `[[drivers]]` table selected by `type`.
     #[serde(default)]
     pub drivers: Vec<DriverConfig>,
@@ -163,6 +165,37 @@ impl Default for ClockConfig {
             anchor_ms: None,
         }
     }
+}
+
+/// `[privacy]`: what of staff and customers leaves the store (see `privacy`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// Cashier ids (POS `operator_id`) and staff badge ids: `"pseudonymise"` (default: replaced
+    /// by `p:` + 16 hex digits of HMAC-SHA256 with the key, before they are journaled) or
+    /// `"clear"`.
+    #[serde(default)]
+    pub ids: IdPolicy,
+    /// File holding the pseudonymisation key (e.g. a systemd credential), at least 32
+    /// characters, the same at every store of the chain so pseudonyms match across stores.
+    /// Unset: a random key of this store only is created in `{state_dir}/privacy.key`.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Send the text of receipts a template could not read (with card- and loyalty-number-like
+    /// digits masked). Default false: such a receipt is sent without its text.
+    #[serde(default)]
+    pub send_raw_receipts: bool,
+}
+
+/// How staff ids leave the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdPolicy {
+    /// Replaced by a keyed pseudonym.
+    #[default]
+    Pseudonymise,
+    /// In clear.
+    Clear,
 }
 
 /// `[uplink]`: batching, flow control and recovery.
@@ -414,6 +447,23 @@ mod tests {
         assert_eq!(c.mqtt.port, 1883);
         assert_eq!(c.uplink.max_inflight, 32);
         assert_eq!(c.client_id(), "store-agent-s1-a1");
+        assert_eq!(c.privacy, PrivacyConfig::default());
+        assert_eq!(c.privacy.ids, IdPolicy::Pseudonymise);
+        assert!(!c.privacy.send_raw_receipts);
+    }
+
+    #[test]
+    fn example_privacy_section_shows_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/agent.example.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let c = AgentConfig::parse(&text, "example").unwrap();
+        assert_eq!(c.privacy, PrivacyConfig::default());
+        assert!(text.contains("\n[privacy]\n"), "documented in the example");
+        let text = format!("{MINIMAL}[privacy]\nids = \"pseudonymize\"\n");
+        let e = AgentConfig::parse(&text, "agent.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("agent.toml:5: privacy.ids:"), "{e}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! forwards the events to HQ over MQTT.
 //!
 //! ```text
-//! drivers ─▶ mpsc ─▶ journal (group commit + fdatasync) ─▶ uplink (QoS 1 batches) ─▶ broker
+//! drivers ─▶ mpsc ─▶ privacy ─▶ journal (group commit + fdatasync) ─▶ uplink (QoS 1 batches) ─▶ broker
 //!                       ▲                                       │
 //!                       └──── trim up to the collector's mark ◀─┘ (retained .../ack)
 //! ```
@@ -12,6 +12,7 @@
 pub mod config;
 pub mod journal;
 pub mod metrics;
+pub mod privacy;
 pub mod replay;
 pub mod run;
 pub mod service;

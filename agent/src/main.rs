@@ -241,6 +241,13 @@ fn status_command(config: PathBuf, socket: Option<PathBuf>, json: bool) -> anyho
         u.reconnects,
         u.rewinds
     );
+    if u.forged_marks > 0 {
+        println!(
+            "uplink: {} FORGED commit marks ignored (last {}): someone else publishes on this agent's ack topic",
+            u.forged_marks,
+            u.last_forged_mark.map_or("-".to_owned(), |m| m.to_string())
+        );
+    }
     for (id, d) in &s.drivers {
         println!(
             "driver {id} ({}): {}, {} restarts{}",

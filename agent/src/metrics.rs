@@ -114,6 +114,12 @@ pub fn render(s: &Snapshot, reader: &JournalReader) -> String {
         &one(u.rewinds as f64),
     );
     metric(
+        "store_agent_forged_commit_marks_total",
+        "counter",
+        "Commit marks ignored because they claimed seqs this agent never published (someone else publishes on its ack topic).",
+        &one(u.forged_marks as f64),
+    );
+    metric(
         "store_agent_uplink_inflight_batches",
         "gauge",
         "Batches awaiting the broker's PUBACK.",

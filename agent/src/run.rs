@@ -9,6 +9,7 @@ use tracing::{error, info, warn};
 
 use crate::config::AgentConfig;
 use crate::journal::{run_writer, Journal, JournalError};
+use crate::privacy::Privacy;
 use crate::{metrics, service, status, supervisor, uplink};
 
 /// Records waiting for the journal before drivers are slowed down.
@@ -20,6 +21,8 @@ pub enum RunError {
     Journal(#[from] JournalError),
     #[error(transparent)]
     Secret(#[from] store_runtime::secret::SecretError),
+    #[error(transparent)]
+    Privacy(#[from] crate::privacy::PrivacyError),
 }
 
 /// Runs the agent until `shutdown` resolves, then stops drivers, commits what they handed in,
@@ -33,6 +36,7 @@ pub async fn run(
     // Secrets first: a wrong path stops the agent at start-up instead of leaving it running
     // without an uplink.
     let credentials = config.mqtt_credentials()?;
+    let privacy = Privacy::load(&config.privacy, &config.state_dir)?;
     if let Some(start) = config.clock.simulated_start_ms {
         store_drivers::clock::simulate(start, config.clock.speed, config.clock.anchor_ms);
         warn!(
@@ -53,7 +57,9 @@ pub async fn run(
     let (sink, records) = mpsc::channel(SINK_CAPACITY);
     let (journal_tx, journal_rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let writer = tokio::spawn(run_writer(journal, records, journal_rx));
+    // Every event passes the privacy rules on its way into the journal: clear staff ids and
+    // receipt texts never reach the disk or the wire.
+    let writer = tokio::spawn(run_writer(journal, records, journal_rx, privacy));
     let board = Arc::new(status::Board::default());
     let status_server = tokio::spawn(status::serve(
         status::socket_path(&config.state_dir),
@@ -165,8 +171,9 @@ fn reload(path: &Path, running: &AgentConfig, drivers: &mut supervisor::Drivers)
         || new.journal != running.journal
         || new.mqtt != running.mqtt
         || new.uplink != running.uplink
-        || new.metrics != running.metrics;
+        || new.metrics != running.metrics
+        || new.privacy != running.privacy;
     if needs_restart {
-        warn!("Only drivers are reloaded; identity, journal, mqtt, uplink and metrics changes take effect after a restart.");
+        warn!("Only drivers are reloaded; identity, journal, mqtt, uplink, metrics and privacy changes take effect after a restart.");
     }
 }

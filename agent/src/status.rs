@@ -31,6 +31,13 @@ pub struct UplinkStatus {
     pub last_puback_wall_ms: Option<i64>,
     pub reconnects: u64,
     pub rewinds: u64,
+    /// Commit marks ignored because they claimed seqs this agent never published: someone else
+    /// publishes on its `.../ack` topic (every message counts, repeats included).
+    #[serde(default)]
+    pub forged_marks: u64,
+    /// The last forged mark seen.
+    #[serde(default)]
+    pub last_forged_mark: Option<u64>,
     /// Publish → PUBACK latency: cumulative counts per bucket of [`LATENCY_BUCKETS`], the
     /// count and the sum in seconds.
     pub puback_latency_buckets: Vec<u64>,

@@ -231,6 +231,11 @@ fn package_lists_the_files_conffile_and_control_fields() {
         field("Depends")
     );
     assert!(
+        field("Depends").contains("adduser"),
+        "postinst creates the store-agent user: {}",
+        field("Depends")
+    );
+    assert!(
         deb.file_name().unwrap().to_string_lossy()
             == format!("store-agent_{}_amd64.deb", env!("CARGO_PKG_VERSION")),
         "{}",

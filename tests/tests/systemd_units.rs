@@ -81,9 +81,54 @@ fn agent_unit_is_a_notify_service_with_a_watchdog() {
         "DeviceAllow=char-ttyACM rw",
         "DeviceAllow=char-hidraw rw",
         "SupplementaryGroups=dialout",
+        "User=store-agent",
     ] {
         assert!(text.lines().any(|l| l.starts_with(line)), "missing {line}");
     }
+}
+
+/// `[Service]` values of `key` in a unit (last one wins in systemd; all are returned).
+fn values(text: &str, key: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix(&format!("{key}=")))
+        .map(|v| v.trim().to_owned())
+        .collect()
+}
+
+#[test]
+fn both_units_run_as_a_dedicated_user_never_root() {
+    for (unit, user) in [
+        ("store-agent.service", "store-agent"),
+        ("store-collector.service", "store-collector"),
+    ] {
+        let text = std::fs::read_to_string(repo_root().join("systemd").join(unit)).unwrap();
+        assert_eq!(values(&text, "User"), [user], "{unit}");
+        assert_eq!(values(&text, "Group"), [user], "{unit}");
+        for v in values(&text, "User").iter().chain(&values(&text, "Group")) {
+            assert!(v != "root" && v != "0", "{unit} runs as {v}");
+        }
+    }
+    let collector =
+        std::fs::read_to_string(repo_root().join("systemd/store-collector.service")).unwrap();
+    assert_eq!(
+        values(&collector, "DynamicUser"),
+        ["yes"],
+        "no package creates its user"
+    );
+    // The agent's user comes from the package, and gets the device group the unit and the udev
+    // rule name.
+    let postinst = std::fs::read_to_string(repo_root().join("packaging/deb/postinst")).unwrap();
+    assert!(postinst.contains("adduser --system --group"), "{postinst}");
+    assert!(
+        postinst.contains("adduser store-agent dialout"),
+        "{postinst}"
+    );
+    let rules =
+        std::fs::read_to_string(repo_root().join("systemd/70-store-scanners.rules")).unwrap();
+    assert!(rules
+        .lines()
+        .filter(|l| l.starts_with("SUBSYSTEM==\"hidraw\""))
+        .all(|l| l.contains("GROUP=\"dialout\"")));
 }
 
 /// The agent speaks the sd_notify protocol: READY=1 once the journal is open and the drivers

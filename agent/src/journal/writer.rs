@@ -11,26 +11,32 @@ use tokio::sync::mpsc;
 use tracing::{debug, error};
 
 use super::Journal;
+use crate::privacy::Privacy;
 
-/// Requests other than records: the uplink's trims.
+/// Requests other than records: the uplink's trims and the agent's own events.
 #[derive(Debug)]
 pub enum JournalInput {
     /// The collector committed every seq up to this mark: delete them.
     Trim(u64),
+    /// An event the agent itself records (e.g. a forged commit mark for HQ); nobody waits for
+    /// its answer.
+    Event(Box<store_proto::Event>),
 }
 
 /// Runs until the record channel closes (every driver is gone), then commits what is left.
+/// Every record passes `privacy` first, so what is journaled is what may leave the store.
 pub async fn run_writer(
     journal: Journal,
     mut records: mpsc::Receiver<Record>,
     mut inputs: mpsc::UnboundedReceiver<JournalInput>,
+    privacy: Privacy,
 ) -> Journal {
     let mut journal = journal;
     let max_group = journal.cfg.group_max_events.max(1);
     let mut inputs_open = true;
     // Commit the agent's own pending events (a quarantine's DataLoss) before anything else.
     if !journal.internal.is_empty() {
-        journal = commit(journal, Vec::new()).await;
+        journal = commit(journal, Vec::new(), &privacy).await;
     }
     loop {
         let first = tokio::select! {
@@ -39,6 +45,9 @@ pub async fn run_writer(
             input = inputs.recv(), if inputs_open => {
                 match input {
                     Some(JournalInput::Trim(mark)) => journal = trim(journal, mark).await,
+                    Some(JournalInput::Event(event)) => {
+                        journal = commit(journal, vec![Record { event: *event, reply: None }], &privacy).await;
+                    }
                     None => inputs_open = false,
                 }
                 continue;
@@ -56,16 +65,21 @@ pub async fn run_writer(
                 Err(_) => break,
             }
         }
-        journal = commit(journal, group).await;
+        journal = commit(journal, group, &privacy).await;
     }
     debug!("Journal writer stopped: all sources closed.");
     journal
 }
 
-async fn commit(journal: Journal, group: Vec<Record>) -> Journal {
+async fn commit(journal: Journal, group: Vec<Record>, privacy: &Privacy) -> Journal {
     let (events, replies): (Vec<_>, Vec<_>) = group.into_iter().map(|r| (r.event, r.reply)).unzip();
+    let privacy = privacy.clone();
     let (journal, result) = tokio::task::spawn_blocking(move || {
         let mut journal = journal;
+        let mut events = events;
+        for event in &mut events {
+            privacy.apply(event);
+        }
         crate::service::journal_busy(true);
         let result = journal.append(events);
         crate::service::journal_busy(false);

@@ -27,6 +27,9 @@ use tracing::{debug, info, warn};
 use super::batch::Identity;
 use crate::config::AgentConfig;
 
+/// Most `done_above` ranges taken from one commit mark (the collector sends at most 64).
+const MAX_DONE_ABOVE: usize = 64;
+
 /// What the connection reports to the uplink.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkEvent {
@@ -267,7 +270,14 @@ impl PollHandler for Handler {
                     match CommitMark::decode(p.payload.as_ref()) {
                         Ok(m) => Some(LinkEvent::Mark {
                             committed: m.committed_seq,
-                            done_above: m.done_above.iter().map(|r| (r.first, r.last)).collect(),
+                            // A collector sends at most that many; more only costs work here.
+                            // Fewer skips are always safe: the rest is resent.
+                            done_above: m
+                                .done_above
+                                .iter()
+                                .take(MAX_DONE_ABOVE)
+                                .map(|r| (r.first, r.last))
+                                .collect(),
                         }),
                         Err(e) => {
                             warn!(error = %e, "Undecodable commit mark; ignoring.");

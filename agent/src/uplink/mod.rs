@@ -7,6 +7,7 @@
 //! bookkeeping and `link` for the connection.
 
 mod batch;
+pub mod forged;
 mod link;
 pub mod state;
 
@@ -22,7 +23,8 @@ use tracing::{debug, info, warn};
 use crate::config::AgentConfig;
 use crate::journal::{JournalInput, JournalReader};
 use crate::status::{Board, UplinkStatus, LATENCY_BUCKETS};
-use state::State;
+use forged::ForgedMarks;
+use state::{MarkVerdict, State};
 
 /// How often the drain budget is refilled and stalls are checked.
 const TICK: Duration = Duration::from_millis(50);
@@ -63,9 +65,15 @@ pub async fn run(
     let mut head_open = true;
     let mut counters = Counters::default();
     let mut last_hq_status = Instant::now();
+    let ack_topic = store_proto::topics::ack(&identity.store_id, &identity.agent_id);
+    let mut forged = ForgedMarks::default();
     loop {
         crate::service::uplink_tick();
         fill(&mut state, &reader, &link, &identity, &config);
+        // A mark claimed before this run's resend caught up applies as it does.
+        if let Some(mark) = state.due_trim(Instant::now()) {
+            let _ = journal.send(JournalInput::Trim(mark));
+        }
         if state.mode() != mode {
             mode = state.mode();
             info!(
@@ -86,7 +94,10 @@ pub async fn run(
         }
         tokio::select! {
             ev = events.recv() => match ev {
-                Some(ev) => handle(&mut state, ev, &journal, &mut counters),
+                Some(ev) => {
+                    let mut marks = Marks { journal: &journal, forged: &mut forged, topic: &ack_topic };
+                    handle(&mut state, ev, &mut marks, &mut counters);
+                }
                 None => break, // the connection task ended after a disconnect request
             },
             // New durable events: add them to what is to be sent.
@@ -147,6 +158,7 @@ struct Counters {
     latency_buckets: [u64; LATENCY_BUCKETS.len()],
     latency_count: u64,
     latency_sum_s: f64,
+    last_forged_mark: Option<u64>,
 }
 
 impl Counters {
@@ -179,18 +191,22 @@ fn publish_status(board: &Board, state: &State, counters: &Counters) {
         last_puback_wall_ms: counters.last_puback_wall_ms,
         reconnects: counters.reconnects,
         rewinds: state.rewinds,
+        forged_marks: state.forged_marks,
+        last_forged_mark: counters.last_forged_mark,
         puback_latency_buckets: counters.latency_buckets.to_vec(),
         puback_latency_count: counters.latency_count,
         puback_latency_sum_s: counters.latency_sum_s,
     };
 }
 
-fn handle(
-    state: &mut State,
-    ev: LinkEvent,
-    journal: &mpsc::UnboundedSender<JournalInput>,
-    counters: &mut Counters,
-) {
+/// Where marks go: trims to the journal, forged ones to their reporter (and HQ via the journal).
+struct Marks<'a> {
+    journal: &'a mpsc::UnboundedSender<JournalInput>,
+    forged: &'a mut ForgedMarks,
+    topic: &'a str,
+}
+
+fn handle(state: &mut State, ev: LinkEvent, marks: &mut Marks<'_>, counters: &mut Counters) {
     let now = Instant::now();
     match ev {
         LinkEvent::Connected => {
@@ -210,11 +226,18 @@ fn handle(
         LinkEvent::Mark {
             committed,
             done_above,
-        } => {
-            if let Some(mark) = state.on_mark(committed, &done_above, now) {
-                let _ = journal.send(JournalInput::Trim(mark));
+        } => match state.on_mark(committed, &done_above, now) {
+            MarkVerdict::Trim(mark) => {
+                let _ = marks.journal.send(JournalInput::Trim(mark));
             }
-        }
+            MarkVerdict::Nothing => {}
+            MarkVerdict::Forged { mark, bound } => {
+                counters.last_forged_mark = Some(mark);
+                if let Some(event) = marks.forged.on_forged(mark, bound, marks.topic, now) {
+                    let _ = marks.journal.send(JournalInput::Event(Box::new(event)));
+                }
+            }
+        },
         LinkEvent::Collector { id, online } => {
             info!(collector_id = %id, online, "Collector status.");
             state.on_collector(&id, online);

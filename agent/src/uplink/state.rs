@@ -9,6 +9,35 @@
 //!
 //! Live first: seqs `>= live_from` are live and go first; seqs below it are the backlog,
 //! sent as `historical` batches at the configured drain rate beside the live ones.
+//!
+//! # Commit marks are checked against what was published
+//! The mark on `.../ack` is retained on the broker, so anyone who can publish there (a
+//! misconfigured ACL, a second agent with the same ids, an old broker state after this agent's
+//! `state_dir` was reset) could otherwise make the journal delete events that never left the
+//! store (invariant 3 would then be broken by a single message). Two bounds protect the journal:
+//!
+//! - **Plausible**: a legitimate mark is at most the highest seq this agent can ever have
+//!   published: `max(head at start, highest seq published in this run)`. Events up to the journal's
+//!   head at start may have gone out in an earlier run (published seqs are not persisted: that
+//!   would cost a write per batch); anything above was issued in this run and is known exactly.
+//!   A mark above that bound is *forged*: it is ignored as a whole (its `done_above` too), the
+//!   applied mark does not move (so a later genuine mark still trims, even after a forged
+//!   `u64::MAX`), and the caller reports it (log, metric, status, an event for HQ).
+//! - **Applied**: the journal is trimmed only through `min(claimed mark, highest seq published in
+//!   this run)`: an event this run has not handed to the broker is never trimmed, whatever the
+//!   mark says. After a restart, a retained mark above what this run has published (a genuine one
+//!   from the previous run, or a forgery no higher than the old head) is remembered as *claimed*
+//!   and applied step by step as the resend catches up: those events go out once more and the
+//!   collector drops them as duplicates (invariant 1). The cost is a resend of what was committed
+//!   but not yet trimmed at the last stop (normally a handful of events); the gain is that no
+//!   message on `.../ack` can delete an event that was never sent.
+//!
+//! What remains trusted: a forged mark no higher than what was published can still trim events
+//! that are in flight and that the collector has not committed; telling those apart needs
+//! authenticated marks (broker ACLs are the protection today).
+//!
+//! "Published" means handed to the MQTT client (before its PUBACK): the collector may commit a
+//! batch before this agent sees the broker's PUBACK for it.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -35,6 +64,21 @@ pub struct InFlight {
     /// Events in the batch (what a historical batch took from the drain budget).
     pub events: usize,
     pub sent_at: Instant,
+    /// `published` before this batch, restored if the batch never reached the client.
+    published_before: u64,
+}
+
+/// What a commit mark means for the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkVerdict {
+    /// Delete every journal entry up to and including this seq.
+    Trim(u64),
+    /// Nothing to trim now: a stale or repeated mark, or one above what this run has published
+    /// yet (applied as the resend catches up, see [`State::due_trim`]).
+    Nothing,
+    /// The mark claims seqs this agent cannot have published (above `bound`, the highest seq it
+    /// can have sent in this or an earlier run): ignored as a whole.
+    Forged { mark: u64, bound: u64 },
 }
 
 /// What to send next: the seq range to read from the journal.
@@ -51,7 +95,14 @@ pub struct State {
     todo: SeqSet,
     inflight: HashMap<u64, InFlight>,
     broker_acked: SeqSet,
+    /// The applied mark: the journal is trimmed through it. Never above `published`.
     mark: u64,
+    /// The highest plausible mark the collector sent; may be above `published` after a restart.
+    claimed: u64,
+    /// Highest seq handed to the MQTT client in this run.
+    published: u64,
+    /// The journal's durable head when the uplink started: what an earlier run may have sent.
+    start_head: u64,
     /// Seqs above the mark the collector already holds (from its last mark message).
     done_above: SeqSet,
     stall_since: Option<Instant>,
@@ -65,6 +116,8 @@ pub struct State {
     /// When the oldest live seq not yet sent became durable (for the linger).
     live_since: Option<Instant>,
     pub rewinds: u64,
+    /// Commit marks ignored as forged (every message, repeats included).
+    pub forged_marks: u64,
 }
 
 impl State {
@@ -81,6 +134,9 @@ impl State {
             inflight: HashMap::new(),
             broker_acked: SeqSet::new(),
             mark: 0,
+            claimed: 0,
+            published: 0,
+            start_head: head,
             done_above: SeqSet::new(),
             stall_since: None,
             collectors: HashSet::new(),
@@ -91,6 +147,7 @@ impl State {
             next_id: 1,
             live_since: None,
             rewinds: 0,
+            forged_marks: 0,
         };
         s.reclassify();
         s
@@ -177,27 +234,53 @@ impl State {
         Some(now.saturating_duration_since(b.sent_at))
     }
 
-    /// The collector's committed mark and what it holds above it; returns the mark to trim the
-    /// journal to when it moved.
-    pub fn on_mark(&mut self, mark: u64, done_above: &[(u64, u64)], now: Instant) -> Option<u64> {
-        if mark < self.mark {
-            return None; // a stale retained message
+    /// The highest seq this agent can have published, in this run or an earlier one.
+    pub fn plausible_bound(&self) -> u64 {
+        self.start_head.max(self.published)
+    }
+
+    /// The collector's committed mark and what it holds above it (see the module header for
+    /// why a mark is checked against what was published).
+    pub fn on_mark(&mut self, mark: u64, done_above: &[(u64, u64)], now: Instant) -> MarkVerdict {
+        let bound = self.plausible_bound();
+        if mark > bound {
+            self.forged_marks += 1;
+            return MarkVerdict::Forged { mark, bound };
         }
-        // What the collector holds needs no sending, now or after a rewind.
+        if mark < self.claimed {
+            return MarkVerdict::Nothing; // a stale retained message
+        }
+        self.claimed = mark;
+        // What the collector holds needs no sending, now or after a rewind; only what this run
+        // published can be held there (the rest is sent, and dropped there as a duplicate).
         self.done_above = SeqSet::from_ranges(done_above.iter().copied());
         self.done_above.remove_through(mark);
+        if self.published < u64::MAX {
+            self.done_above.remove_range(self.published + 1, u64::MAX);
+        }
         for (a, b) in self.done_above.ranges() {
             self.todo.remove_range(a, b);
         }
-        if mark == self.mark {
+        match self.due_trim(now) {
+            Some(to) => MarkVerdict::Trim(to),
+            None => MarkVerdict::Nothing,
+        }
+    }
+
+    /// Moves the applied mark up to what is both claimed by the collector and published in this
+    /// run; returns the seq to trim the journal to when it moved. Called on every mark and after
+    /// sending (a claimed mark from before a restart is applied as the resend catches up).
+    pub fn due_trim(&mut self, now: Instant) -> Option<u64> {
+        let to = self.claimed.min(self.published);
+        if to <= self.mark {
             return None;
         }
-        self.mark = mark;
-        self.todo.remove_through(mark);
-        self.broker_acked.remove_through(mark);
-        self.done_above.remove_through(mark);
+        self.mark = to;
+        self.todo.remove_through(to);
+        self.broker_acked.remove_through(to);
+        self.done_above.remove_through(to);
         self.stall_since = (!self.broker_acked.is_empty()).then_some(now);
-        Some(mark)
+        Some(to)
     }
 
     pub fn on_collector(&mut self, id: &str, online: bool) {
@@ -277,6 +360,10 @@ impl State {
     /// A batch that could not be handed to the client after all: back to the to-send set.
     pub fn on_disconnected_batch(&mut self, id: u64) {
         if let Some(b) = self.inflight.remove(&id) {
+            if self.published == b.last {
+                // It never left: it must not count as published (see the module header).
+                self.published = b.published_before;
+            }
             self.todo.insert_range(b.first.max(self.mark + 1), b.last);
             if b.historical {
                 self.tokens += b.events as f64;
@@ -302,8 +389,10 @@ impl State {
                 historical,
                 events,
                 sent_at: Instant::now(),
+                published_before: self.published,
             },
         );
+        self.published = self.published.max(to);
         if historical {
             self.tokens -= events as f64;
         } else if self.todo.first_range_from(self.live_from).is_none() {
@@ -373,8 +462,12 @@ mod tests {
         let (b, _) = send(&mut s, 10);
         s.on_puback(a, t);
         s.on_puback(b, t);
-        assert_eq!(s.on_mark(5, &[], t), Some(5));
-        assert_eq!(s.on_mark(4, &[], t), None, "marks never go back");
+        assert_eq!(s.on_mark(5, &[], t), MarkVerdict::Trim(5));
+        assert_eq!(
+            s.on_mark(4, &[], t),
+            MarkVerdict::Nothing,
+            "marks never go back"
+        );
         assert_eq!(s.pick(t), None, "all sent and acked by the broker");
         let later = t + Duration::from_secs(6);
         assert!(
@@ -404,7 +497,7 @@ mod tests {
             s.on_puback(id, t);
         }
         // The broker lost 11..=14; the collector holds 1..=10 and 15..=40.
-        assert_eq!(s.on_mark(10, &[(15, 40)], t), Some(10));
+        assert_eq!(s.on_mark(10, &[(15, 40)], t), MarkVerdict::Trim(10));
         assert!(s.tick(t + Duration::from_secs(5)));
         let p = s.pick(t).unwrap();
         assert_eq!((p.from, p.to), (11, 14));
@@ -508,5 +601,101 @@ mod tests {
         s.skip(1, 15);
         let p = s.pick(t).unwrap();
         assert_eq!((p.from, p.to), (16, 20));
+    }
+
+    /// Sends everything that is due, one batch at a time, as the uplink's fill loop does.
+    fn send_all(s: &mut State, t: Instant) -> u64 {
+        let mut last = 0;
+        while let Some(p) = s.pick(t) {
+            s.sent(p.from, p.to, (p.to - p.from + 1) as usize, p.historical);
+            last = p.to;
+        }
+        last
+    }
+
+    #[test]
+    fn a_mark_above_what_was_published_is_forged_and_ignored() {
+        let t = Instant::now();
+        let mut s = State::new(cfg(), None, 0, t);
+        s.on_connected();
+        s.on_head(5, t);
+        send(&mut s, 10);
+        assert_eq!(s.plausible_bound(), 5);
+        // head + 1000: the old bug trimmed events 6.. before they were ever sent.
+        assert_eq!(
+            s.on_mark(1005, &[(1006, 2000)], t),
+            MarkVerdict::Forged {
+                mark: 1005,
+                bound: 5
+            }
+        );
+        assert_eq!(s.mark(), 0, "the applied mark did not move");
+        s.on_head(8, t);
+        let p = s.pick(t).expect("new events are still sent");
+        assert_eq!((p.from, p.to), (6, 8));
+        assert_eq!(s.forged_marks, 1);
+    }
+
+    #[test]
+    fn a_forged_max_mark_does_not_stop_later_genuine_marks() {
+        let t = Instant::now();
+        let mut s = State::new(cfg(), None, 0, t);
+        s.on_connected();
+        s.on_head(10, t);
+        send(&mut s, 10);
+        assert!(matches!(
+            s.on_mark(u64::MAX, &[], t),
+            MarkVerdict::Forged { mark: u64::MAX, .. }
+        ));
+        assert_eq!(s.on_mark(4, &[], t), MarkVerdict::Trim(4), "genuine mark");
+        assert!(matches!(
+            s.on_mark(u64::MAX, &[], t),
+            MarkVerdict::Forged { .. }
+        ));
+        assert_eq!(s.on_mark(10, &[], t), MarkVerdict::Trim(10));
+        assert_eq!(s.forged_marks, 2);
+    }
+
+    #[test]
+    fn after_a_restart_a_retained_mark_trims_only_what_this_run_resent() {
+        let t = Instant::now();
+        // The journal holds 1..=20 from an earlier run; the retained mark says 15 (a genuine mark
+        // that arrived after the last trim, or a forgery no higher than the old head).
+        let mut s = State::new(cfg(), Some(1), 20, t);
+        assert_eq!(s.plausible_bound(), 20);
+        assert_eq!(s.on_mark(15, &[(17, 18)], t), MarkVerdict::Nothing);
+        assert_eq!(s.mark(), 0, "nothing this run has not published is trimmed");
+        assert!(matches!(
+            s.on_mark(21, &[], t),
+            MarkVerdict::Forged { bound: 20, .. }
+        ));
+        s.on_connected();
+        let (_, p) = send(&mut s, 10);
+        assert_eq!((p.from, p.to), (1, 20), "everything is resent");
+        assert_eq!(s.due_trim(t), Some(10), "trimmed as the resend catches up");
+        send(&mut s, 10);
+        assert_eq!(
+            s.due_trim(t),
+            Some(15),
+            "up to the claimed mark, no further"
+        );
+        assert_eq!(s.due_trim(t), None);
+        assert_eq!(s.on_mark(20, &[], t), MarkVerdict::Trim(20));
+    }
+
+    #[test]
+    fn a_batch_that_never_reached_the_client_does_not_count_as_published() {
+        let t = Instant::now();
+        let mut s = State::new(cfg(), None, 0, t);
+        s.on_connected();
+        s.on_head(5, t);
+        send(&mut s, 5);
+        s.on_head(9, t);
+        let (id, _) = send(&mut s, 10);
+        s.on_disconnected_batch(id);
+        assert_eq!(s.plausible_bound(), 5);
+        assert!(matches!(s.on_mark(9, &[], t), MarkVerdict::Forged { .. }));
+        assert_eq!(send_all(&mut s, t), 9);
+        assert_eq!(s.on_mark(9, &[], t), MarkVerdict::Trim(9));
     }
 }

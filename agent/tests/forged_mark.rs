@@ -1,0 +1,254 @@
+//! A forged retained commit mark against the real uplink, journal and a real Mosquitto (skipped
+//! when `/usr/sbin/mosquitto` is missing): events above what the agent published are neither
+//! trimmed nor held back, a forged `u64::MAX` does not stop later genuine marks, and HQ hears of
+//! the forgery through a TAMPERED device status.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prost::Message;
+use rumqttc::{AsyncClient, Event as MqttEvent, MqttOptions, Packet, QoS};
+use store_agent::config::AgentConfig;
+use store_agent::journal::{run_writer, Journal, JournalReader};
+use store_agent::privacy::Privacy;
+use store_agent::status::Board;
+use store_drivers::Record;
+use store_proto::v1::{CommitMark, DeviceState, Scan};
+use store_proto::{topics, Body, Event, EventBatch};
+use tokio::sync::{mpsc, oneshot, watch};
+
+const MOSQUITTO: &str = "/usr/sbin/mosquitto";
+const WAIT: Duration = Duration::from_secs(20);
+
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_mosquitto(dir: &Path) -> (Guard, u16) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+    )
+    .unwrap();
+    let child = Command::new(MOSQUITTO)
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start mosquitto");
+    let guard = Guard(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "mosquitto does not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (guard, port)
+}
+
+async fn record(sink: &mpsc::Sender<Record>, data: &str) -> u64 {
+    let (tx, rx) = oneshot::channel();
+    let event = Event {
+        device_id: "scanner-1".into(),
+        body: Some(Body::Scan(Scan {
+            data: data.into(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    sink.send(Record {
+        event,
+        reply: Some(tx),
+    })
+    .await
+    .unwrap();
+    rx.await.unwrap().unwrap()
+}
+
+/// Waits until `seen` (seq -> event) holds `seq`, pumping the subscriber.
+async fn wait_seen(
+    rx: &mut mpsc::UnboundedReceiver<Event>,
+    seen: &mut std::collections::BTreeMap<u64, Event>,
+    seq: u64,
+) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !seen.contains_key(&seq) {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(e)) => {
+                seen.insert(e.seq, e);
+            }
+            _ => panic!("seq {seq} never published; saw {:?}", seen.keys()),
+        }
+    }
+}
+
+async fn wait_first_held(reader: &JournalReader, want: Option<u64>) {
+    let deadline = Instant::now() + WAIT;
+    while reader.first_seq() != want {
+        assert!(
+            Instant::now() < deadline,
+            "journal's first held seq is {:?}, want {want:?}",
+            reader.first_seq()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn publish_mark(client: &AsyncClient, topic: &str, committed_seq: u64) {
+    let mark = CommitMark {
+        committed_seq,
+        collector_id: "intruder".into(),
+        ..Default::default()
+    };
+    client
+        .publish(topic, QoS::AtLeastOnce, true, mark.encode_to_vec())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_marks_neither_trim_nor_hold_back_events() {
+    if !Path::new(MOSQUITTO).exists() {
+        eprintln!("skipped: {MOSQUITTO} missing");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_broker, port) = start_mosquitto(dir.path());
+    let config = AgentConfig::parse(
+        &format!(
+            "store_id = \"s1\"\nagent_id = \"a1\"\nstate_dir = {:?}\n[mqtt]\nport = {port}\n\
+             keep_alive_secs = 5\n[uplink]\nlinger_ms = 0\nreconnect_min_ms = 50\nreconnect_max_ms = 200\n",
+            dir.path().join("state")
+        ),
+        "test.toml",
+    )
+    .unwrap();
+    let ack = topics::ack("s1", "a1");
+
+    // HQ's view: everything on the events topic.
+    let mut opts = MqttOptions::new("hq-probe", "127.0.0.1", port);
+    opts.set_max_packet_size(16 << 20, 16 << 20);
+    let (hq, mut hq_loop) = AsyncClient::new(opts, 64);
+    hq.subscribe(topics::events("s1", "a1"), QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            match hq_loop.poll().await {
+                Ok(MqttEvent::Incoming(Packet::Publish(p))) => {
+                    if let Ok(b) = EventBatch::decode(p.payload.as_ref()) {
+                        for e in b.events {
+                            let _ = ev_tx.send(e);
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    });
+
+    // Retained before the agent starts: head + 1000 with an empty journal.
+    publish_mark(&hq, &ack, 1000).await;
+
+    let (journal, reader, _) =
+        Journal::open(&dir.path().join("state"), config.journal.clone()).unwrap();
+    let (sink, records) = mpsc::channel(64);
+    let (journal_tx, journal_rx) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(run_writer(
+        journal,
+        records,
+        journal_rx,
+        Privacy::new(None, false),
+    ));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let board = Arc::new(Board::default());
+    let uplink = tokio::spawn(store_agent::uplink::run(
+        config,
+        None,
+        reader.clone(),
+        journal_tx,
+        stop_rx,
+        board.clone(),
+    ));
+
+    let mut seen = std::collections::BTreeMap::new();
+    let mut last = 0;
+    for i in 0..5 {
+        last = record(&sink, &format!("item-{i}")).await;
+    }
+    wait_seen(&mut ev_rx, &mut seen, last).await;
+    // The forgery reached HQ as a TAMPERED status of the agent, after the events it arrived
+    // behind (its seq is not known in advance: find it).
+    let deadline = Instant::now() + WAIT;
+    let tampered = loop {
+        let found = seen.values().find(|e| {
+            matches!(&e.body, Some(Body::DeviceStatus(s)) if s.state == DeviceState::Tampered as i32)
+        });
+        if let Some(e) = found {
+            break e.clone();
+        }
+        assert!(Instant::now() < deadline, "no TAMPERED status: {seen:?}");
+        if let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(200), ev_rx.recv()).await {
+            seen.insert(e.seq, e);
+        }
+    };
+    let Some(Body::DeviceStatus(s)) = &tampered.body else {
+        unreachable!()
+    };
+    assert_eq!(tampered.device_id, "agent");
+    assert!(
+        s.reason
+            .starts_with("forged commit mark 1000 above highest published "),
+        "{}",
+        s.reason
+    );
+    assert!(s.reason.contains(&ack), "{}", s.reason);
+    assert_eq!(reader.first_seq(), Some(1), "nothing was trimmed");
+    // The status snapshot refreshes every 50 ms.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let status = board.uplink.lock().unwrap().clone();
+        if status.forged_marks >= 1 {
+            assert_eq!(status.last_forged_mark, Some(1000));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "status never counted the forgery"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A forged u64::MAX, then a genuine mark: the genuine one still trims.
+    publish_mark(&hq, &ack, u64::MAX).await;
+    let more = record(&sink, "item-after-max").await;
+    wait_seen(&mut ev_rx, &mut seen, more).await;
+    assert_eq!(reader.first_seq(), Some(1), "u64::MAX trimmed nothing");
+    publish_mark(&hq, &ack, 3).await;
+    wait_first_held(&reader, Some(4)).await;
+    let head = reader.head();
+    wait_seen(&mut ev_rx, &mut seen, head).await;
+    publish_mark(&hq, &ack, head).await;
+    wait_first_held(&reader, None).await;
+
+    let _ = stop_tx.send(true);
+    drop(sink);
+    let _ = writer.await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), uplink).await;
+}
