@@ -11,6 +11,7 @@
 pub mod clock;
 pub mod counter;
 pub mod line_feed;
+pub mod listen;
 pub mod pos;
 pub mod scanner;
 mod sink;
