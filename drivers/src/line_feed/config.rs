@@ -27,11 +27,17 @@ pub struct LineFeedConfig {
     pub max_connections: usize,
     /// Seconds a connection may stay without beginning a line (at least 1); then it is answered
     /// `err timeout: …` and closed. A blank line is a keep-alive.
-    #[serde(default = "default_idle_timeout_secs", deserialize_with = "at_least_one")]
+    #[serde(
+        default = "default_idle_timeout_secs",
+        deserialize_with = "at_least_one"
+    )]
     pub idle_timeout_secs: u64,
     /// Seconds a line may take from its first byte to its newline (at least 1), and the client to
     /// take an answer; then the connection is closed (answers already owed are still written).
-    #[serde(default = "default_line_timeout_secs", deserialize_with = "at_least_one")]
+    #[serde(
+        default = "default_line_timeout_secs",
+        deserialize_with = "at_least_one"
+    )]
     pub line_timeout_secs: u64,
 }
 
@@ -57,4 +63,37 @@ fn default_idle_timeout_secs() -> u64 {
 
 fn default_line_timeout_secs() -> u64 {
     30
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::DriverConfig;
+
+    fn parse(value: serde_json::Value) -> Result<DriverConfig, serde_json::Error> {
+        serde_json::from_value(value)
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(serde_json::json!({"type": "line_feed", "id": "feed"})).unwrap();
+        let DriverConfig::LineFeed(c) = c else {
+            panic!("wrong variant: {c:?}");
+        };
+        assert_eq!(c.listen, std::net::SocketAddr::from(([127, 0, 0, 1], 7070)));
+        assert_eq!(c.max_line_bytes, 65_536);
+        assert_eq!(c.max_pending, 8192);
+        assert_eq!(c.max_connections, 64);
+        assert_eq!(c.idle_timeout_secs, 300);
+        assert_eq!(c.line_timeout_secs, 30);
+    }
+
+    #[test]
+    fn zero_limits_are_refused() {
+        for key in ["max_connections", "idle_timeout_secs", "line_timeout_secs"] {
+            let mut value = serde_json::json!({"type": "line_feed", "id": "feed"});
+            value[key] = 0.into();
+            let e = parse(value).unwrap_err();
+            assert!(e.to_string().contains("must be at least 1"), "{key}: {e}");
+        }
+    }
 }

@@ -59,8 +59,7 @@ struct Shared {
 /// Accepts connections until the listening socket fails (accept errors such as `EMFILE` are
 /// waited out, see [`Listener::accept`]) or the journal goes away.
 pub async fn run(config: LineFeedConfig, sink: Sink) -> Result<(), DriverError> {
-    let listener =
-        Listener::bind(&config.id, config.listen, config.max_connections, BUSY).await?;
+    let listener = Listener::bind(&config.id, config.listen, config.max_connections, BUSY).await?;
     info!(
         driver_id = %config.id,
         addr = %config.listen,
@@ -103,7 +102,9 @@ pub async fn serve_listener(
 #[derive(Debug, PartialEq, Eq)]
 enum LineRead {
     /// A line (terminator included, or cut by end of input); `too_long` when it was not stored.
-    Line { too_long: bool },
+    Line {
+        too_long: bool,
+    },
     Eof,
     /// No line begun within the idle timeout.
     Idle,
