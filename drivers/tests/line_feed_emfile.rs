@@ -88,7 +88,9 @@ async fn emfile_on_accept_is_waited_out_without_failing_the_driver() {
     let server = tokio::spawn(serve_listener(listener, config, sink));
 
     let (mut good_read, mut good_write) = client(addr).await;
-    assert!(ask(&mut good_read, &mut good_write).await.starts_with("ok "));
+    assert!(ask(&mut good_read, &mut good_write)
+        .await
+        .starts_with("ok "));
 
     let original = soft_nofile();
     // An odd number of spare descriptors: each served connection takes two (ours and the
@@ -106,7 +108,9 @@ async fn emfile_on_accept_is_waited_out_without_failing_the_driver() {
         }
     }
     // The connected client is still served while the table is full.
-    assert!(ask(&mut good_read, &mut good_write).await.starts_with("ok "));
+    assert!(ask(&mut good_read, &mut good_write)
+        .await
+        .starts_with("ok "));
 
     // Descriptors come free: the pending connection is taken, and new clients are served.
     drop(flood);
