@@ -11,6 +11,7 @@
 pub mod clock;
 pub mod counter;
 pub mod line_feed;
+pub mod listen;
 pub mod pos;
 pub mod scanner;
 mod sink;
@@ -164,6 +165,28 @@ mod tests {
                     // The example documents the defaults of the staff command barcodes.
                     assert_eq!(c.modes, scanner::mode::ModeConfig::default());
                 }
+                if let DriverConfig::CounterPush(c) = driver {
+                    // ... and those of the listener's limits.
+                    let defaults =
+                        serde_json::json!({"type": "counter_push", "id": "d", "vendor": "axis"});
+                    let Ok(DriverConfig::CounterPush(d)) = serde_json::from_value(defaults) else {
+                        panic!("defaults do not parse");
+                    };
+                    assert_eq!(
+                        (
+                            c.max_connections,
+                            c.header_timeout_secs,
+                            c.body_timeout_secs,
+                            c.max_body_bytes
+                        ),
+                        (
+                            d.max_connections,
+                            d.header_timeout_secs,
+                            d.body_timeout_secs,
+                            d.max_body_bytes
+                        )
+                    );
+                }
             }
             kinds.extend(parsed.drivers.iter().map(DriverConfig::kind));
         }
@@ -178,5 +201,30 @@ mod tests {
         ] {
             assert!(kinds.contains(&kind), "no example of {kind}: {kinds:?}");
         }
+    }
+
+    /// The example's (active) `line_feed` block documents the coded defaults.
+    #[test]
+    fn line_feed_example_shows_the_defaults() {
+        #[derive(Deserialize)]
+        struct Drivers {
+            drivers: Vec<DriverConfig>,
+        }
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/agent.example.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let start = text
+            .find("[[drivers]]\ntype = \"line_feed\"")
+            .expect("line_feed example");
+        let block = text[start..].split("\n\n").next().unwrap();
+        let parsed: Drivers = toml::from_str(block).unwrap_or_else(|e| panic!("{block}\n{e}"));
+        let DriverConfig::LineFeed(example) = &parsed.drivers[0] else {
+            panic!("not a line feed: {block}");
+        };
+        let defaults =
+            serde_json::json!({"type": "line_feed", "id": example.id, "listen": example.listen});
+        let Ok(DriverConfig::LineFeed(defaults)) = serde_json::from_value(defaults) else {
+            panic!("defaults do not parse");
+        };
+        assert_eq!(*example, defaults);
     }
 }

@@ -361,6 +361,9 @@ mod tests {
             token: Some("s3cret".into()),
             max_body_bytes: 1 << 20,
             line: "front".into(),
+            max_connections: 32,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
         };
         tokio::spawn(serve(listener, config, sink));
         let (tx, rx) = mpsc::unbounded_channel();

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Deserializer};
 
 use crate::counter::reading::Vendor;
+use crate::listen::at_least_one;
 
 /// `[[drivers]] type = "counter_push"`: an HTTP endpoint that people counters post their counts
 /// to.
@@ -33,6 +34,25 @@ pub struct CounterPushConfig {
     /// Counting line recorded for counters that do not name their lines.
     #[serde(default = "default_line")]
     pub line: String,
+    /// Connections served at once (at least 1). A further one is answered 503 (`Retry-After`)
+    /// and closed at once.
+    #[serde(default = "default_max_connections", deserialize_with = "at_least_one")]
+    pub max_connections: usize,
+    /// Seconds a request's headers may take to arrive, counted from the connection opening or
+    /// the previous response (at least 1). This is also how long an idle keep-alive connection
+    /// stays open. Then the connection is closed.
+    #[serde(
+        default = "default_header_timeout_secs",
+        deserialize_with = "at_least_one"
+    )]
+    pub header_timeout_secs: u64,
+    /// Seconds a request's body may take to arrive after its headers (at least 1); then it is
+    /// answered 408 and nothing is journaled.
+    #[serde(
+        default = "default_body_timeout_secs",
+        deserialize_with = "at_least_one"
+    )]
+    pub body_timeout_secs: u64,
 }
 
 fn default_listen() -> SocketAddr {
@@ -45,6 +65,18 @@ fn default_max_body_bytes() -> usize {
 
 fn default_line() -> String {
     "main".to_owned()
+}
+
+fn default_max_connections() -> usize {
+    32
+}
+
+fn default_header_timeout_secs() -> u64 {
+    10
+}
+
+fn default_body_timeout_secs() -> u64 {
+    30
 }
 
 fn non_empty_token<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -67,6 +99,9 @@ impl fmt::Debug for CounterPushConfig {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("max_body_bytes", &self.max_body_bytes)
             .field("line", &self.line)
+            .field("max_connections", &self.max_connections)
+            .field("header_timeout_secs", &self.header_timeout_secs)
+            .field("body_timeout_secs", &self.body_timeout_secs)
             .finish()
     }
 }
@@ -95,6 +130,24 @@ mod tests {
         assert_eq!(c.token, None);
         assert_eq!(c.max_body_bytes, 1_048_576);
         assert_eq!(c.line, "main");
+        assert_eq!(c.max_connections, 32);
+        assert_eq!(c.header_timeout_secs, 10);
+        assert_eq!(c.body_timeout_secs, 30);
+    }
+
+    #[test]
+    fn zero_limits_are_refused() {
+        for key in [
+            "max_connections",
+            "header_timeout_secs",
+            "body_timeout_secs",
+        ] {
+            let mut value =
+                serde_json::json!({"type": "counter_push", "id": "d", "vendor": "axis"});
+            value[key] = 0.into();
+            let e = parse(value).unwrap_err();
+            assert!(e.to_string().contains("must be at least 1"), "{key}: {e}");
+        }
     }
 
     #[test]

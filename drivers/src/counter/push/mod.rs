@@ -19,7 +19,15 @@
 //!   too (without the body), so HQ sees why a counter's data is missing.
 //! - **503** when the journal refused an event (or the agent is shutting down): the counter
 //!   should send the payload again later.
+//! - **408** when the body does not arrive within `body_timeout_secs` of the headers; nothing is
+//!   journaled.
+//! - **503** `busy` (with `Retry-After`) at once, without reading the request, when
+//!   `max_connections` connections are open already.
 //! - 404 for other paths, 405 for other methods.
+//!
+//! A connection whose request headers do not arrive within `header_timeout_secs` (of its opening
+//! or of the previous response, so this bounds idle keep-alive connections too) is closed. The
+//! listener's other bounds are described in [`crate::listen`].
 //!
 //! Running totals (Axis live sums, Irisys registers) go through per-counter
 //! [`Trackers`], held in memory. Such payloads are handled
@@ -31,12 +39,16 @@
 mod config;
 pub mod decode;
 #[cfg(test)]
+mod limit_tests;
+#[cfg(test)]
 mod tests;
 
 pub use config::CounterPushConfig;
 pub use decode::{PayloadDecoder, PushReplay, Rejected};
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
@@ -44,6 +56,9 @@ use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
 use store_proto::v1::{self, FootTraffic};
 use store_proto::{Body, Event};
@@ -53,18 +68,29 @@ use tracing::{debug, info, warn};
 
 use crate::counter::reading::Decoded;
 use crate::counter::tracker::Trackers;
+use crate::listen::{Listener, ListenerStats, LogLimiter, LOG_EVERY};
 use crate::{clock, DriverError, Record, RecordError, Sink};
 
-/// Listens until the listener fails or the journal goes away.
+/// Written to a connection beyond `max_connections` before closing it; the request is not read.
+pub const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+Content-Length: 27\r\n\
+Retry-After: 5\r\n\
+Connection: close\r\n\
+\r\n\
+busy: too many connections\n";
+
+/// Listens until the listening socket fails or the journal goes away.
 pub async fn run(config: CounterPushConfig, sink: Sink) -> Result<(), DriverError> {
-    let listener = crate::bind(&config.id, config.listen).await?;
+    let listener = Listener::bind(&config.id, config.listen, config.max_connections, BUSY).await?;
     info!(
         driver_id = %config.id,
         addr = %config.listen,
         vendor = config.vendor.name(),
+        max_connections = config.max_connections,
         "Counter push listening."
     );
-    serve(listener, config, sink).await
+    serve_listener(listener, config, sink).await
 }
 
 /// Serves on a bound listener (tests bind port 0 and pass the listener in).
@@ -73,23 +99,72 @@ pub async fn serve(
     config: CounterPushConfig,
     sink: Sink,
 ) -> Result<(), DriverError> {
-    let id = config.id.clone();
-    let watch = sink.clone();
-    let app = router(config, sink);
-    axum::serve(listener, app)
-        // The journal is gone when the agent shuts down: stop taking requests we cannot store.
-        .with_graceful_shutdown(async move { watch.closed().await })
-        .await
-        .map_err(|source| DriverError::Io {
-            id: id.clone(),
-            source,
-        })?;
-    Err(DriverError::SinkClosed { id })
+    let listener = Listener::new(&config.id, listener, config.max_connections, BUSY);
+    serve_listener(listener, config, sink).await
 }
 
-fn router(config: CounterPushConfig, sink: Sink) -> Router {
+async fn serve_listener(
+    mut listener: Listener,
+    config: CounterPushConfig,
+    sink: Sink,
+) -> Result<(), DriverError> {
+    let id = config.id.clone();
+    let watch = sink.clone();
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(config.header_timeout_secs));
+    let limits = Arc::new(Limits {
+        stats: listener.stats().clone(),
+        timeout_log: LogLimiter::new(LOG_EVERY),
+    });
+    let service = TowerToHyperService::new(router(config, sink, limits.clone()));
+    loop {
+        let (stream, peer, slot) = tokio::select! {
+            accepted = listener.accept() => accepted?,
+            // The journal is gone when the agent shuts down: stop taking requests we cannot store.
+            () = watch.closed() => return Err(DriverError::SinkClosed { id }),
+        };
+        let connection = http.serve_connection(TokioIo::new(stream), service.clone());
+        let limits = limits.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            match connection.await {
+                Err(e) if e.is_timeout() => limits.timed_out(&id, "request headers"),
+                Err(e) => {
+                    debug!(driver_id = %id, %peer, error = %e, "Counter push connection failed.")
+                }
+                Ok(()) => {}
+            }
+        });
+    }
+}
+
+/// The listener's counters and the rate limit of timeout logs, shared by the connections.
+struct Limits {
+    stats: Arc<ListenerStats>,
+    timeout_log: LogLimiter,
+}
+
+impl Limits {
+    fn timed_out(&self, driver_id: &str, what: &str) {
+        let total = self.stats.timed_out.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(not_logged) = self.timeout_log.allow() {
+            warn!(
+                %driver_id,
+                waited_for = what,
+                not_logged,
+                timed_out_total = total,
+                "Closed a counter push connection: timeout."
+            );
+        }
+    }
+}
+
+fn router(config: CounterPushConfig, sink: Sink, limits: Arc<Limits>) -> Router {
     let limit = config.max_body_bytes;
     let shared = Arc::new(Shared {
+        limits,
         payloads: PayloadDecoder::new(config.vendor, config.id.clone(), config.line.clone()),
         config,
         sink,
@@ -104,6 +179,7 @@ fn router(config: CounterPushConfig, sink: Sink) -> Router {
 
 struct Shared {
     config: CounterPushConfig,
+    limits: Arc<Limits>,
     /// The pure half: decoding and labelling, shared with `replay-capture`.
     payloads: PayloadDecoder,
     sink: Sink,
@@ -148,7 +224,17 @@ async fn receive(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     if declared.is_some_and(|n| n > limit as u64) {
         return shared.too_large().await;
     }
-    let body = match Bytes::from_request(request, &()).await {
+    let patience = Duration::from_secs(shared.config.body_timeout_secs);
+    let Ok(read) = tokio::time::timeout(patience, Bytes::from_request(request, &())).await else {
+        shared.limits.timed_out(driver_id, "request body");
+        return (
+            StatusCode::REQUEST_TIMEOUT,
+            [(header::CONNECTION, "close")],
+            "request body not received in time\n",
+        )
+            .into_response();
+    };
+    let body = match read {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             return shared.too_large().await;

@@ -37,6 +37,9 @@ async fn start(vendor: Vendor, token: Option<&str>, max_body_bytes: usize) -> Se
         token: token.map(str::to_owned),
         max_body_bytes,
         line: "front".into(),
+        max_connections: 32,
+        header_timeout_secs: 10,
+        body_timeout_secs: 30,
     };
     let task = tokio::spawn(serve(listener, config, sink));
     Server {
@@ -71,7 +74,7 @@ impl Server {
     }
 }
 
-fn request(path: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+pub(super) fn request(path: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
     let mut r = format!(
         "POST {path} HTTP/1.1\r\nHost: agent\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
         body.len()
@@ -86,7 +89,7 @@ fn request(path: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
 }
 
 /// Sends raw bytes, reads the whole response, returns status and body.
-async fn exchange(addr: SocketAddr, request: Vec<u8>) -> (u16, String) {
+pub(super) async fn exchange(addr: SocketAddr, request: Vec<u8>) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream.write_all(&request).await.unwrap();
     let mut response = Vec::new();

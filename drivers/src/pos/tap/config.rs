@@ -20,8 +20,10 @@ use crate::scanner::serial::{DataBits, Parity, StopBits};
 pub struct EscPosTapConfig {
     /// Id of this driver instance, unique within the agent; also the `device_id` of its events.
     pub id: String,
-    /// Address the tills print to, typically `"0.0.0.0:9100"` (the raw printing port, on the
-    /// store network), with the tills' printer setting pointed at this machine.
+    /// Address the tills print to: the raw printing port on this machine's address on the till
+    /// network, e.g. `"192.168.1.10:9100"`, with the tills' printer setting pointed at it. Not
+    /// `0.0.0.0`, which would offer the pass-through to the printer on every network the machine
+    /// is on (a warning is logged then).
     pub listen: SocketAddr,
     /// The real printer, as `host:port` (for example `"192.168.1.50:9100"`).
     pub printer: String,

@@ -10,6 +10,7 @@ use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
 use super::{forward, send, start_capture, status, EscPosTapConfig};
+use crate::listen::Listener;
 use crate::{DriverError, Sink};
 
 /// How long the printer may keep talking after the till has finished sending; a printer that
@@ -22,21 +23,21 @@ const UNKNOWN: u8 = 0;
 const UP: u8 = 1;
 const DOWN: u8 = 2;
 
-/// Accepts till connections until the listener fails.
+/// Accepts till connections until the listening socket fails.
 pub async fn run_tcp(config: EscPosTapConfig, sink: Sink) -> Result<(), DriverError> {
-    let listener = crate::bind(&config.id, config.listen).await?;
+    // No cap of its own (tills are few and a refused print job is lost to the till), but accept
+    // errors such as EMFILE are waited out instead of failing the driver.
+    let mut listener = Listener::bind(&config.id, config.listen, usize::MAX, b"").await?;
     info!(driver_id = %config.id, addr = %config.listen, printer = %config.printer, "ESC/POS tap listening.");
     let printer_link = Arc::new(AtomicU8::new(UNKNOWN));
     loop {
-        let (till, peer) = listener.accept().await.map_err(|source| DriverError::Io {
-            id: config.id.clone(),
-            source,
-        })?;
+        let (till, peer, slot) = listener.accept().await?;
         debug!(driver_id = %config.id, %peer, "Till connected.");
         let config = config.clone();
         let sink = sink.clone();
         let link = printer_link.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             if let Err(e) = serve(till, &config, sink, &link).await {
                 debug!(driver_id = %config.id, %peer, error = %e, "Till connection ended.");
             }
