@@ -20,6 +20,8 @@ pub enum RunError {
     Journal(#[from] JournalError),
     #[error(transparent)]
     Secret(#[from] store_runtime::secret::SecretError),
+    #[error(transparent)]
+    Tls(#[from] store_runtime::tls::TlsError),
 }
 
 /// Runs the agent until `shutdown` resolves, then stops drivers, commits what they handed in,
@@ -33,6 +35,7 @@ pub async fn run(
     // Secrets first: a wrong path stops the agent at start-up instead of leaving it running
     // without an uplink.
     let credentials = config.mqtt_credentials()?;
+    let tls = config.mqtt_tls()?;
     if let Some(start) = config.clock.simulated_start_ms {
         store_drivers::clock::simulate(start, config.clock.speed, config.clock.anchor_ms);
         warn!(
@@ -73,7 +76,7 @@ pub async fn run(
     });
     let uplink = tokio::spawn(uplink::run(
         config.clone(),
-        credentials,
+        uplink::BrokerAccess { credentials, tls },
         reader,
         journal_tx,
         stop_rx,

@@ -27,7 +27,10 @@ use std::sync::Arc;
 use rumqttc::{TlsConfiguration, Transport};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::{ClientConfig, RootCertStore};
+use rustls::RootCertStore;
+
+/// rustls' client config, re-exported so the binaries need no rustls dependency of their own.
+pub use rustls::ClientConfig;
 
 /// Config keys, as error messages name them.
 pub const KEY_CA_FILE: &str = "mqtt.tls_ca_file";
@@ -363,7 +366,10 @@ mod tests {
         })
         .unwrap_err()
         .to_string();
-        assert!(e.starts_with(&format!("mqtt.tls_ca_file: cannot read {}", missing.display())));
+        assert!(e.starts_with(&format!(
+            "mqtt.tls_ca_file: cannot read {}",
+            missing.display()
+        )));
         // A key where the CA should be: no certificate in it.
         let e = client_config(&TlsFiles {
             ca_file: Some(&key),
@@ -385,11 +391,7 @@ mod tests {
         assert!(e.starts_with("mqtt.tls_key_file: "), "{e}");
         // A key that is not the certificate's.
         let other = dir.path().join("other.key");
-        std::fs::write(
-            &other,
-            rcgen::KeyPair::generate().unwrap().serialize_pem(),
-        )
-        .unwrap();
+        std::fs::write(&other, rcgen::KeyPair::generate().unwrap().serialize_pem()).unwrap();
         let e = client_config(&TlsFiles {
             ca_file: Some(&ca),
             cert_file: Some(&cert),
