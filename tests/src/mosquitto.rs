@@ -42,14 +42,21 @@ impl Mosquitto {
     /// its paths moved under `dir`: a broker certificate for 127.0.0.1/localhost from `pki` in
     /// `dir/certs/`, `pki`'s CA as `cafile`, the shipped `acl` as `dir/store-edge.acl`. A
     /// password file, if the config names one, is the caller's (`dir/store-edge.passwd`).
-    pub fn start_shipped(dir: &Path, conf_name: &str, pki: &crate::pki::Pki) -> Self {
+    /// `acl_extra` is appended to the ACL (test-only identities, e.g. an observer).
+    pub fn start_shipped(
+        dir: &Path,
+        conf_name: &str,
+        pki: &crate::pki::Pki,
+        acl_extra: &str,
+    ) -> Self {
         let certs = dir.join("certs");
         std::fs::create_dir_all(&certs).expect("create certs dir");
         let server = pki.server("broker");
         std::fs::copy(&server.cert, certs.join("broker.pem")).expect("copy broker cert");
         std::fs::copy(&server.key, certs.join("broker.key")).expect("copy broker key");
         std::fs::copy(&pki.ca_file, certs.join("hq-ca.pem")).expect("copy CA");
-        std::fs::copy(shipped_dir().join("acl"), dir.join("store-edge.acl")).expect("copy acl");
+        let acl = std::fs::read_to_string(shipped_dir().join("acl")).expect("read shipped acl");
+        std::fs::write(dir.join("store-edge.acl"), acl + acl_extra).expect("write acl");
         let dir_owned = dir.to_path_buf();
         let conf_name = conf_name.to_owned();
         Self::start_with_config(dir, move |port, persistence_dir, log_file| {

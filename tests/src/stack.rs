@@ -65,10 +65,12 @@ impl Stack {
     /// certificates as identities, the shipped ACL) with a test CA; a collector and an agent
     /// connected to it over mutual TLS with certificates named as the ACL expects
     /// (`collector-hq-1`, `{store_id}/agents/{agent_id}`). Returns the CA too, to issue more.
-    pub fn with_shipped_mosquitto(name: &str) -> (Self, crate::pki::Pki) {
+    /// `acl_extra` is appended to the shipped ACL.
+    pub fn with_shipped_mosquitto(name: &str, acl_extra: &str) -> (Self, crate::pki::Pki) {
         let env = TestEnv::new(name);
         let pki = crate::pki::Pki::new(&env.subdir("pki"), "hq");
-        let broker = Mosquitto::start_shipped(&env.subdir("mosquitto"), "mosquitto.conf", &pki);
+        let broker =
+            Mosquitto::start_shipped(&env.subdir("mosquitto"), "mosquitto.conf", &pki, acl_extra);
         env.log(format!("mosquitto (TLS) listening on {}", broker.addr()));
         let collector_dir = env.subdir("collector");
         let mut ccfg = CollectorConfig::new(&collector_dir, broker.port());
