@@ -10,6 +10,7 @@ use store_drivers::DriverConfig;
 use store_proto::topics;
 use store_runtime::locate::KeyError;
 use store_runtime::secret::{read_secret, SecretError};
+use store_runtime::tls::{self, TlsError, TlsFiles};
 
 /// Top level of `agent.toml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -100,6 +101,38 @@ pub struct MqttConfig {
     /// File holding the broker password (e.g. a systemd credential); never the password itself.
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// Connect over TLS. Implied by `tls_ca_file` or `tls_cert_file`; alone, the broker's
+    /// certificate is checked against the system's CA store.
+    #[serde(default)]
+    pub tls: bool,
+    /// PEM file with the CA certificate(s) the broker's certificate must chain to. The broker's
+    /// certificate must name `host` (DNS name or IP address).
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// PEM client certificate of this agent (mutual TLS); with `use_identity_as_username`, the
+    /// broker takes its common name as the user name. Needs `tls_key_file`.
+    #[serde(default)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file` (e.g. a systemd credential).
+    #[serde(default)]
+    pub tls_key_file: Option<PathBuf>,
+    /// Allow a plaintext connection to a broker that is not on this machine. Without TLS the
+    /// password, events and commit marks cross the network in clear, so a `host` other than
+    /// localhost, 127.0.0.0/8 or ::1 is refused unless this is true (a warning at every start).
+    #[serde(default)]
+    pub insecure_plaintext: bool,
+}
+
+impl MqttConfig {
+    /// The TLS keys, for [`store_runtime::tls`].
+    pub fn tls_files(&self) -> TlsFiles<'_> {
+        TlsFiles {
+            tls: self.tls,
+            ca_file: self.tls_ca_file.as_deref(),
+            cert_file: self.tls_cert_file.as_deref(),
+            key_file: self.tls_key_file.as_deref(),
+        }
+    }
 }
 
 fn default_host() -> String {
@@ -121,6 +154,11 @@ impl Default for MqttConfig {
             keep_alive_secs: default_keep_alive_secs(),
             username: None,
             password_file: None,
+            tls: false,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            insecure_plaintext: false,
         }
     }
 }
@@ -322,6 +360,12 @@ impl AgentConfig {
         Ok(Some((user.clone(), password)))
     }
 
+    /// The rustls client config for `[mqtt]`'s TLS keys (`None`: plain TCP). Read once at
+    /// start-up (and by `check-config`), so a bad file is an error naming its key and path.
+    pub fn mqtt_tls(&self) -> Result<Option<std::sync::Arc<tls::ClientConfig>>, TlsError> {
+        tls::client_config(&self.mqtt.tls_files())
+    }
+
     /// The MQTT client id, defaulted from store and agent ids.
     pub fn client_id(&self) -> String {
         self.mqtt
@@ -342,6 +386,13 @@ impl AgentConfig {
                     format!("{value:?} must be non-empty without '/', '+' or '#'"),
                 ));
             }
+        }
+        if let Err(e) = tls::check_mqtt_settings(
+            &self.mqtt.host,
+            &self.mqtt.tls_files(),
+            self.mqtt.insecure_plaintext,
+        ) {
+            return Err(invalid(&format!("mqtt.{}", e.key), e.message));
         }
         if !(self.clock.speed.is_finite() && self.clock.speed > 0.0) {
             return Err(invalid(
@@ -494,6 +545,72 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("agent.toml:") && e.contains("port"), "{e}");
+    }
+
+    #[test]
+    fn plaintext_to_a_remote_broker_is_refused() {
+        let text = format!("{MINIMAL}[mqtt]\nport = 1883\nhost = \"hq.example\"\n");
+        let e = AgentConfig::parse(&text, "agent.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("agent.toml:6: mqtt.host: "), "{e}");
+        assert!(e.contains("insecure_plaintext"), "{e}");
+        let c =
+            AgentConfig::parse(&format!("{text}insecure_plaintext = true\n"), "a.toml").unwrap();
+        assert!(c.mqtt.insecure_plaintext);
+        let c = AgentConfig::parse(&format!("{text}tls_ca_file = \"/etc/ca.pem\"\n"), "a.toml")
+            .unwrap();
+        assert!(c.mqtt.tls_files().enabled());
+        for host in ["localhost", "127.0.0.2", "::1"] {
+            let text = format!("{MINIMAL}[mqtt]\nhost = \"{host}\"\n");
+            AgentConfig::parse(&text, "a.toml").unwrap_or_else(|e| panic!("{host}: {e}"));
+        }
+        let text = format!("{MINIMAL}[mqtt]\ntls = true\ntls_key_file = \"/k.pem\"\n");
+        let e = AgentConfig::parse(&text, "agent.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("agent.toml:6: mqtt.tls_key_file: "), "{e}");
+    }
+
+    #[test]
+    fn commented_tls_example_passes_check_config() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/agent.example.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        // The commented `[mqtt]` keys, uncommented, on top of the minimal config; the documented
+        // defaults are the coded ones.
+        let keys: String = text
+            .lines()
+            .skip_while(|l| *l != "[mqtt]")
+            .take_while(|l| *l != "[metrics]")
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| {
+                l.split_once(" = ").is_some_and(|(k, _)| {
+                    [
+                        "host",
+                        "port",
+                        "tls",
+                        "tls_ca_file",
+                        "tls_cert_file",
+                        "tls_key_file",
+                        "insecure_plaintext",
+                    ]
+                    .contains(&k)
+                })
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(
+            keys.contains("tls_ca_file") && keys.contains("insecure_plaintext"),
+            "{keys}"
+        );
+        let c = AgentConfig::parse(&format!("{MINIMAL}[mqtt]\n{keys}"), "example")
+            .unwrap_or_else(|e| panic!("{e}\n{keys}"));
+        let d = MqttConfig::default();
+        assert_eq!(
+            (c.mqtt.tls, c.mqtt.insecure_plaintext),
+            (d.tls, d.insecure_plaintext)
+        );
+        assert!(c.mqtt.tls_cert_file.is_some() && c.mqtt.tls_key_file.is_some());
     }
 
     #[test]

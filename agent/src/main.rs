@@ -273,6 +273,19 @@ fn main() -> anyhow::Result<()> {
         } => status_command(config, socket, json),
         Command::CheckConfig { file } => match AgentConfig::load(&file) {
             Ok(c) => {
+                // The TLS files are part of the set-up: ones the agent would refuse at start-up
+                // fail the check too.
+                if let Err(e) = c.mqtt_tls() {
+                    eprintln!("error: {}: {e}", file.display());
+                    std::process::exit(1);
+                }
+                if c.mqtt.insecure_plaintext {
+                    eprintln!(
+                        "warning: {}: mqtt.insecure_plaintext = true: the broker connection to {} is not encrypted",
+                        file.display(),
+                        c.mqtt.host
+                    );
+                }
                 println!(
                     "ok: {} (store {}, agent {}, {} driver(s))",
                     file.display(),

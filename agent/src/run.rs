@@ -23,6 +23,8 @@ pub enum RunError {
     Secret(#[from] store_runtime::secret::SecretError),
     #[error(transparent)]
     Privacy(#[from] crate::privacy::PrivacyError),
+    #[error(transparent)]
+    Tls(#[from] store_runtime::tls::TlsError),
 }
 
 /// Runs the agent until `shutdown` resolves, then stops drivers, commits what they handed in,
@@ -37,6 +39,7 @@ pub async fn run(
     // without an uplink.
     let credentials = config.mqtt_credentials()?;
     let privacy = Privacy::load(&config.privacy, &config.state_dir)?;
+    let tls = config.mqtt_tls()?;
     if let Some(start) = config.clock.simulated_start_ms {
         store_drivers::clock::simulate(start, config.clock.speed, config.clock.anchor_ms);
         warn!(
@@ -79,7 +82,7 @@ pub async fn run(
     });
     let uplink = tokio::spawn(uplink::run(
         config.clone(),
-        credentials,
+        uplink::BrokerAccess { credentials, tls },
         reader,
         journal_tx,
         stop_rx,

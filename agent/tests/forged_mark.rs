@@ -180,7 +180,7 @@ async fn forged_marks_neither_trim_nor_hold_back_events() {
     let board = Arc::new(Board::default());
     let uplink = tokio::spawn(store_agent::uplink::run(
         config,
-        None,
+        store_agent::uplink::BrokerAccess::default(),
         reader.clone(),
         journal_tx,
         stop_rx,

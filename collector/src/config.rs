@@ -79,6 +79,11 @@ fn default_mqtt() -> MqttConfig {
         password: default_password(),
         password_file: None,
         shared_group: None,
+        tls: false,
+        tls_ca_file: None,
+        tls_cert_file: None,
+        tls_key_file: None,
+        insecure_plaintext: false,
         max_packet_bytes: default_max_packet_bytes(),
     }
 }
@@ -164,6 +169,28 @@ pub struct MqttConfig {
     /// plain subscription; split a chain with static `stores` lists instead.
     #[serde(default)]
     pub shared_group: Option<String>,
+    /// Connect over TLS. Implied by `tls_ca_file` or `tls_cert_file`; alone, the broker's
+    /// certificate is checked against the system's CA store. Not with `[embedded_broker]`
+    /// (plain TCP on this machine).
+    #[serde(default)]
+    pub tls: bool,
+    /// PEM file with the CA certificate(s) the broker's certificate must chain to. The broker's
+    /// certificate must name `host` (DNS name or IP address).
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// PEM client certificate of this collector (mutual TLS); with `use_identity_as_username`,
+    /// the broker takes its common name as the user name. Needs `tls_key_file`.
+    #[serde(default)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file` (e.g. a systemd credential).
+    #[serde(default)]
+    pub tls_key_file: Option<PathBuf>,
+    /// Allow a plaintext connection to a broker that is not on this machine. Without TLS the
+    /// password, every store's events and the commit marks cross the network in clear, so a
+    /// `host` other than localhost, 127.0.0.0/8 or ::1 is refused unless this is true (a
+    /// warning at every start).
+    #[serde(default)]
+    pub insecure_plaintext: bool,
     /// Largest MQTT packet the collector accepts from the broker, in bytes. It must be at least
     /// the broker's own limit (Mosquitto `message_size_limit`, plus topic and header): a larger
     /// packet makes the client drop the connection, and the broker would hand the same packet
@@ -222,6 +249,18 @@ impl IngestConfig {
         crate::ledger::dedup::Limits {
             max_seq_ahead: self.max_seq_ahead,
             max_ranges_per_agent: self.max_ranges_per_agent,
+        }
+    }
+}
+
+impl MqttConfig {
+    /// The TLS keys, for [`store_runtime::tls`].
+    pub fn tls_files(&self) -> store_runtime::tls::TlsFiles<'_> {
+        store_runtime::tls::TlsFiles {
+            tls: self.tls,
+            ca_file: self.tls_ca_file.as_deref(),
+            cert_file: self.tls_cert_file.as_deref(),
+            key_file: self.tls_key_file.as_deref(),
         }
     }
 }
@@ -397,6 +436,17 @@ impl Config {
             .unwrap_or_else(|| format!("store-collector-{}", self.collector_id))
     }
 
+    /// The rustls client config for `[mqtt]`'s TLS keys (`None`: plain TCP). Read at start-up and
+    /// by `check-config`, so a bad file is an error naming its key and path.
+    pub fn mqtt_tls(
+        &self,
+    ) -> Result<
+        Option<std::sync::Arc<store_runtime::tls::ClientConfig>>,
+        store_runtime::tls::TlsError,
+    > {
+        store_runtime::tls::client_config(&self.mqtt.tls_files())
+    }
+
     /// The per-store profiles with the rules' thresholds resolved.
     pub fn profiles(
         &self,
@@ -491,6 +541,29 @@ impl Config {
                     format!("{group:?} is not a valid MQTT topic level (it must be non-empty, without '/', '+' or '#')"),
                 );
             }
+        }
+        if self.embedded_broker.is_some() {
+            // The embedded broker is plain TCP on this machine and mqtt.host is not used.
+            if self.mqtt.tls_files().enabled() {
+                let key = if self.mqtt.tls {
+                    "tls"
+                } else if self.mqtt.tls_ca_file.is_some() {
+                    "tls_ca_file"
+                } else {
+                    "tls_cert_file"
+                };
+                return fail(
+                    &["mqtt", key],
+                    "TLS cannot be used with [embedded_broker] (it listens in plain TCP)"
+                        .to_owned(),
+                );
+            }
+        } else if let Err(e) = store_runtime::tls::check_mqtt_settings(
+            &self.mqtt.host,
+            &self.mqtt.tls_files(),
+            self.mqtt.insecure_plaintext,
+        ) {
+            return fail(&["mqtt", e.key], e.message);
         }
         if self.ack.interval_ms == 0 {
             return fail(&["ack", "interval_ms"], "must be at least 1".to_owned());
@@ -726,6 +799,30 @@ mod tests {
     }
 
     #[test]
+    fn plaintext_to_a_remote_broker_is_refused() {
+        let text = format!("{MINIMAL}[mqtt]\nport = 1883\nhost = \"10.1.2.3\"\n");
+        let e = err(&text);
+        assert!(e.starts_with("config/collector.toml:5: mqtt.host: "), "{e}");
+        assert!(e.contains("insecure_plaintext"), "{e}");
+        let c = Config::parse(&format!("{text}insecure_plaintext = true\n"), "t.toml").unwrap();
+        assert!(c.mqtt.insecure_plaintext);
+        Config::parse(&format!("{text}tls = true\n"), "t.toml").unwrap();
+        let e = err(&format!("{text}tls = true\ninsecure_plaintext = true\n"));
+        assert!(
+            e.starts_with("config/collector.toml:7: mqtt.insecure_plaintext: "),
+            "{e}"
+        );
+        // The embedded broker: mqtt.host is unused, and TLS to it is a mistake.
+        let e = err(&format!(
+            "{MINIMAL}[mqtt]\ntls_ca_file = \"/ca.pem\"\n[embedded_broker]\n"
+        ));
+        assert!(
+            e.starts_with("config/collector.toml:4: mqtt.tls_ca_file: "),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn syntax_errors_name_the_line() {
         let e = err(&format!("{MINIMAL}[mqtt]\nport = 1\nport = 2\n"));
         assert!(e.starts_with("config/collector.toml:5: mqtt.port: "), "{e}");
@@ -745,6 +842,33 @@ mod tests {
             profiles.get("any").rules,
             crate::rules::engine::profile::RulesConfig::default()
         );
+    }
+
+    #[test]
+    fn commented_tls_example_parses_with_the_coded_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/collector.example.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let keys: String = text
+            .lines()
+            .skip_while(|l| *l != "[mqtt]")
+            .take_while(|l| *l != "[ack]")
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| {
+                l.split_once(" = ").is_some_and(|(k, _)| {
+                    k == "tls" || k.starts_with("tls_") || k == "insecure_plaintext"
+                })
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(keys.lines().count(), 5, "{keys}");
+        let c = Config::parse(&format!("{MINIMAL}[mqtt]\n{keys}"), "example")
+            .unwrap_or_else(|e| panic!("{e}\n{keys}"));
+        let d = default_mqtt();
+        assert_eq!(
+            (c.mqtt.tls, c.mqtt.insecure_plaintext),
+            (d.tls, d.insecure_plaintext)
+        );
+        assert!(c.mqtt.tls_ca_file.is_some() && c.mqtt.tls_key_file.is_some());
     }
 
     #[test]

@@ -72,6 +72,8 @@ pub enum RunError {
         key: &'static str,
         path: std::path::PathBuf,
     },
+    #[error(transparent)]
+    Tls(#[from] store_runtime::tls::TlsError),
     #[error("a collector task failed: {0}")]
     Panic(#[from] tokio::task::JoinError),
 }
@@ -146,7 +148,8 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
         config.mqtt.reconnect_min_ms,
         config.mqtt.reconnect_max_ms,
     );
-    let (conn, poll_task) = mqtt::connect(mqtt::options(&config, &host, port), backoff, notice_tx);
+    let opts = mqtt::options_with_transport(&config, &host, port)?;
+    let (conn, poll_task) = mqtt::connect(opts, backoff, notice_tx);
     info!(broker = %format!("{host}:{port}"), client_id = %config.mqtt_client_id(), "Connecting to broker.");
 
     let (ack_tx, ack_rx) = mpsc::unbounded_channel();

@@ -37,6 +37,19 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig { file } => match Config::load(&file) {
             Ok(config) => {
+                // So are the TLS files: ones the collector would refuse at start-up fail the
+                // check.
+                if let Err(e) = config.mqtt_tls() {
+                    eprintln!("{}: {e}", file.display());
+                    return ExitCode::FAILURE;
+                }
+                if config.mqtt.insecure_plaintext {
+                    eprintln!(
+                        "warning: {}: mqtt.insecure_plaintext = true: the broker connection to {} is not encrypted",
+                        file.display(),
+                        config.mqtt.host
+                    );
+                }
                 // The catalogue is part of the set-up: a file the collector would refuse at
                 // start-up fails the check too.
                 if let Some(path) = &config.intel.catalogue {

@@ -10,6 +10,8 @@
 //! - [`clock`]: the wall clock as Unix milliseconds;
 //! - [`secret`]: reading a password or token from a file (e.g. a systemd credential) with an
 //!   error that names the config key and the path;
+//! - [`tls`]: TLS to the broker (rustls with ring) from the `[mqtt]` keys both configs share,
+//!   and the rule that a broker off this machine is not reached in plaintext by accident;
 //! - [`mqtt_poll`]: the task that polls rumqttc's event loop and never makes a request itself
 //!   (rumqtt#1025); each binary plugs in its own handling.
 //!
@@ -21,3 +23,4 @@ pub mod clock;
 pub mod locate;
 pub mod mqtt_poll;
 pub mod secret;
+pub mod tls;

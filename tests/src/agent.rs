@@ -33,6 +33,8 @@ pub struct AgentConfig {
     /// Id of the line-feed driver (also the default `device_id` prefix in logs).
     pub feed_id: String,
     pub feed_port: u16,
+    /// Appended verbatim to the `[mqtt]` table (keys only, e.g. `tls_ca_file = "..."`).
+    pub mqtt_extra: String,
     /// Appended verbatim to the file (tables only, e.g. `[clock]`).
     pub extra_toml: String,
 }
@@ -60,6 +62,7 @@ impl AgentConfig {
             reconnect_max_ms: 2000,
             feed_id: "feed".into(),
             feed_port: ports::free_port(),
+            mqtt_extra: String::new(),
             extra_toml: String::new(),
         }
     }
@@ -80,7 +83,7 @@ group_max_events = {group_max_events}
 host = {mqtt_host}
 port = {mqtt_port}
 keep_alive_secs = {keep_alive_secs}
-
+{mqtt_extra}
 [uplink]
 batch_max_events = {batch_max_events}
 batch_max_bytes = {batch_max_bytes}
@@ -104,6 +107,7 @@ listen = "127.0.0.1:{feed_port}"
             mqtt_host = toml_str(&self.mqtt_host),
             mqtt_port = self.mqtt_port,
             keep_alive_secs = self.keep_alive_secs,
+            mqtt_extra = self.mqtt_extra,
             batch_max_events = self.batch_max_events,
             batch_max_bytes = self.batch_max_bytes,
             max_inflight = self.max_inflight,

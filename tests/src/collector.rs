@@ -35,6 +35,8 @@ pub struct CollectorConfig {
     pub stores: Vec<String>,
     /// Bearer token of the HTTP API's `/v1/*`.
     pub api_token: Option<String>,
+    /// Appended verbatim to the `[mqtt]` table (keys only, e.g. `tls_ca_file = "..."`).
+    pub mqtt_extra: String,
     /// Appended verbatim to the file (tables only, e.g. `[intel]`, `[store.s1]`).
     pub extra_toml: String,
 }
@@ -56,6 +58,7 @@ impl CollectorConfig {
             embedded_broker_port: None,
             stores: Vec::new(),
             api_token: None,
+            mqtt_extra: String::new(),
             extra_toml: String::new(),
         }
     }
@@ -84,7 +87,7 @@ port = {mqtt_port}
 keep_alive_secs = {keep_alive_secs}
 reconnect_min_ms = {reconnect_min_ms}
 reconnect_max_ms = {reconnect_max_ms}
-
+{mqtt_extra}
 [ack]
 interval_ms = {ack_interval_ms}
 
@@ -104,6 +107,7 @@ listen = "127.0.0.1:{api_port}"
             keep_alive_secs = self.keep_alive_secs,
             reconnect_min_ms = self.reconnect_min_ms,
             reconnect_max_ms = self.reconnect_max_ms,
+            mqtt_extra = self.mqtt_extra,
             ack_interval_ms = self.ack_interval_ms,
             api_port = self.api_port,
         );

@@ -20,6 +20,8 @@
 //! - [`check`]: the delivery invariants (no loss, exactly-once effect) as a list of violations.
 //! - [`wait`]: polling with a deadline and a descriptive panic, instead of fixed sleeps.
 //! - [`mqtt_probe`]: a minimal MQTT 3.1.1 client, enough to check the broker's persistence.
+//! - [`pki`]: a throw-away CA and certificates for the TLS tests; [`tls_probe`]: a blocking MQTT
+//!   client over TLS (rumqttc) that tries what a store's credentials may and may not do.
 //! - [`signal`]: the one place that calls `kill(2)`.
 //! - [`pty`]: pseudo-terminals standing in for serial devices.
 //! - [`store_day`]: the scripted two-store day (simulated clock) and [`store_day::DayStack`], the
@@ -66,6 +68,7 @@ pub mod events;
 pub mod http;
 pub mod mosquitto;
 pub mod mqtt_probe;
+pub mod pki;
 pub mod ports;
 pub mod process;
 pub mod pty;
@@ -73,6 +76,7 @@ pub mod signal;
 pub mod stack;
 pub mod stats;
 pub mod store_day;
+pub mod tls_probe;
 pub mod wait;
 pub mod writer;
 

@@ -35,6 +35,38 @@ impl Mosquitto {
     /// Writes a config under `dir` (created), starts the broker on a free port and waits until
     /// it accepts connections.
     pub fn start_in(dir: &Path) -> Self {
+        Self::start_with_config(dir, config)
+    }
+
+    /// The shipped `config/mosquitto/{conf_name}` (TLS listener, ACL, no anonymous clients) with
+    /// its paths moved under `dir`: a broker certificate for 127.0.0.1/localhost from `pki` in
+    /// `dir/certs/`, `pki`'s CA as `cafile`, the shipped `acl` as `dir/store-edge.acl`. A
+    /// password file, if the config names one, is the caller's (`dir/store-edge.passwd`).
+    /// `acl_extra` is appended to the ACL (test-only identities, e.g. an observer).
+    pub fn start_shipped(
+        dir: &Path,
+        conf_name: &str,
+        pki: &crate::pki::Pki,
+        acl_extra: &str,
+    ) -> Self {
+        let certs = dir.join("certs");
+        std::fs::create_dir_all(&certs).expect("create certs dir");
+        let server = pki.server("broker");
+        std::fs::copy(&server.cert, certs.join("broker.pem")).expect("copy broker cert");
+        std::fs::copy(&server.key, certs.join("broker.key")).expect("copy broker key");
+        std::fs::copy(&pki.ca_file, certs.join("hq-ca.pem")).expect("copy CA");
+        let acl = std::fs::read_to_string(shipped_dir().join("acl")).expect("read shipped acl");
+        std::fs::write(dir.join("store-edge.acl"), acl + acl_extra).expect("write acl");
+        let dir_owned = dir.to_path_buf();
+        let conf_name = conf_name.to_owned();
+        Self::start_with_config(dir, move |port, persistence_dir, log_file| {
+            shipped_config(&conf_name, &dir_owned, port, persistence_dir, log_file)
+        })
+    }
+
+    /// Starts the broker on a free port with the config `make(port, persistence_dir, log_file)`
+    /// written to `dir/mosquitto.conf`.
+    pub fn start_with_config(dir: &Path, make: impl FnOnce(u16, &Path, &Path) -> String) -> Self {
         std::fs::create_dir_all(dir).expect("create mosquitto dir");
         let port = ports::free_port();
         let persistence_dir = dir.join("persistence");
@@ -42,7 +74,7 @@ impl Mosquitto {
         let conf = dir.join("mosquitto.conf");
         std::fs::write(
             &conf,
-            config(port, &persistence_dir, &dir.join("mosquitto.log")),
+            make(port, &persistence_dir, &dir.join("mosquitto.log")),
         )
         .expect("write mosquitto.conf");
         let proc = Proc::new(
@@ -208,6 +240,60 @@ pub fn config(port: u16, persistence_dir: &Path, log_file: &Path) -> String {
         c.push_str("user root\n");
     }
     c
+}
+
+/// The repository's `config/mosquitto/`.
+pub fn shipped_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/mosquitto")
+}
+
+/// `config/mosquitto/{conf_name}` with `/etc/mosquitto/` moved to `dir`, the persistence
+/// directory and the listener (`127.0.0.1:port`) replaced, and the harness's logging added.
+/// Panics if the shipped file no longer has what is replaced (the test would then not test it).
+pub fn shipped_config(
+    conf_name: &str,
+    dir: &Path,
+    port: u16,
+    persistence_dir: &Path,
+    log_file: &Path,
+) -> String {
+    let path = shipped_dir().join(conf_name);
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let mut out = text.clone();
+    for (from, to) in [
+        ("/etc/mosquitto/".to_owned(), format!("{}/", dir.display())),
+        (
+            "/var/lib/mosquitto/".to_owned(),
+            format!("{}/", persistence_dir.display()),
+        ),
+        (
+            "\nlistener 8883\n".to_owned(),
+            format!("\nlistener {port} 127.0.0.1\n"),
+        ),
+    ] {
+        assert!(
+            out.contains(&from),
+            "{} no longer contains {from:?}",
+            path.display()
+        );
+        out = out.replace(&from, &to);
+    }
+    out.push_str(&format!(
+        "\n# Added by the store-edge test harness.\n\
+         log_dest file {}\n\
+         log_type error\n\
+         log_type warning\n\
+         log_type notice\n\
+         log_type information\n\
+         connection_messages true\n\
+         log_timestamp_format %Y-%m-%dT%H:%M:%S\n",
+        log_file.display()
+    ));
+    if is_root() {
+        out.push_str("user root\n");
+    }
+    out
 }
 
 fn is_root() -> bool {

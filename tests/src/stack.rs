@@ -7,6 +7,20 @@ use crate::check;
 use crate::stats::Stats;
 use crate::{Agent, AgentConfig, Collector, CollectorConfig, Mosquitto, TestEnv};
 
+/// `[mqtt]` lines: `pki`'s CA as `tls_ca_file`, and `client` as certificate and key.
+pub fn tls_keys(pki: &crate::pki::Pki, client: Option<&crate::pki::CertFiles>) -> String {
+    let path = |p: &std::path::Path| crate::agent::toml_str(&p.to_string_lossy());
+    let mut s = format!("tls_ca_file = {}\n", path(&pki.ca_file));
+    if let Some(c) = client {
+        s.push_str(&format!(
+            "tls_cert_file = {}\ntls_key_file = {}\n",
+            path(&c.cert),
+            path(&c.key)
+        ));
+    }
+    s
+}
+
 /// The processes of one end-to-end test. Fields drop in order: agent, collector, broker (each
 /// killed, with its log tail printed if the test is failing), then the directory.
 pub struct Stack {
@@ -45,6 +59,37 @@ impl Stack {
             broker: Some(broker),
             env,
         }
+    }
+
+    /// The shipped Mosquitto config (`config/mosquitto/mosquitto.conf`: TLS, client
+    /// certificates as identities, the shipped ACL) with a test CA; a collector and an agent
+    /// connected to it over mutual TLS with certificates named as the ACL expects
+    /// (`collector-hq-1`, `{store_id}/agents/{agent_id}`). Returns the CA too, to issue more.
+    /// `acl_extra` is appended to the shipped ACL.
+    pub fn with_shipped_mosquitto(name: &str, acl_extra: &str) -> (Self, crate::pki::Pki) {
+        let env = TestEnv::new(name);
+        let pki = crate::pki::Pki::new(&env.subdir("pki"), "hq");
+        let broker =
+            Mosquitto::start_shipped(&env.subdir("mosquitto"), "mosquitto.conf", &pki, acl_extra);
+        env.log(format!("mosquitto (TLS) listening on {}", broker.addr()));
+        let collector_dir = env.subdir("collector");
+        let mut ccfg = CollectorConfig::new(&collector_dir, broker.port());
+        ccfg.mqtt_extra = tls_keys(&pki, Some(&pki.client("collector-hq-1")));
+        let collector = Collector::start(&collector_dir, ccfg);
+        env.log(format!("collector API on {}", collector.api_addr()));
+        let agent_dir = env.subdir("agent");
+        let mut cfg = AgentConfig::new(&agent_dir, broker.port());
+        let cert = pki.client(&format!("{}/agents/{}", cfg.store_id, cfg.agent_id));
+        cfg.mqtt_extra = tls_keys(&pki, Some(&cert));
+        let agent = Agent::start(&agent_dir, cfg);
+        env.log(format!("agent line feed on {}", agent.feed_addr()));
+        let stack = Self {
+            agent,
+            collector,
+            broker: Some(broker),
+            env,
+        };
+        (stack, pki)
     }
 
     /// A collector running its embedded rumqttd broker, and an agent connected to it.

@@ -208,3 +208,72 @@ fn collector_rejects_unknown_keys_and_wrong_types() {
         },
     );
 }
+
+/// A broker off this machine without TLS is refused by both binaries' `check-config`, naming the
+/// file, the line and `mqtt.host`; `insecure_plaintext = true` accepts it (with a warning), and
+/// so does TLS.
+#[test]
+fn plaintext_to_a_remote_broker_is_refused() {
+    let env = TestEnv::new("plaintext_remote");
+    for (bin, name, cfg) in [
+        (
+            bins::agent(),
+            "agent",
+            AgentConfig::new(&env.subdir("agent"), 1883).to_toml(),
+        ),
+        (
+            bins::collector(),
+            "collector",
+            CollectorConfig::new(&env.subdir("collector"), 1883).to_toml(),
+        ),
+    ] {
+        for host in ["10.20.30.40", "mqtt.hq.example"] {
+            assert_rejects_edit(
+                &bin,
+                env.path(),
+                &cfg,
+                Edit {
+                    name: &format!("{name}-plaintext-{host}"),
+                    after: "[mqtt]",
+                    target: "host",
+                    replacement: &format!("host = \"{host}\""),
+                    key: "mqtt.host",
+                },
+            );
+            let insecure = cfg
+                .replace("host = \"127.0.0.1\"", &format!("host = \"{host}\""))
+                .replace("[mqtt]\n", "[mqtt]\ninsecure_plaintext = true\n");
+            assert!(insecure.contains(host) && insecure.contains("insecure_plaintext"));
+            let file = env.path().join(format!("{name}-insecure-{host}.toml"));
+            std::fs::write(&file, &insecure).unwrap();
+            assert_accepts(&bin, &file);
+            let out = check_config(&bin, &file);
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains("insecure_plaintext"),
+                "check-config should warn about insecure_plaintext:\n{}",
+                text(&out)
+            );
+        }
+        // TLS with a CA file that exists is accepted; a missing CA file names the key.
+        let pki = store_tests::pki::Pki::new(&env.subdir(&format!("{name}-pki")), "hq");
+        let tls = cfg
+            .replace("host = \"127.0.0.1\"", "host = \"mqtt.hq.example\"")
+            .replace(
+                "[mqtt]\n",
+                &format!("[mqtt]\n{}", store_tests::stack::tls_keys(&pki, None)),
+            );
+        let file = env.path().join(format!("{name}-tls.toml"));
+        std::fs::write(&file, &tls).unwrap();
+        assert_accepts(&bin, &file);
+        let missing = tls.replace(&pki.ca_file.display().to_string(), "/nonexistent/ca.pem");
+        let file = env.path().join(format!("{name}-tls-missing-ca.toml"));
+        std::fs::write(&file, &missing).unwrap();
+        let out = check_config(&bin, &file);
+        assert!(!out.status.success(), "{}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("mqtt.tls_ca_file"),
+            "{}",
+            text(&out)
+        );
+    }
+}

@@ -21,6 +21,7 @@ use store_proto::topics;
 use store_proto::v1::{AgentStatus, CollectorStatus, CommitMark};
 use store_runtime::backoff::Backoff;
 use store_runtime::mqtt_poll::{self, AfterError, PollHandler};
+use store_runtime::tls;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -29,6 +30,14 @@ use crate::config::AgentConfig;
 
 /// Most `done_above` ranges taken from one commit mark (the collector sends at most 64).
 const MAX_DONE_ABOVE: usize = 64;
+/// What the agent logs in to the broker with, read from files at start-up.
+#[derive(Debug, Clone, Default)]
+pub struct BrokerAccess {
+    /// User name and password ([`AgentConfig::mqtt_credentials`]).
+    pub credentials: Option<(String, String)>,
+    /// TLS client config ([`AgentConfig::mqtt_tls`]); `None`: plain TCP.
+    pub tls: Option<Arc<tls::ClientConfig>>,
+}
 
 /// What the connection reports to the uplink.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,10 +116,10 @@ fn status_with_backlog(
 
 impl Link {
     /// Connects lazily: starts the polling task, which connects and reconnects with backoff.
-    /// `credentials` are the user name and password ([`AgentConfig::mqtt_credentials`]).
+    /// `access` holds the user name, password and TLS config read at start-up.
     pub fn start(
         config: &AgentConfig,
-        credentials: Option<(String, String)>,
+        access: BrokerAccess,
         identity: Identity,
     ) -> (Link, mpsc::UnboundedReceiver<LinkEvent>) {
         let status_topic = topics::agent_status(&identity.store_id, &identity.agent_id);
@@ -126,9 +135,17 @@ impl Link {
             QoS::AtLeastOnce,
             true,
         ));
-        if let Some((user, password)) = credentials {
+        if let Some((user, password)) = access.credentials {
             opts.set_credentials(user, password);
         }
+        if access.tls.is_none()
+            && tls::is_insecure_plaintext(&config.mqtt.host, &config.mqtt.tls_files())
+        {
+            // Only reachable with insecure_plaintext = true (config validation refuses it
+            // otherwise): say so at every start.
+            warn!(host = %config.mqtt.host, "insecure_plaintext = true: the broker connection is not encrypted; the password and events cross the network in clear.");
+        }
+        opts.set_transport(tls::transport(access.tls));
         let capacity = config.uplink.max_inflight * 2 + 16;
         let (client, eventloop) = AsyncClient::new(opts, capacity);
         let shared = Arc::new(Mutex::new(Shared::default()));
@@ -148,6 +165,7 @@ impl Link {
             ack_topic: topics::ack(&link.identity.store_id, &link.identity.agent_id),
             link: link.clone(),
             pkids: HashMap::new(),
+            last_failure: None,
         };
         tokio::spawn(mqtt_poll::run(eventloop, backoff, tx, handler));
         (link, rx)
@@ -216,6 +234,10 @@ struct Handler {
     ack_topic: String,
     /// Packet ids of publishes on the wire, and what each one carries.
     pkids: HashMap<u16, Tag>,
+    /// The last connection failure logged at WARN since the last CONNACK: a failure that
+    /// repeats (every backoff step) is logged once, a new kind of failure (refused, then a TLS
+    /// certificate error) again.
+    last_failure: Option<String>,
 }
 
 impl PollHandler for Handler {
@@ -248,6 +270,7 @@ impl PollHandler for Handler {
                     }
                 }
                 self.pkids.clear();
+                self.last_failure = None;
                 info!(topic = %link.events_topic, "Connected to the broker.");
                 Some(LinkEvent::Connected)
             }
@@ -316,11 +339,17 @@ impl PollHandler for Handler {
             eventloop.clean();
             eventloop.pending.clear();
             shared.fifo.clear();
+            let message = error.to_string();
             if was_connected {
-                warn!(error = %error, "Disconnected from the broker.");
+                warn!(error = %message, "Disconnected from the broker.");
+            } else if self.last_failure.as_deref() != Some(message.as_str()) {
+                // A wrong CA, an expired certificate or refused credentials show up here: say
+                // it once, not at every reconnect attempt.
+                warn!(error = %message, "Cannot connect to the broker (repeats of this error are logged at debug level).");
             } else {
-                debug!(error = %error, "Broker connection attempt failed.");
+                debug!(error = %message, "Broker connection attempt failed.");
             }
+            self.last_failure = Some(message);
             shared.stopping
         };
         self.pkids.clear();

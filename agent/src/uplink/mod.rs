@@ -12,7 +12,7 @@ mod link;
 pub mod state;
 
 pub use batch::Identity;
-pub use link::{Link, LinkEvent};
+pub use link::{BrokerAccess, Link, LinkEvent};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,7 +38,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// acknowledged by the broker (bounded by `SHUTDOWN_GRACE`; at once when disconnected).
 pub async fn run(
     config: AgentConfig,
-    credentials: Option<(String, String)>,
+    access: BrokerAccess,
     reader: JournalReader,
     journal: mpsc::UnboundedSender<JournalInput>,
     mut shutdown: watch::Receiver<bool>,
@@ -49,7 +49,7 @@ pub async fn run(
         agent_id: config.agent_id.clone(),
         boot_id: store_drivers::clock::boot_id().to_owned(),
     };
-    let (link, mut events) = Link::start(&config, credentials, identity.clone());
+    let (link, mut events) = Link::start(&config, access, identity.clone());
     let mut head_rx = reader.subscribe();
     let head = *head_rx.borrow_and_update();
     let mut state = State::new(

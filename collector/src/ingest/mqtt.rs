@@ -183,6 +183,26 @@ pub fn options(config: &Config, host: &str, port: u16) -> MqttOptions {
     opts
 }
 
+/// [`options`] with the transport `[mqtt]` asks for: TLS from the files named there (read now),
+/// or plain TCP, with a warning when that plaintext goes off this machine (only possible with
+/// `insecure_plaintext = true`).
+pub fn options_with_transport(
+    config: &Config,
+    host: &str,
+    port: u16,
+) -> Result<MqttOptions, store_runtime::tls::TlsError> {
+    let tls = config.mqtt_tls()?;
+    let mut opts = options(config, host, port);
+    if tls.is_none()
+        && config.embedded_broker.is_none()
+        && store_runtime::tls::is_insecure_plaintext(host, &config.mqtt.tls_files())
+    {
+        warn!(host, "insecure_plaintext = true: the broker connection is not encrypted; the password, every store's events and the commit marks cross the network in clear.");
+    }
+    opts.set_transport(store_runtime::tls::transport(tls));
+    Ok(opts)
+}
+
 /// Creates the client and spawns the polling task.
 pub fn connect(
     opts: MqttOptions,
