@@ -1,0 +1,297 @@
+//! Step-by-step tests of the uplink's bookkeeping: sending order and pacing, resends after a
+//! disconnect or a stall, and commit marks checked against what was published.
+
+use super::*;
+
+fn cfg() -> UplinkConfig {
+    UplinkConfig {
+        batch_max_events: 10,
+        max_inflight: 2,
+        stall_timeout_secs: 5,
+        backlog_threshold_events: 100,
+        backlog_events_per_sec: 0,
+        linger_ms: 0,
+        ..UplinkConfig::default()
+    }
+}
+
+fn send(s: &mut State, n: u64) -> (u64, Pick) {
+    let p = s.pick(Instant::now()).expect("something to send");
+    let to = p.to.min(p.from + n - 1);
+    (
+        s.sent(p.from, to, (to - p.from + 1) as usize, p.historical),
+        p,
+    )
+}
+
+#[test]
+fn sends_nothing_while_disconnected_and_respects_the_window() {
+    let t = Instant::now();
+    let mut s = State::new(cfg(), Some(1), 30, t);
+    assert_eq!(s.pick(t), None);
+    s.on_connected();
+    send(&mut s, 10);
+    send(&mut s, 10);
+    assert_eq!(s.pick(t), None, "window of 2 is full");
+    assert_eq!(s.mode(), Mode::Normal);
+}
+
+#[test]
+fn disconnect_resends_what_was_in_flight_but_not_what_was_acked() {
+    let t = Instant::now();
+    let mut s = State::new(cfg(), Some(1), 20, t);
+    s.on_connected();
+    let (a, _) = send(&mut s, 10);
+    let (_b, _) = send(&mut s, 10);
+    s.on_puback(a, t);
+    s.on_disconnected();
+    s.on_connected();
+    let p = s.pick(t).unwrap();
+    assert_eq!((p.from, p.to), (11, 20));
+}
+
+#[test]
+fn mark_trims_and_stall_rewinds_only_with_a_collector_online() {
+    let t = Instant::now();
+    let mut s = State::new(cfg(), Some(1), 20, t);
+    s.on_connected();
+    let (a, _) = send(&mut s, 10);
+    let (b, _) = send(&mut s, 10);
+    s.on_puback(a, t);
+    s.on_puback(b, t);
+    assert_eq!(s.on_mark(5, &[], t), MarkVerdict::Trim(5));
+    assert_eq!(
+        s.on_mark(4, &[], t),
+        MarkVerdict::Nothing,
+        "marks never go back"
+    );
+    assert_eq!(s.pick(t), None, "all sent and acked by the broker");
+    let later = t + Duration::from_secs(6);
+    assert!(
+        !s.tick(later),
+        "no collector online: HQ is down, keep waiting"
+    );
+    s.on_collector("hq", true);
+    assert!(
+        s.tick(later),
+        "collector online and mark stalled: the broker lost them"
+    );
+    let p = s.pick(t).unwrap();
+    assert_eq!((p.from, p.to), (6, 20), "resend from the collector's mark");
+    assert_eq!(s.rewinds, 1);
+}
+
+#[test]
+fn a_rewind_resends_only_what_the_collector_lacks() {
+    let t = Instant::now();
+    let mut c = cfg();
+    c.max_inflight = 10;
+    let mut s = State::new(c, Some(1), 40, t);
+    s.on_connected();
+    s.on_collector("hq", true);
+    for _ in 0..4 {
+        let (id, _) = send(&mut s, 10);
+        s.on_puback(id, t);
+    }
+    // The broker lost 11..=14; the collector holds 1..=10 and 15..=40.
+    assert_eq!(s.on_mark(10, &[(15, 40)], t), MarkVerdict::Trim(10));
+    assert!(s.tick(t + Duration::from_secs(5)));
+    let p = s.pick(t).unwrap();
+    assert_eq!((p.from, p.to), (11, 14));
+    s.sent(11, 14, 4, p.historical);
+    assert_eq!(s.pick(t), None, "nothing else to resend");
+}
+
+#[test]
+fn collector_presence_is_forgotten_on_disconnect() {
+    let t = Instant::now();
+    let mut s = State::new(cfg(), Some(1), 10, t);
+    s.on_connected();
+    s.on_collector("hq", true);
+    let (a, _) = send(&mut s, 10);
+    s.on_puback(a, t);
+    s.on_disconnected();
+    s.on_connected();
+    assert!(
+        !s.tick(t + Duration::from_secs(6)),
+        "nobody said a collector is there"
+    );
+    s.on_collector("hq", true);
+    assert!(s.tick(t + Duration::from_secs(6)));
+}
+
+#[test]
+fn a_moving_mark_is_not_a_stall() {
+    let t = Instant::now();
+    let mut s = State::new(cfg(), Some(1), 20, t);
+    s.on_connected();
+    s.on_collector("hq", true);
+    let (a, _) = send(&mut s, 10);
+    let (b, _) = send(&mut s, 10);
+    s.on_puback(a, t);
+    s.on_puback(b, t);
+    s.on_mark(10, &[], t + Duration::from_secs(4));
+    assert!(!s.tick(t + Duration::from_secs(8)));
+    assert!(s.tick(t + Duration::from_secs(9)));
+}
+
+#[test]
+fn live_events_go_before_a_backlog_which_is_rate_limited_and_historical() {
+    let t = Instant::now();
+    let mut c = cfg();
+    c.backlog_events_per_sec = 10;
+    c.max_inflight = 100;
+    let mut s = State::new(c, Some(1), 500, t);
+    s.on_connected();
+    assert_eq!(s.mode(), Mode::Backlog);
+    s.on_head(505, t);
+    let (_, p) = send(&mut s, 10);
+    assert_eq!(
+        (p.from, p.to, p.historical),
+        (501, 505, false),
+        "live first"
+    );
+    let (_, p) = send(&mut s, 10);
+    assert_eq!((p.from, p.historical), (1, true));
+    assert_eq!(s.pick(t), None, "drain budget spent");
+    s.on_head(506, t);
+    let (_, p) = send(&mut s, 10);
+    assert_eq!(
+        (p.from, p.historical),
+        (506, false),
+        "live is not held back by the budget"
+    );
+    assert_eq!(s.pick(t), None);
+    s.tick(t + Duration::from_millis(500));
+    let p = s.pick(t).unwrap();
+    assert_eq!(
+        (p.from, p.to, p.historical),
+        (11, 500, true),
+        "budget refilled"
+    );
+}
+
+#[test]
+fn live_events_linger_until_the_batch_fills_or_time_is_up() {
+    let t = Instant::now();
+    let mut c = cfg();
+    c.linger_ms = 5;
+    let mut s = State::new(c, None, 0, t);
+    s.on_connected();
+    s.on_head(3, t);
+    assert_eq!(s.pick(t), None, "3 of 10 events: wait a little");
+    assert_eq!(s.linger_deadline(), Some(t + Duration::from_millis(5)));
+    let p = s.pick(t + Duration::from_millis(5)).unwrap();
+    assert_eq!((p.from, p.to), (1, 3));
+    s.sent(1, 3, 3, false);
+    assert_eq!(s.linger_deadline(), None);
+    s.on_head(13, t + Duration::from_millis(6));
+    let p = s.pick(t + Duration::from_millis(6)).unwrap();
+    assert_eq!((p.from, p.to), (4, 13), "a full batch goes at once");
+}
+
+#[test]
+fn skipped_ranges_are_not_sent() {
+    let t = Instant::now();
+    let mut s = State::new(cfg(), Some(1), 20, t);
+    s.on_connected();
+    s.skip(1, 15);
+    let p = s.pick(t).unwrap();
+    assert_eq!((p.from, p.to), (16, 20));
+}
+
+/// Sends everything that is due, one batch at a time, as the uplink's fill loop does.
+fn send_all(s: &mut State, t: Instant) -> u64 {
+    let mut last = 0;
+    while let Some(p) = s.pick(t) {
+        s.sent(p.from, p.to, (p.to - p.from + 1) as usize, p.historical);
+        last = p.to;
+    }
+    last
+}
+
+#[test]
+fn a_mark_above_what_was_published_is_forged_and_ignored() {
+    let t = Instant::now();
+    let mut s = State::new(cfg(), None, 0, t);
+    s.on_connected();
+    s.on_head(5, t);
+    send(&mut s, 10);
+    assert_eq!(s.plausible_bound(), 5);
+    // head + 1000: the old bug trimmed events 6.. before they were ever sent.
+    assert_eq!(
+        s.on_mark(1005, &[(1006, 2000)], t),
+        MarkVerdict::Forged {
+            mark: 1005,
+            bound: 5
+        }
+    );
+    assert_eq!(s.mark(), 0, "the applied mark did not move");
+    s.on_head(8, t);
+    let p = s.pick(t).expect("new events are still sent");
+    assert_eq!((p.from, p.to), (6, 8));
+    assert_eq!(s.forged_marks, 1);
+}
+
+#[test]
+fn a_forged_max_mark_does_not_stop_later_genuine_marks() {
+    let t = Instant::now();
+    let mut s = State::new(cfg(), None, 0, t);
+    s.on_connected();
+    s.on_head(10, t);
+    send(&mut s, 10);
+    assert!(matches!(
+        s.on_mark(u64::MAX, &[], t),
+        MarkVerdict::Forged { mark: u64::MAX, .. }
+    ));
+    assert_eq!(s.on_mark(4, &[], t), MarkVerdict::Trim(4), "genuine mark");
+    assert!(matches!(
+        s.on_mark(u64::MAX, &[], t),
+        MarkVerdict::Forged { .. }
+    ));
+    assert_eq!(s.on_mark(10, &[], t), MarkVerdict::Trim(10));
+    assert_eq!(s.forged_marks, 2);
+}
+
+#[test]
+fn after_a_restart_a_retained_mark_trims_only_what_this_run_resent() {
+    let t = Instant::now();
+    // The journal holds 1..=20 from an earlier run; the retained mark says 15 (a genuine mark
+    // that arrived after the last trim, or a forgery no higher than the old head).
+    let mut s = State::new(cfg(), Some(1), 20, t);
+    assert_eq!(s.plausible_bound(), 20);
+    assert_eq!(s.on_mark(15, &[(17, 18)], t), MarkVerdict::Nothing);
+    assert_eq!(s.mark(), 0, "nothing this run has not published is trimmed");
+    assert!(matches!(
+        s.on_mark(21, &[], t),
+        MarkVerdict::Forged { bound: 20, .. }
+    ));
+    s.on_connected();
+    let (_, p) = send(&mut s, 10);
+    assert_eq!((p.from, p.to), (1, 20), "everything is resent");
+    assert_eq!(s.due_trim(t), Some(10), "trimmed as the resend catches up");
+    send(&mut s, 10);
+    assert_eq!(
+        s.due_trim(t),
+        Some(15),
+        "up to the claimed mark, no further"
+    );
+    assert_eq!(s.due_trim(t), None);
+    assert_eq!(s.on_mark(20, &[], t), MarkVerdict::Trim(20));
+}
+
+#[test]
+fn a_batch_that_never_reached_the_client_does_not_count_as_published() {
+    let t = Instant::now();
+    let mut s = State::new(cfg(), None, 0, t);
+    s.on_connected();
+    s.on_head(5, t);
+    send(&mut s, 5);
+    s.on_head(9, t);
+    let (id, _) = send(&mut s, 10);
+    s.on_disconnected_batch(id);
+    assert_eq!(s.plausible_bound(), 5);
+    assert!(matches!(s.on_mark(9, &[], t), MarkVerdict::Forged { .. }));
+    assert_eq!(send_all(&mut s, t), 9);
+    assert_eq!(s.on_mark(9, &[], t), MarkVerdict::Trim(9));
+}

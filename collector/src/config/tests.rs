@@ -1,0 +1,227 @@
+//! Unit tests of the config: defaults, error texts with line and key, the shipped examples.
+
+use super::mqtt::default_max_packet_bytes;
+use super::*;
+
+fn err(text: &str) -> String {
+    Config::parse(text, "config/collector.toml")
+        .expect_err("config should be rejected")
+        .to_string()
+}
+
+const MINIMAL: &str = "collector_id = \"hq-1\"\nstate_dir = \"/tmp/x\"\n";
+
+#[test]
+fn minimal_config_gets_defaults() {
+    let c = Config::parse(MINIMAL, "t.toml").unwrap();
+    assert_eq!(c.collector_id, "hq-1");
+    assert!(c.stores.is_empty());
+    assert_eq!(c.mqtt.host, "127.0.0.1");
+    assert_eq!(c.mqtt.port, 1883);
+    assert_eq!(c.mqtt_client_id(), "store-collector-hq-1");
+    assert_eq!(c.mqtt.keep_alive_secs, 30);
+    assert_eq!(
+        (c.mqtt.reconnect_min_ms, c.mqtt.reconnect_max_ms),
+        (250, 30_000)
+    );
+    assert_eq!(c.ack.interval_ms, 200);
+    assert_eq!(c.api.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.mqtt.max_packet_bytes, 32 * 1024 * 1024);
+    assert_eq!(
+        (
+            c.ingest.max_seq_ahead,
+            c.ingest.max_ranges_per_agent,
+            c.ingest.max_stores
+        ),
+        (100_000_000, 1024, 20_000)
+    );
+    assert!(c.embedded_broker.is_none());
+    let c = Config::parse(&format!("{MINIMAL}[embedded_broker]\n"), "t.toml").unwrap();
+    assert_eq!(
+        c.embedded_broker.unwrap().listen.to_string(),
+        "127.0.0.1:1883"
+    );
+}
+
+#[test]
+fn wrong_type_names_line_and_key() {
+    let text = format!("{MINIMAL}\n[mqtt]\nhost = \"broker\"\n\nport = \"x\"\n");
+    assert_eq!(
+        err(&text),
+        "config/collector.toml:7: mqtt.port: invalid type: string \"x\", expected u16"
+    );
+}
+
+#[test]
+fn unknown_key_names_line_and_key() {
+    let text = format!("{MINIMAL}[ack]\ninterval_msec = 5\n");
+    let e = err(&text);
+    assert!(
+        e.starts_with("config/collector.toml:4: ack.interval_msec: unknown field `interval_msec`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn inline_and_dotted_tables_name_the_key() {
+    let text = format!("{MINIMAL}mqtt = {{ port = 99999 }}\n");
+    assert_eq!(
+        err(&text),
+        "config/collector.toml:3: mqtt.port: invalid value: integer `99999`, expected u16"
+    );
+    let text = format!("{MINIMAL}api.listen = \"nowhere\"\n");
+    let e = err(&text);
+    assert!(
+        e.starts_with("config/collector.toml:3: api.listen: "),
+        "{e}"
+    );
+}
+
+#[test]
+fn missing_keys_are_named() {
+    let e = err("state_dir = \"/x\"\n");
+    assert_eq!(
+        e,
+        "config/collector.toml: collector_id: missing field `collector_id`"
+    );
+}
+
+#[test]
+fn semantic_errors_name_line_and_key() {
+    let e = err("state_dir = \"/x\"\n\ncollector_id = \"hq/1\"\n");
+    assert!(
+        e.starts_with("config/collector.toml:3: collector_id: "),
+        "{e}"
+    );
+    let e = err(&format!("{MINIMAL}stores = [\"s1\",\n  \"s+2\"]\n"));
+    assert!(e.starts_with("config/collector.toml:4: stores.1: "), "{e}");
+    let e = err(&format!(
+        "{MINIMAL}[mqtt]\nreconnect_min_ms = 500\nreconnect_max_ms = 10\n"
+    ));
+    assert!(
+        e.starts_with("config/collector.toml:5: mqtt.reconnect_max_ms: "),
+        "{e}"
+    );
+    let e = err(&format!("{MINIMAL}[mqtt]\npassword = \"p\"\n"));
+    assert!(
+        e.starts_with("config/collector.toml:4: mqtt.password: "),
+        "{e}"
+    );
+    let e = err(&format!("{MINIMAL}[mqtt]\nmax_packet_bytes = 1000\n"));
+    assert!(
+        e.starts_with("config/collector.toml:4: mqtt.max_packet_bytes: "),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{MINIMAL}[mqtt]\nmax_packet_bytes = 2000000\n[embedded_broker]\n"
+    ));
+    assert!(
+        e.starts_with("config/collector.toml:4: mqtt.max_packet_bytes: "),
+        "{e}"
+    );
+    let e = err(&format!("{MINIMAL}[ingest]\nmax_ranges_per_agent = 0\n"));
+    assert!(
+        e.starts_with("config/collector.toml:4: ingest.max_ranges_per_agent: "),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{MINIMAL}[api]\ntoken = \"t\"\nviewer_token = \"t\"\n"
+    ));
+    assert!(
+        e.starts_with("config/collector.toml:5: api.viewer_token: "),
+        "{e}"
+    );
+    let e = err(&format!("{MINIMAL}stores = [\"s 1\"]\n"));
+    assert!(e.starts_with("config/collector.toml:3: stores.0: "), "{e}");
+}
+
+#[test]
+fn plaintext_to_a_remote_broker_is_refused() {
+    let text = format!("{MINIMAL}[mqtt]\nport = 1883\nhost = \"10.1.2.3\"\n");
+    let e = err(&text);
+    assert!(e.starts_with("config/collector.toml:5: mqtt.host: "), "{e}");
+    assert!(e.contains("insecure_plaintext"), "{e}");
+    let c = Config::parse(&format!("{text}insecure_plaintext = true\n"), "t.toml").unwrap();
+    assert!(c.mqtt.insecure_plaintext);
+    Config::parse(&format!("{text}tls = true\n"), "t.toml").unwrap();
+    let e = err(&format!("{text}tls = true\ninsecure_plaintext = true\n"));
+    assert!(
+        e.starts_with("config/collector.toml:7: mqtt.insecure_plaintext: "),
+        "{e}"
+    );
+    // The embedded broker: mqtt.host is unused, and TLS to it is a mistake.
+    let e = err(&format!(
+        "{MINIMAL}[mqtt]\ntls_ca_file = \"/ca.pem\"\n[embedded_broker]\n"
+    ));
+    assert!(
+        e.starts_with("config/collector.toml:4: mqtt.tls_ca_file: "),
+        "{e}"
+    );
+}
+
+#[test]
+fn syntax_errors_name_the_line() {
+    let e = err(&format!("{MINIMAL}[mqtt]\nport = 1\nport = 2\n"));
+    assert!(e.starts_with("config/collector.toml:5: mqtt.port: "), "{e}");
+}
+
+#[test]
+fn example_config_parses() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/collector.example.toml");
+    let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.collector_id, "hq-1");
+    assert_eq!(c.mqtt_client_id(), "store-collector-hq-1");
+    // The example shows the defaults: if a default changes, the example must too.
+    assert_eq!(c.ingest, default_ingest());
+    assert_eq!(c.mqtt.max_packet_bytes, default_max_packet_bytes());
+    let profiles = c.profiles().unwrap();
+    assert_eq!(
+        profiles.get("any").rules,
+        crate::rules::engine::profile::RulesConfig::default()
+    );
+}
+
+#[test]
+fn commented_tls_example_parses_with_the_coded_defaults() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/collector.example.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let keys: String = text
+        .lines()
+        .skip_while(|l| *l != "[mqtt]")
+        .take_while(|l| *l != "[ack]")
+        .filter_map(|l| l.strip_prefix("# "))
+        .filter(|l| {
+            l.split_once(" = ").is_some_and(|(k, _)| {
+                k == "tls" || k.starts_with("tls_") || k == "insecure_plaintext"
+            })
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(keys.lines().count(), 5, "{keys}");
+    let c = Config::parse(&format!("{MINIMAL}[mqtt]\n{keys}"), "example")
+        .unwrap_or_else(|e| panic!("{e}\n{keys}"));
+    let d = default_mqtt();
+    assert_eq!(
+        (c.mqtt.tls, c.mqtt.insecure_plaintext),
+        (d.tls, d.insecure_plaintext)
+    );
+    assert!(c.mqtt.tls_ca_file.is_some() && c.mqtt.tls_key_file.is_some());
+}
+
+#[test]
+fn example_store_profile_parses_when_uncommented() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/collector.example.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let store: String = text
+        .lines()
+        .skip_while(|l| !l.starts_with("# [store."))
+        .map(|l| format!("{}\n", l.trim_start_matches("# ")))
+        .collect();
+    assert!(!store.is_empty());
+    let c = Config::parse(&format!("{text}\n{store}"), "example").unwrap_or_else(|e| panic!("{e}"));
+    let p = c.profiles().unwrap();
+    let s = p.get("store-0001");
+    assert_eq!((s.region.as_str(), s.utc_offset_minutes), ("north", 60));
+    assert_eq!(s.rules.staffing.min_staff, 3);
+    assert_eq!(p.get("other").rules.staffing.min_staff, 2);
+}
