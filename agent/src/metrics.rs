@@ -1,5 +1,6 @@
 //! `/metrics` for Prometheus (text exposition format 0.0.4), on loopback by default, rendered
-//! from the same snapshot as `store-agent status` plus the journal's counters.
+//! from the same snapshot as `store-agent status` plus the journal's counters and the listening
+//! drivers' connection counters ([`store_drivers::listen::listener_counts`]).
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -8,6 +9,7 @@ use std::sync::Arc;
 
 use axum::routing::get;
 use axum::Router;
+use store_drivers::listen::{listener_counts, ListenerCounts};
 use tracing::{info, warn};
 
 use crate::journal::{JournalReader, KINDS};
@@ -164,7 +166,47 @@ pub fn render(s: &Snapshot, reader: &JournalReader) -> String {
         "1 when the system clock is synchronised.",
         &one(s.clock_synced as u8 as f64),
     );
+    render_listeners(&mut out, &listener_counts());
     out
+}
+
+/// The listening drivers' (`line_feed`, `counter_push`) connection counters: what a hostile
+/// network costs them. Nothing is written when no driver listens.
+fn render_listeners(out: &mut String, counts: &[ListenerCounts]) {
+    if counts.is_empty() {
+        return;
+    }
+    let name = "store_agent_listener_connections_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Connections to listening drivers since start, by outcome: accepted (served), \
+         refused_busy (max_connections were open), accept_error (failed accept, e.g. file \
+         descriptors exhausted), timed_out (closed by an idle, line, header or body timeout)."
+    );
+    let _ = writeln!(out, "# TYPE {name} counter");
+    for c in counts {
+        for (outcome, n) in [
+            ("accepted", c.accepted),
+            ("refused_busy", c.refused_busy),
+            ("accept_error", c.accept_errors),
+            ("timed_out", c.timed_out),
+        ] {
+            let _ = writeln!(
+                out,
+                "{name}{{driver=\"{}\",outcome=\"{outcome}\"}} {n}",
+                c.driver_id
+            );
+        }
+    }
+    let name = "store_agent_listener_open_connections";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Connections open now, by listening driver."
+    );
+    let _ = writeln!(out, "# TYPE {name} gauge");
+    for c in counts {
+        let _ = writeln!(out, "{name}{{driver=\"{}\"}} {}", c.driver_id, c.open);
+    }
 }
 
 /// Serves `/metrics` until the task is aborted; a port in use is a warning, not a failure.
@@ -193,5 +235,53 @@ pub async fn serve(
     info!(%addr, "Serving /metrics.");
     if let Err(e) = axum::serve(listener, app).await {
         warn!(error = %e, "/metrics server stopped.");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listener_counters_by_driver_and_outcome() {
+        let mut out = String::new();
+        render_listeners(&mut out, &[]);
+        assert_eq!(out, "", "no listening driver, no metric");
+        let counts = [ListenerCounts {
+            driver_id: "tills".to_owned(),
+            accepted: 7,
+            refused_busy: 3,
+            accept_errors: 1,
+            timed_out: 2,
+            open: 4,
+        }];
+        render_listeners(&mut out, &counts);
+        for line in [
+            "# TYPE store_agent_listener_connections_total counter",
+            "store_agent_listener_connections_total{driver=\"tills\",outcome=\"accepted\"} 7",
+            "store_agent_listener_connections_total{driver=\"tills\",outcome=\"refused_busy\"} 3",
+            "store_agent_listener_connections_total{driver=\"tills\",outcome=\"accept_error\"} 1",
+            "store_agent_listener_connections_total{driver=\"tills\",outcome=\"timed_out\"} 2",
+            "# TYPE store_agent_listener_open_connections gauge",
+            "store_agent_listener_open_connections{driver=\"tills\"} 4",
+        ] {
+            assert!(
+                out.lines().any(|l| l == line),
+                "{line:?} missing from:\n{out}"
+            );
+        }
+    }
+
+    #[test]
+    fn registered_listeners_reach_the_rendered_text() {
+        let stats = store_drivers::listen::stats_for("metrics-test-driver");
+        stats.refused_busy.fetch_add(5, Ordering::Relaxed);
+        let mut out = String::new();
+        render_listeners(&mut out, &listener_counts());
+        assert!(
+            out.lines().any(|l| l
+                == "store_agent_listener_connections_total{driver=\"metrics-test-driver\",outcome=\"refused_busy\"} 5"),
+            "{out}"
+        );
     }
 }

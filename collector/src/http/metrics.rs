@@ -134,6 +134,7 @@ pub fn render(shared: &Shared, rules: &Runtime) -> String {
             AlertKind::DeviceSilent,
             AlertKind::CounterStuck,
             AlertKind::ClockOff,
+            AlertKind::Tampered,
         ] {
             let n = engine.outbox.alerts.count_active(kind);
             let _ = writeln!(

@@ -12,6 +12,7 @@
 //! | `{store}/device/{device}`  | DEVICE_SILENT   | a regular device (events in ≥ `silent_active_share` of the open hours of the last 7 days, at least `silent_min_hours` of them) sends nothing for `silent_minutes` of opening time |
 //! | `{store}/counter_stuck`    | COUNTER_STUCK   | no entries for `stuck_minutes` of opening time while the tills made ≥ `stuck_min_sales` sales; resolved by the next entry or at closing |
 //! | `{store}/clock/{agent}`    | CLOCK_OFF       | on a live batch, \|sent_wall_time − now\| > `clock_max_skew_seconds`, or a live event recorded with an unsynchronised clock; resolved by a live event with a good, synchronised clock |
+//! | `{store}/tamper/{agent}`   | TAMPERED        | a DeviceStatus TAMPERED (the agent saw a forged commit mark), live or from a backlog (never retrospective); resolved after `tamper_quiet_hours` of collector time without a new report |
 //!
 //! Offline and silent share a key: offline is the stronger statement and replaces silent.
 //!
@@ -23,9 +24,9 @@
 //! trailing window ending now only; a backlog older than that window does not raise them.
 //!
 //! Layout: one small type per rule (`returns`, `voids`, `devices` (offline and silent),
-//! `door_counter`, `clock`); this module owns the per-store state and dispatches each event
-//! and each evaluation to them, in a fixed order (alert ids are given in raise order). The state
-//! shared by the rules is in `state`, saved as one JSON value per store.
+//! `door_counter`, `clock`, `tamper`); this module owns the per-store state and dispatches each
+//! event and each evaluation to them, in a fixed order (alert ids are given in raise order). The
+//! state shared by the rules is in `state`, saved as one JSON value per store.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -39,6 +40,7 @@ use self::eval::Eval;
 use self::returns::ReturnsSpike;
 pub use self::rules::AnomalyRules;
 use self::state::{StoreAnomaly, MIN_MS};
+use self::tamper::Tampered;
 use self::voids::VoidRate;
 use crate::rules::engine::part::{Ctx, Outbox};
 use crate::rules::engine::persist::{load_store_json, save_stores_json, Persist};
@@ -52,6 +54,7 @@ mod eval;
 mod returns;
 pub mod rules;
 mod state;
+mod tamper;
 mod voids;
 
 /// Anomaly state of every store.
@@ -102,6 +105,9 @@ impl Anomalies {
             Some(Body::DeviceStatus(s)) if is_status => {
                 DeviceOffline::status_change(ctx, st, &ev.device_id, s.state, t, out);
             }
+            Some(Body::DeviceStatus(s)) if s.state == DeviceState::Tampered as i32 => {
+                Tampered::report(ctx, st, s, t, out);
+            }
             _ => {}
         }
     }
@@ -132,6 +138,7 @@ impl Anomalies {
                 }
             }
             changed |= CounterStuck::evaluate(&e, st, traffic, out);
+            changed |= Tampered::evaluate(&e, st, out);
             if changed {
                 self.dirty.insert(store.clone());
             }

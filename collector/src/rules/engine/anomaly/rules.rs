@@ -60,6 +60,12 @@ pub struct AnomalyRules {
     /// milliseconds.
     #[serde(default = "default_clock_max_skew_seconds")]
     pub clock_max_skew_seconds: u32,
+    /// A TAMPERED alert (an agent reported a forged commit mark) resolves itself after this many
+    /// hours without a new report. Default 24: a day for someone to look; an agent reports every
+    /// new forged mark (at most once a minute), so the alert stays up while someone keeps
+    /// forging.
+    #[serde(default = "default_tamper_quiet_hours")]
+    pub tamper_quiet_hours: u32,
 }
 
 fn default_returns_factor() -> f64 {
@@ -101,6 +107,9 @@ fn default_stuck_min_sales() -> u32 {
 fn default_clock_max_skew_seconds() -> u32 {
     120
 }
+fn default_tamper_quiet_hours() -> u32 {
+    24
+}
 
 impl Default for AnomalyRules {
     fn default() -> Self {
@@ -118,6 +127,7 @@ impl Default for AnomalyRules {
             stuck_minutes: default_stuck_minutes(),
             stuck_min_sales: default_stuck_min_sales(),
             clock_max_skew_seconds: default_clock_max_skew_seconds(),
+            tamper_quiet_hours: default_tamper_quiet_hours(),
         }
     }
 }

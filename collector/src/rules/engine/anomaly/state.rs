@@ -30,6 +30,15 @@ pub(super) struct Device {
     pub(super) regular_cache: Option<(i64, bool)>,
 }
 
+/// One agent's forgery reports (the tamper rule's state), kept while its alert may be active.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(super) struct Tamper {
+    /// Collector time at which the newest TAMPERED report arrived.
+    pub(super) last_report_ms: i64,
+    /// Reports since the alert was raised.
+    pub(super) reports: u32,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(super) struct StoreAnomaly {
     /// Oldest event time seen (how much history the returns baseline has).
@@ -46,4 +55,7 @@ pub(super) struct StoreAnomaly {
     pub(super) last_entry_ms: Option<i64>,
     /// Device rules (offline, silent).
     pub(super) devices: BTreeMap<String, Device>,
+    /// Tamper rule: agent → its forgery reports.
+    #[serde(default)]
+    pub(super) tamper: BTreeMap<String, Tamper>,
 }

@@ -353,6 +353,62 @@ fn agent_clock_off_and_back() {
         .contains("unsynchronised"));
 }
 
+/// A TAMPERED status from a backlog batch still pages (not retrospective), carries the reason and
+/// stays up while reports keep coming; 24 h of collector time without one resolves it. Its state
+/// survives a reload.
+#[test]
+fn tampered_status_raises_and_quiet_day_resolves() {
+    let mut r = Rig::new();
+    let t0 = MONDAY + 10 * H;
+    let mut ev = status("agent", DeviceState::Tampered, t0 - 2 * DAY_MS);
+    if let Some(Body::DeviceStatus(s)) = &mut ev.body {
+        s.reason = "forged commit mark 1005 above highest published 5".into();
+    }
+    // Learned two days late, from a backlog: paged all the same.
+    r.apply(ev.clone(), t0, true);
+    let a = r.active("s1/tamper/a1").expect("raised").clone();
+    assert_eq!(a.kind, AlertKind::Tampered as i32);
+    assert_eq!((a.subject.as_str(), a.retrospective), ("a1", false));
+    assert_eq!(a.state, AlertState::Open as i32);
+    assert_eq!(a.event_time_ms, t0 - 2 * DAY_MS);
+    assert_eq!(
+        a.message,
+        "agent a1 reports tampering: forged commit mark 1005 above highest published 5"
+    );
+    assert_eq!((a.observed, a.baseline), (1.0, 24.0));
+    // Acknowledged; a second report 10 h later refreshes it (same alert, still acknowledged).
+    r.out.alerts.acknowledge(&a.id, "maria").unwrap();
+    r.eval(t0 + 10 * H);
+    r.apply(ev.clone(), t0 + 10 * H, false);
+    let b = r.active("s1/tamper/a1").unwrap();
+    assert_eq!((b.id.as_str(), b.observed), (a.id.as_str(), 2.0));
+    assert_eq!(b.state, AlertState::Acknowledged as i32);
+    // Saved and reloaded: the quiet period still counts from the newest report.
+    let mut saved = Vec::new();
+    r.a.save(&mut saved);
+    let mut back = Anomalies::default();
+    for (k, v) in &saved {
+        back.load(k, v.as_deref().unwrap()).unwrap();
+    }
+    assert_eq!(back.stores, r.a.stores);
+    r.eval(t0 + 34 * H - MIN);
+    assert!(r.active("s1/tamper/a1").is_some(), "23 h 59 min quiet");
+    r.eval(t0 + 34 * H);
+    assert!(r.active("s1/tamper/a1").is_none(), "24 h quiet");
+    let past = r.out.alerts.past("s1").last().unwrap();
+    assert_eq!(past.message, "agent a1: no tampering reported for 24 h");
+    assert!(r.a.stores["s1"].tamper.is_empty(), "state forgotten");
+    // A long reason is cut.
+    if let Some(Body::DeviceStatus(s)) = &mut ev.body {
+        s.reason = "x".repeat(10_000);
+    }
+    r.apply(ev, t0 + 35 * H, false);
+    let c = r.active("s1/tamper/a1").unwrap();
+    assert_ne!(c.id, a.id, "a new occurrence");
+    assert_eq!(c.observed, 1.0);
+    assert!(c.message.len() < 500, "{}", c.message.len());
+}
+
 #[test]
 fn state_survives_save_and_reload() {
     let mut r = Rig::new();
