@@ -25,7 +25,7 @@ pub fn stopping() -> bool {
     STOP.load(Ordering::SeqCst)
 }
 
-/// Makes SIGINT and SIGTERM set [`STOP`] instead of killing the process, so the children can be
+/// Makes SIGINT and SIGTERM set `STOP` instead of killing the process, so the children can be
 /// stopped in order first (they run in their own process group and do not see a Ctrl-C).
 #[allow(unsafe_code)]
 pub fn install_stop_handler() -> std::io::Result<()> {

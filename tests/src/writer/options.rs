@@ -12,7 +12,7 @@ use crate::events::{self, Effect};
 pub struct WriterOptions {
     /// The agent's line-feed address.
     pub addr: SocketAddr,
-    /// Lines to send; `None` sends until [`Writer::stop`].
+    /// Lines to send; `None` sends until [`super::Writer::stop`].
     pub total: Option<u64>,
     /// Target events per second; `None` sends flat out.
     pub rate: Option<f64>,
