@@ -227,6 +227,43 @@ impl Link {
     }
 }
 
+/// What an incoming publish means to the uplink: a commit mark on `ack_topic` (this agent's
+/// `.../ack`), a collector's status on `hq/collector/{id}/status`, or nothing (another topic, or
+/// an undecodable mark, logged). Every byte of `payload` is untrusted: the uplink state checks
+/// the mark itself against what was published. Public so the fuzz targets can drive it.
+pub fn decode_incoming(ack_topic: &str, topic: &str, payload: &[u8]) -> Option<LinkEvent> {
+    if topic == ack_topic {
+        match CommitMark::decode(payload) {
+            Ok(m) => Some(LinkEvent::Mark {
+                committed: m.committed_seq,
+                // A collector sends at most that many; more only costs work here.
+                // Fewer skips are always safe: the rest is resent.
+                done_above: m
+                    .done_above
+                    .iter()
+                    .take(MAX_DONE_ABOVE)
+                    .map(|r| (r.first, r.last))
+                    .collect(),
+            }),
+            Err(e) => {
+                warn!(error = %e, "Undecodable commit mark; ignoring.");
+                None
+            }
+        }
+    } else if let Some(id) = topics::parse_collector_status(topic) {
+        // An empty retained payload clears the status: treat it as offline.
+        let online = CollectorStatus::decode(payload)
+            .map(|s| s.online)
+            .unwrap_or(false);
+        Some(LinkEvent::Collector {
+            id: id.to_owned(),
+            online,
+        })
+    } else {
+        None
+    }
+}
+
 /// The polling task's handling: matches PUBACKs to batches, decodes marks and collector
 /// statuses, and drops rumqttc's queued requests on errors. Never awaits.
 struct Handler {
@@ -289,36 +326,7 @@ impl PollHandler for Handler {
                 _ => None,
             },
             MqttEvent::Incoming(Packet::Publish(p)) => {
-                if p.topic == self.ack_topic {
-                    match CommitMark::decode(p.payload.as_ref()) {
-                        Ok(m) => Some(LinkEvent::Mark {
-                            committed: m.committed_seq,
-                            // A collector sends at most that many; more only costs work here.
-                            // Fewer skips are always safe: the rest is resent.
-                            done_above: m
-                                .done_above
-                                .iter()
-                                .take(MAX_DONE_ABOVE)
-                                .map(|r| (r.first, r.last))
-                                .collect(),
-                        }),
-                        Err(e) => {
-                            warn!(error = %e, "Undecodable commit mark; ignoring.");
-                            None
-                        }
-                    }
-                } else if let Some(id) = topics::parse_collector_status(&p.topic) {
-                    // An empty retained payload clears the status: treat it as offline.
-                    let online = CollectorStatus::decode(p.payload.as_ref())
-                        .map(|s| s.online)
-                        .unwrap_or(false);
-                    Some(LinkEvent::Collector {
-                        id: id.to_owned(),
-                        online,
-                    })
-                } else {
-                    None
-                }
+                decode_incoming(&self.ack_topic, &p.topic, p.payload.as_ref())
             }
             _ => None,
         }

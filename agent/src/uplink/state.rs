@@ -46,6 +46,9 @@ use store_proto::SeqSet;
 
 use crate::config::UplinkConfig;
 
+/// Most collectors remembered online (a chain runs one or a few).
+pub const MAX_COLLECTORS: usize = 64;
+
 /// Which mode the uplink is in, for status and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -283,9 +286,14 @@ impl State {
         Some(to)
     }
 
+    /// A collector's status. At most [`MAX_COLLECTORS`] are remembered online: the ids come
+    /// from topics anyone allowed to publish there can make up, and must not grow memory
+    /// without bound (one is enough to count as online).
     pub fn on_collector(&mut self, id: &str, online: bool) {
         if online {
-            self.collectors.insert(id.to_owned());
+            if self.collectors.len() < MAX_COLLECTORS {
+                self.collectors.insert(id.to_owned());
+            }
         } else {
             self.collectors.remove(id);
         }
@@ -369,6 +377,59 @@ impl State {
                 self.tokens += b.events as f64;
             }
         }
+    }
+
+    /// Whether `seq` is tracked for sending: in `todo`, in a batch in flight, or PUBACKed and
+    /// waiting for the collector's mark.
+    pub fn tracks(&self, seq: u64) -> bool {
+        self.todo.contains(seq)
+            || self.broker_acked.contains(seq)
+            || self.inflight.values().any(|b| b.first <= seq && seq <= b.last)
+    }
+
+    /// Checks the invariants of the module header; the first one broken, described. For tests
+    /// and fuzzing (linear in what is held): the uplink never calls it.
+    /// - the applied mark is never above what this run published;
+    /// - above the mark, every seq is in at most one of `todo`, a batch in flight (batches in
+    ///   flight are disjoint) and `broker_acked`; neither `todo` nor `broker_acked` holds a seq
+    ///   at or below the mark.
+    pub fn audit(&self) -> Result<(), String> {
+        if self.mark > self.published {
+            return Err(format!(
+                "mark {} above published {}",
+                self.mark, self.published
+            ));
+        }
+        for (name, set) in [("todo", &self.todo), ("broker_acked", &self.broker_acked)] {
+            if set.first().is_some_and(|f| f <= self.mark) {
+                return Err(format!("{name} holds seqs at or below the mark {}", self.mark));
+            }
+        }
+        for (a, b) in self.broker_acked.ranges() {
+            if self.todo.first_range_from(a).is_some_and(|(f, _)| f <= b) {
+                return Err(format!("{a}..={b} both in todo and broker_acked"));
+            }
+        }
+        let mut batches: Vec<(u64, u64)> = self
+            .inflight
+            .values()
+            .filter(|b| b.last > self.mark)
+            .map(|b| (b.first.max(self.mark.saturating_add(1)), b.last))
+            .collect();
+        batches.sort_unstable();
+        for pair in batches.windows(2) {
+            if pair[1].0 <= pair[0].1 {
+                return Err(format!("batches in flight overlap: {pair:?}"));
+            }
+        }
+        for &(a, b) in &batches {
+            for (name, set) in [("todo", &self.todo), ("broker_acked", &self.broker_acked)] {
+                if set.first_range_from(a).is_some_and(|(f, _)| f <= b) {
+                    return Err(format!("{a}..={b} both in flight and in {name}"));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Nothing is held in `from..=to` any more (trimmed or shed): nothing to send there.
