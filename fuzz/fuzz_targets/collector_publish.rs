@@ -29,7 +29,11 @@ fn config(own: bool, max_stores: u8) -> &'static Config {
         let mut v = Vec::new();
         for own in [false, true] {
             for n in 1..=4 {
-                let stores = if own { "stores = [\"s1\", \"s2\"]\n" } else { "" };
+                let stores = if own {
+                    "stores = [\"s1\", \"s2\"]\n"
+                } else {
+                    ""
+                };
                 let text = format!(
                     "collector_id = \"hq-1\"\nstate_dir = \"/nonexistent\"\n{stores}\
                      [ingest]\nmax_stores = {n}\n"
@@ -78,7 +82,10 @@ fuzz_target!(|data: &[u8]| {
             }
             Decoded::Refused => continue,
         };
-        assert!(valid_id(&key.store_id) && valid_id(&key.agent_id), "{key:?}");
+        assert!(
+            valid_id(&key.store_id) && valid_id(&key.agent_id),
+            "{key:?}"
+        );
         if own {
             assert!(["s1", "s2"].contains(&key.store_id.as_str()), "{key:?}");
         }
@@ -94,12 +101,27 @@ fuzz_target!(|data: &[u8]| {
         let out = apply_batch_with(agent, store, &batch, limits, |_| seen += 1);
 
         let after_mark = agent.committed_seq();
-        assert!(after_mark >= before_mark, "mark fell: {before_mark} -> {after_mark}");
+        assert!(
+            after_mark >= before_mark,
+            "mark fell: {before_mark} -> {after_mark}"
+        );
         assert!(
             after_mark - before_mark <= limits.max_seq_ahead,
             "mark rose {before_mark} -> {after_mark}, beyond max_seq_ahead {}",
             limits.max_seq_ahead
         );
+        // A seq beyond the window is never recorded (it would shadow the genuine event later).
+        let window_end = before_mark.saturating_add(limits.max_seq_ahead);
+        for e in &batch.events {
+            if e.seq > window_end {
+                assert!(
+                    !agent.is_done(e.seq),
+                    "seq {} beyond {window_end} recorded",
+                    e.seq
+                );
+            }
+        }
+        assert!(agent.highest_seq() <= after_mark.saturating_add(limits.max_seq_ahead));
         let events = batch.events.len() as u64;
         assert_eq!(
             out.applied + out.duplicates + out.invalid + out.out_of_window + out.over_range_cap,
@@ -108,7 +130,10 @@ fuzz_target!(|data: &[u8]| {
         );
         assert_eq!(out.applied, seen);
         assert_eq!(agent.applied_count() - before_applied, out.applied);
-        assert_eq!(store.kinds.values().sum::<u64>() - before_kinds, out.applied);
+        assert_eq!(
+            store.kinds.values().sum::<u64>() - before_kinds,
+            out.applied
+        );
         if out.applied > 0 || out.settled > 0 {
             assert!(out.changed);
         }
@@ -125,7 +150,10 @@ fuzz_target!(|data: &[u8]| {
         let open = agent.gaps();
         let mut floor = after_mark;
         for &(a, b) in &open {
-            assert!(a > floor && a <= b && b <= agent.highest_seq(), "{open:?} {after_mark}");
+            assert!(
+                a > floor && a <= b && b <= agent.highest_seq(),
+                "{open:?} {after_mark}"
+            );
             assert!(!agent.is_done(a) && !agent.is_done(b));
             floor = b;
         }

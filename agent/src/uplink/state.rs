@@ -256,10 +256,25 @@ impl State {
         self.claimed = mark;
         // What the collector holds needs no sending, now or after a rewind; only what this run
         // published can be held there (the rest is sent, and dropped there as a duplicate).
-        self.done_above = SeqSet::from_ranges(done_above.iter().copied());
-        self.done_above.remove_through(mark);
+        let mut claim = SeqSet::from_ranges(done_above.iter().copied());
+        claim.remove_through(mark);
         if self.published < u64::MAX {
-            self.done_above.remove_range(self.published + 1, u64::MAX);
+            claim.remove_range(self.published + 1, u64::MAX);
+        }
+        // What an earlier mark said the collector holds and this one no longer does goes back
+        // to be sent: the collector may have lost it (restored from a backup, or the earlier
+        // mark was not its own). Left out, those seqs would be in none of todo, in flight and
+        // broker_acked, never sent again in this run, and the mark stuck below them.
+        let mut withdrawn = std::mem::replace(&mut self.done_above, claim);
+        withdrawn.remove_through(mark);
+        for (a, b) in self.done_above.ranges().chain(self.broker_acked.ranges()) {
+            withdrawn.remove_range(a, b);
+        }
+        for b in self.inflight.values() {
+            withdrawn.remove_range(b.first, b.last);
+        }
+        for (a, b) in withdrawn.ranges() {
+            self.todo.insert_range(a, b);
         }
         for (a, b) in self.done_above.ranges() {
             self.todo.remove_range(a, b);
@@ -379,12 +394,17 @@ impl State {
         }
     }
 
-    /// Whether `seq` is tracked for sending: in `todo`, in a batch in flight, or PUBACKed and
-    /// waiting for the collector's mark.
-    pub fn tracks(&self, seq: u64) -> bool {
-        self.todo.contains(seq)
-            || self.broker_acked.contains(seq)
-            || self.inflight.values().any(|b| b.first <= seq && seq <= b.last)
+    /// The seqs tracked for sending: in `todo`, in a batch in flight, or PUBACKed and waiting
+    /// for the collector's mark. For tests and fuzzing (linear in what is held).
+    pub fn tracked(&self) -> SeqSet {
+        let mut all = self.todo.clone();
+        for (a, b) in self.broker_acked.ranges() {
+            all.insert_range(a, b);
+        }
+        for b in self.inflight.values() {
+            all.insert_range(b.first, b.last);
+        }
+        all
     }
 
     /// Checks the invariants of the module header; the first one broken, described. For tests
@@ -402,7 +422,10 @@ impl State {
         }
         for (name, set) in [("todo", &self.todo), ("broker_acked", &self.broker_acked)] {
             if set.first().is_some_and(|f| f <= self.mark) {
-                return Err(format!("{name} holds seqs at or below the mark {}", self.mark));
+                return Err(format!(
+                    "{name} holds seqs at or below the mark {}",
+                    self.mark
+                ));
             }
         }
         for (a, b) in self.broker_acked.ranges() {
@@ -543,6 +566,77 @@ mod tests {
         let p = s.pick(t).unwrap();
         assert_eq!((p.from, p.to), (6, 20), "resend from the collector's mark");
         assert_eq!(s.rewinds, 1);
+    }
+
+    /// Found by the `agent_ack` fuzz target (fuzz/regressions/agent_ack/
+    /// crash-done-above-withdrawn): a mark saying the collector holds 12..=20, then one that no
+    /// longer says so, left 12..=20 in none of the sets: never resent, the mark stuck at 11.
+    #[test]
+    fn seqs_a_later_mark_no_longer_claims_are_sent_again() {
+        // The fuzz input: held from 1, head 20; connect, send 1..=20, disconnect, then two
+        // messages on the ack topic: CommitMark { done_above: [12..=20] } and an empty one.
+        const INPUT: [u8; 21] = [
+            0x01, 0x14, 0x0b, 0x00, 0x4a, 0x58, 0x01, 0x06, 0x00, 0x06, 0x00, 0x22, 0x04, 0x08,
+            0x0c, 0x10, 0x14, 0x06, 0x00, 0x00, 0x00,
+        ];
+        let ack = "stores/s1/agents/a1/ack";
+        let mark = |payload: &[u8]| match crate::uplink::decode_incoming(ack, ack, payload) {
+            Ok(Some(crate::uplink::LinkEvent::Mark {
+                committed,
+                done_above,
+            })) => (committed, done_above),
+            other => panic!("{other:?}"),
+        };
+        let t = Instant::now();
+        let mut c = cfg();
+        c.batch_max_events = 20;
+        let mut s = State::new(c, Some(1), 20, t);
+        s.on_connected();
+        send(&mut s, 20);
+        s.on_disconnected();
+        let (committed, done_above) = mark(&INPUT[11..17]);
+        assert_eq!((committed, &done_above[..]), (0, &[(12, 20)][..]));
+        assert_eq!(s.on_mark(committed, &done_above, t), MarkVerdict::Nothing);
+        assert_eq!(s.todo_len(), 11, "what the collector holds is not resent");
+        let (committed, done_above) = mark(&INPUT[21..]);
+        assert_eq!(s.on_mark(committed, &done_above, t), MarkVerdict::Nothing);
+        assert_eq!(s.tracked().ranges().collect::<Vec<_>>(), vec![(1, 20)]);
+        assert_eq!(s.todo_len(), 20, "no longer claimed: sent again");
+        assert_eq!(s.audit(), Ok(()));
+    }
+
+    #[test]
+    fn made_up_collector_ids_do_not_grow_memory() {
+        let t = Instant::now();
+        let mut s = State::new(cfg(), None, 0, t);
+        for i in 0..10 * MAX_COLLECTORS {
+            s.on_collector(&format!("fake-{i}"), true);
+        }
+        assert_eq!(s.collectors.len(), MAX_COLLECTORS);
+        assert!(s.collector_online());
+        s.on_collector("fake-0", false);
+        s.on_collector("hq", true);
+        assert!(s.collectors.contains("hq"), "a freed place is taken again");
+        assert_eq!(s.audit(), Ok(()));
+    }
+
+    #[test]
+    fn the_audit_sees_every_held_seq_tracked_once() {
+        let t = Instant::now();
+        let mut c = cfg();
+        c.max_inflight = 4;
+        let mut s = State::new(c, Some(1), 40, t);
+        s.on_connected();
+        let (a, _) = send(&mut s, 10);
+        let (_b, _) = send(&mut s, 10);
+        s.on_puback(a, t);
+        assert_eq!(s.audit(), Ok(()));
+        assert_eq!(s.tracked().ranges().collect::<Vec<_>>(), vec![(1, 40)]);
+        assert_eq!(s.on_mark(5, &[(12, 14)], t), MarkVerdict::Trim(5));
+        assert_eq!(s.audit(), Ok(()));
+        // A seq in two places is what the audit is for.
+        s.todo.insert(15);
+        assert!(s.audit().is_err());
     }
 
     #[test]
