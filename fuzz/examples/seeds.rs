@@ -109,17 +109,37 @@ fn publish_seeds() -> Vec<Vec<u8>> {
 
     // A small window and range cap; DataLoss settling a gap; seq 0; a far seq.
     let mut s = publish::header(false, 2, 2, 4);
-    publish::push(&mut s, ev, &batch("s1", "a1", vec![scan(1), scan(4), scan(8)]));
-    publish::push(&mut s, ev, &batch("s1", "a1", vec![scan(0), scan(u64::MAX), scan(20)]));
-    publish::push(&mut s, ev, &batch("s1", "a1", vec![loss(10, &[(2, 3), (5, 7), (9, 40)])]));
-    publish::push(&mut s, ev, &batch("s1", "a1", (11..=16).map(scan).collect()));
+    publish::push(
+        &mut s,
+        ev,
+        &batch("s1", "a1", vec![scan(1), scan(4), scan(8)]),
+    );
+    publish::push(
+        &mut s,
+        ev,
+        &batch("s1", "a1", vec![scan(0), scan(u64::MAX), scan(20)]),
+    );
+    publish::push(
+        &mut s,
+        ev,
+        &batch("s1", "a1", vec![loss(10, &[(2, 3), (5, 7), (9, 40)])]),
+    );
+    publish::push(
+        &mut s,
+        ev,
+        &batch("s1", "a1", (11..=16).map(scan).collect()),
+    );
     seeds.push(s);
 
     // Several stores and agents against a store cap and an own-stores list; refused topics.
     let mut s = publish::header(true, 8, 2, 0);
     for (store, agent) in [("s1", "a1"), ("s2", "a2"), ("s3", "a1"), ("s1", "b+")] {
         let topic = format!("stores/{store}/agents/{agent}/events");
-        publish::push(&mut s, &topic, &batch(store, agent, (1..=3).map(foot).collect()));
+        publish::push(
+            &mut s,
+            &topic,
+            &batch(store, agent, (1..=3).map(foot).collect()),
+        );
     }
     publish::push(&mut s, "stores/s1/agents/a1/ack", &mark(3, &[]));
     publish::push(&mut s, "hq/collector/hq-1/status", &status(true));
@@ -137,7 +157,17 @@ fn ack_seeds() -> Vec<Vec<u8>> {
     ack::message_status(&mut s, "hq-1", &status(true));
     ack::message_ack(&mut s, &mark(4, &[(6, 7)]));
     ack::message_ack(&mut s, &mark(u64::MAX, &[]));
-    s.extend_from_slice(&[ack::HEAD, 10, ack::SEND, 127, ack::PUBACK, 1, ack::TICK, 64, 0]);
+    s.extend_from_slice(&[
+        ack::HEAD,
+        10,
+        ack::SEND,
+        127,
+        ack::PUBACK,
+        1,
+        ack::TICK,
+        64,
+        0,
+    ]);
     ack::message_ack(&mut s, &mark(10, &[(12, 14), (20, 30)]));
     seeds.push(s);
 
@@ -147,7 +177,15 @@ fn ack_seeds() -> Vec<Vec<u8>> {
     ack::message_ack(&mut s, &mark(40, &[(45, 50)]));
     s.extend_from_slice(&[ack::CONNECT, ack::SEND, 0x82, ack::SEND, 9, ack::SEND, 9]);
     ack::message_status(&mut s, "hq-1", &status(true));
-    s.extend_from_slice(&[ack::PUBACK, 0, ack::TICK, 0, 1, ack::DISCONNECT, ack::CONNECT]);
+    s.extend_from_slice(&[
+        ack::PUBACK,
+        0,
+        ack::TICK,
+        0,
+        1,
+        ack::DISCONNECT,
+        ack::CONNECT,
+    ]);
     s.extend_from_slice(&[ack::SKIP, ack::SEND, 20, ack::PUBACK, 0, ack::TICK, 64, 0]);
     ack::message_status(&mut s, "hq-1", &status(false));
     ack::message_ack(&mut s, b"\x08");
