@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prost::Message;
 use rumqttc::{
@@ -30,6 +30,8 @@ use crate::config::AgentConfig;
 
 /// Most `done_above` ranges taken from one commit mark (the collector sends at most 64).
 const MAX_DONE_ABOVE: usize = 64;
+/// Least time between two log lines about undecodable commit marks.
+const UNDECODABLE_LOG_EVERY: Duration = Duration::from_secs(60);
 /// What the agent logs in to the broker with, read from files at start-up.
 #[derive(Debug, Clone, Default)]
 pub struct BrokerAccess {
@@ -166,6 +168,7 @@ impl Link {
             link: link.clone(),
             pkids: HashMap::new(),
             last_failure: None,
+            undecodable_marks: (0, None),
         };
         tokio::spawn(mqtt_poll::run(eventloop, backoff, tx, handler));
         (link, rx)
@@ -227,6 +230,44 @@ impl Link {
     }
 }
 
+/// What an incoming publish means to the uplink: a commit mark on `ack_topic` (this agent's
+/// `.../ack`), a collector's status on `hq/collector/{id}/status`, or nothing (another topic).
+/// An undecodable mark is an error for the caller to count and log (rate limited: anyone who
+/// can publish there could send a stream of them). Every byte of `payload` is untrusted: the
+/// uplink state checks the mark itself against what was published. Public so the fuzz targets
+/// can drive it.
+pub fn decode_incoming(
+    ack_topic: &str,
+    topic: &str,
+    payload: &[u8],
+) -> Result<Option<LinkEvent>, prost::DecodeError> {
+    if topic == ack_topic {
+        let m = CommitMark::decode(payload)?;
+        Ok(Some(LinkEvent::Mark {
+            committed: m.committed_seq,
+            // A collector sends at most that many; more only costs work here.
+            // Fewer skips are always safe: the rest is resent.
+            done_above: m
+                .done_above
+                .iter()
+                .take(MAX_DONE_ABOVE)
+                .map(|r| (r.first, r.last))
+                .collect(),
+        }))
+    } else if let Some(id) = topics::parse_collector_status(topic) {
+        // An empty retained payload clears the status: treat it as offline.
+        let online = CollectorStatus::decode(payload)
+            .map(|s| s.online)
+            .unwrap_or(false);
+        Ok(Some(LinkEvent::Collector {
+            id: id.to_owned(),
+            online,
+        }))
+    } else {
+        Ok(None)
+    }
+}
+
 /// The polling task's handling: matches PUBACKs to batches, decodes marks and collector
 /// statuses, and drops rumqttc's queued requests on errors. Never awaits.
 struct Handler {
@@ -238,6 +279,24 @@ struct Handler {
     /// repeats (every backoff step) is logged once, a new kind of failure (refused, then a TLS
     /// certificate error) again.
     last_failure: Option<String>,
+    /// Undecodable commit marks not logged yet, and when the last line about them went out.
+    undecodable_marks: (u64, Option<Instant>),
+}
+
+impl Handler {
+    /// Logs undecodable commit marks at most once per [`UNDECODABLE_LOG_EVERY`], with how many
+    /// arrived since the last line.
+    fn undecodable_mark(&mut self, error: &prost::DecodeError) {
+        let (unlogged, last) = &mut self.undecodable_marks;
+        *unlogged += 1;
+        let now = Instant::now();
+        if last.is_none_or(|t| now.saturating_duration_since(t) >= UNDECODABLE_LOG_EVERY) {
+            warn!(%error, marks = *unlogged, topic = %self.ack_topic,
+                "Undecodable commit marks ignored (at most one line a minute).");
+            *unlogged = 0;
+            *last = Some(now);
+        }
+    }
 }
 
 impl PollHandler for Handler {
@@ -289,35 +348,12 @@ impl PollHandler for Handler {
                 _ => None,
             },
             MqttEvent::Incoming(Packet::Publish(p)) => {
-                if p.topic == self.ack_topic {
-                    match CommitMark::decode(p.payload.as_ref()) {
-                        Ok(m) => Some(LinkEvent::Mark {
-                            committed: m.committed_seq,
-                            // A collector sends at most that many; more only costs work here.
-                            // Fewer skips are always safe: the rest is resent.
-                            done_above: m
-                                .done_above
-                                .iter()
-                                .take(MAX_DONE_ABOVE)
-                                .map(|r| (r.first, r.last))
-                                .collect(),
-                        }),
-                        Err(e) => {
-                            warn!(error = %e, "Undecodable commit mark; ignoring.");
-                            None
-                        }
+                match decode_incoming(&self.ack_topic, &p.topic, p.payload.as_ref()) {
+                    Ok(event) => event,
+                    Err(e) => {
+                        self.undecodable_mark(&e);
+                        None
                     }
-                } else if let Some(id) = topics::parse_collector_status(&p.topic) {
-                    // An empty retained payload clears the status: treat it as offline.
-                    let online = CollectorStatus::decode(p.payload.as_ref())
-                        .map(|s| s.online)
-                        .unwrap_or(false);
-                    Some(LinkEvent::Collector {
-                        id: id.to_owned(),
-                        online,
-                    })
-                } else {
-                    None
                 }
             }
             _ => None,
@@ -365,5 +401,63 @@ impl PollHandler for Handler {
     /// status and the DISCONNECT still go out; the error that follows ends the task.
     fn on_receiver_gone(&mut self) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use store_proto::v1::SeqRange;
+
+    const ACK: &str = "stores/s1/agents/a1/ack";
+
+    #[test]
+    fn incoming_marks_and_statuses_are_decoded_and_bounded() {
+        let mark = CommitMark {
+            committed_seq: 7,
+            done_above: (0..100)
+                .map(|i| SeqRange {
+                    first: 10 + 2 * i,
+                    last: 10 + 2 * i,
+                })
+                .collect(),
+            ..Default::default()
+        };
+        match decode_incoming(ACK, ACK, &mark.encode_to_vec()) {
+            Ok(Some(LinkEvent::Mark {
+                committed,
+                done_above,
+            })) => {
+                assert_eq!(committed, 7);
+                assert_eq!(done_above.len(), MAX_DONE_ABOVE);
+                assert_eq!(done_above[0], (10, 10));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(decode_incoming(ACK, ACK, b"\xff\xff").is_err());
+        let online = CollectorStatus {
+            online: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            decode_incoming(ACK, "hq/collector/hq-1/status", &online.encode_to_vec()),
+            Ok(Some(LinkEvent::Collector {
+                id: "hq-1".into(),
+                online: true
+            }))
+        );
+        // A cleared (empty) or garbled status counts as offline.
+        for payload in [&b""[..], b"\xff"] {
+            assert_eq!(
+                decode_incoming(ACK, "hq/collector/hq-1/status", payload),
+                Ok(Some(LinkEvent::Collector {
+                    id: "hq-1".into(),
+                    online: false
+                }))
+            );
+        }
+        // Another agent's mark, or anything else, means nothing here.
+        let other = decode_incoming(ACK, "stores/s1/agents/a2/ack", &mark.encode_to_vec());
+        assert_eq!(other, Ok(None));
     }
 }

@@ -12,7 +12,7 @@ mod link;
 pub mod state;
 
 pub use batch::Identity;
-pub use link::{BrokerAccess, Link, LinkEvent};
+pub use link::{decode_incoming, BrokerAccess, Link, LinkEvent};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

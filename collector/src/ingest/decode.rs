@@ -35,6 +35,17 @@ pub enum Refusal {
     OverRangeCap(AgentKey),
 }
 
+/// What a publish is, once its topic and payload are checked ([`Decoder::decode_publish`]).
+#[derive(Debug)]
+pub enum Decoded {
+    /// A batch of events of this agent (the topic names the agent, not the payload).
+    Events(AgentKey, EventBatch),
+    /// An agent's status; its payload is for the rules' presence.
+    Status(AgentKey),
+    /// Not ours, an invalid id, over the store cap, or undecodable: counted and logged.
+    Refused,
+}
+
 /// Decodes publishes; remembers what it already warned about, so each oddity is logged once.
 #[derive(Debug)]
 pub struct Decoder {
@@ -70,8 +81,27 @@ impl Decoder {
         counters: &mut Counters,
         rules: &Runtime,
     ) -> Option<(AgentKey, EventBatch)> {
+        let payload = incoming.publish.payload.as_ref();
+        match self.decode_publish(&incoming.publish.topic, payload, counters) {
+            Decoded::Events(key, batch) => Some((key, batch)),
+            Decoded::Status(key) => {
+                rules.note_status(key, payload);
+                None
+            }
+            Decoded::Refused => None,
+        }
+    }
+
+    /// [`Decoder::decode`] on a bare topic and payload, without the rules: what a publish is
+    /// once its topic and payload are checked (refusals counted in `counters` and logged).
+    /// Public so the fuzz targets can drive the collector's whole pure path of a publish.
+    pub fn decode_publish(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        counters: &mut Counters,
+    ) -> Decoded {
         let now = Instant::now();
-        let topic = incoming.publish.topic.as_str();
         let (store_id, agent_id, is_events) = match topics::parse_agent_topic(topic) {
             Some((store_id, agent_id, "events")) => (store_id, agent_id, true),
             Some((store_id, agent_id, "status")) => (store_id, agent_id, false),
@@ -81,7 +111,7 @@ impl Decoder {
                     warn!(topic = %topic.escape_debug(), publishes = n,
                         "Publishes on unexpected topics ignored (acknowledged).");
                 }
-                return None;
+                return Decoded::Refused;
             }
         };
         if !valid_id(store_id) || !valid_id(agent_id) {
@@ -91,7 +121,7 @@ impl Decoder {
                     "Publishes naming an invalid store or agent id refused (acknowledged): ids are \
                     1 to {MAX_ID_LEN} characters of A-Z, a-z, 0-9, '_', '.', '-'.");
             }
-            return None;
+            return Decoded::Refused;
         }
         if let Some(own) = &self.own_stores {
             if !own.contains(store_id) {
@@ -100,7 +130,7 @@ impl Decoder {
                 {
                     warn!(%store_id, %topic, "Batches of a store not in `stores` are ignored (first seen).");
                 }
-                return None;
+                return Decoded::Refused;
             }
         }
         if !self.known_stores.contains(store_id) {
@@ -112,16 +142,15 @@ impl Decoder {
                         state for [ingest] max_stores stores already. Raise it if the chain has \
                         grown.");
                 }
-                return None;
+                return Decoded::Refused;
             }
             self.known_stores.insert(store_id.to_owned());
         }
         let key = AgentKey::new(store_id, agent_id);
         if !is_events {
-            rules.note_status(key, incoming.publish.payload.as_ref());
-            return None;
+            return Decoded::Status(key);
         }
-        match EventBatch::decode(incoming.publish.payload.as_ref()) {
+        match EventBatch::decode(payload) {
             Ok(batch) => {
                 counters.batches_total += 1;
                 // The topic is the identity (brokers can enforce ACLs on it), not the payload.
@@ -135,16 +164,16 @@ impl Decoder {
                         payload_agent_id = %batch.agent_id.escape_debug(),
                         "Batch payload names another agent than its topic; the topic wins.");
                 }
-                Some((key, batch))
+                Decoded::Events(key, batch)
             }
             Err(e) => {
                 counters.rejected_batches += 1;
-                let bytes = incoming.publish.payload.len();
+                let bytes = payload.len();
                 if let Some(n) = self.log_limit.note(&Refusal::Undecodable(key), 1, now) {
                     error!(%store_id, %agent_id, bytes, batches = n, error = %e,
                         "Undecodable batches rejected; acknowledged so they cannot block the session.");
                 }
-                None
+                Decoded::Refused
             }
         }
     }

@@ -5,11 +5,11 @@
 //! one sled batch and one flush + fdatasync, however many events it holds, which is what makes
 //! high event rates possible. The path of a batch, one module per step:
 //! - [`mqtt`]: the MQTT session (connection, polling task, manual PUBACKs by epoch);
-//! - `decode`: topic → agent (ids checked, stores capped), payload → batch;
+//! - [`decode`]: topic → agent (ids checked, stores capped), payload → batch;
 //! - `group`: dedup and apply through the [`crate::ledger`], rules through
 //!   [`crate::rules::Runtime::apply_group`], one durable commit, then PUBACKs;
 //! - [`acks`]: the coalesced commit-mark publisher;
-//! - `gaps`: logging of missing seqs;
+//! - [`gaps`]: logging of missing seqs;
 //! - `ids`: which store and agent ids are accepted;
 //! - `log_limit`: one refusal line per agent and minute, however many refusals;
 //! - `filters`: what to subscribe to, and what an earlier configuration left behind.
@@ -18,11 +18,11 @@
 //! writer of the ledger lives on this one task.
 
 pub mod acks;
-mod decode;
+pub mod decode;
 #[cfg(test)]
 mod fake_mqtt;
 mod filters;
-mod gaps;
+pub mod gaps;
 mod group;
 mod ids;
 mod log_limit;

@@ -46,6 +46,9 @@ use store_proto::SeqSet;
 
 use crate::config::UplinkConfig;
 
+/// Most collectors remembered online (a chain runs one or a few).
+pub const MAX_COLLECTORS: usize = 64;
+
 /// Which mode the uplink is in, for status and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -253,10 +256,25 @@ impl State {
         self.claimed = mark;
         // What the collector holds needs no sending, now or after a rewind; only what this run
         // published can be held there (the rest is sent, and dropped there as a duplicate).
-        self.done_above = SeqSet::from_ranges(done_above.iter().copied());
-        self.done_above.remove_through(mark);
+        let mut claim = SeqSet::from_ranges(done_above.iter().copied());
+        claim.remove_through(mark);
         if self.published < u64::MAX {
-            self.done_above.remove_range(self.published + 1, u64::MAX);
+            claim.remove_range(self.published + 1, u64::MAX);
+        }
+        // What an earlier mark said the collector holds and this one no longer does goes back
+        // to be sent: the collector may have lost it (restored from a backup, or the earlier
+        // mark was not its own). Left out, those seqs would be in none of todo, in flight and
+        // broker_acked, never sent again in this run, and the mark stuck below them.
+        let mut withdrawn = std::mem::replace(&mut self.done_above, claim);
+        withdrawn.remove_through(mark);
+        for (a, b) in self.done_above.ranges().chain(self.broker_acked.ranges()) {
+            withdrawn.remove_range(a, b);
+        }
+        for b in self.inflight.values() {
+            withdrawn.remove_range(b.first, b.last);
+        }
+        for (a, b) in withdrawn.ranges() {
+            self.todo.insert_range(a, b);
         }
         for (a, b) in self.done_above.ranges() {
             self.todo.remove_range(a, b);
@@ -283,9 +301,14 @@ impl State {
         Some(to)
     }
 
+    /// A collector's status. At most [`MAX_COLLECTORS`] are remembered online: the ids come
+    /// from topics anyone allowed to publish there can make up, and must not grow memory
+    /// without bound (one is enough to count as online).
     pub fn on_collector(&mut self, id: &str, online: bool) {
         if online {
-            self.collectors.insert(id.to_owned());
+            if self.collectors.len() < MAX_COLLECTORS {
+                self.collectors.insert(id.to_owned());
+            }
         } else {
             self.collectors.remove(id);
         }
@@ -369,6 +392,67 @@ impl State {
                 self.tokens += b.events as f64;
             }
         }
+    }
+
+    /// The seqs tracked for sending: in `todo`, in a batch in flight, or PUBACKed and waiting
+    /// for the collector's mark. For tests and fuzzing (linear in what is held).
+    pub fn tracked(&self) -> SeqSet {
+        let mut all = self.todo.clone();
+        for (a, b) in self.broker_acked.ranges() {
+            all.insert_range(a, b);
+        }
+        for b in self.inflight.values() {
+            all.insert_range(b.first, b.last);
+        }
+        all
+    }
+
+    /// Checks the invariants of the module header; the first one broken, described. For tests
+    /// and fuzzing (linear in what is held): the uplink never calls it.
+    /// - the applied mark is never above what this run published;
+    /// - above the mark, every seq is in at most one of `todo`, a batch in flight (batches in
+    ///   flight are disjoint) and `broker_acked`; neither `todo` nor `broker_acked` holds a seq
+    ///   at or below the mark.
+    pub fn audit(&self) -> Result<(), String> {
+        if self.mark > self.published {
+            return Err(format!(
+                "mark {} above published {}",
+                self.mark, self.published
+            ));
+        }
+        for (name, set) in [("todo", &self.todo), ("broker_acked", &self.broker_acked)] {
+            if set.first().is_some_and(|f| f <= self.mark) {
+                return Err(format!(
+                    "{name} holds seqs at or below the mark {}",
+                    self.mark
+                ));
+            }
+        }
+        for (a, b) in self.broker_acked.ranges() {
+            if self.todo.first_range_from(a).is_some_and(|(f, _)| f <= b) {
+                return Err(format!("{a}..={b} both in todo and broker_acked"));
+            }
+        }
+        let mut batches: Vec<(u64, u64)> = self
+            .inflight
+            .values()
+            .filter(|b| b.last > self.mark)
+            .map(|b| (b.first.max(self.mark.saturating_add(1)), b.last))
+            .collect();
+        batches.sort_unstable();
+        for pair in batches.windows(2) {
+            if pair[1].0 <= pair[0].1 {
+                return Err(format!("batches in flight overlap: {pair:?}"));
+            }
+        }
+        for &(a, b) in &batches {
+            for (name, set) in [("todo", &self.todo), ("broker_acked", &self.broker_acked)] {
+                if set.first_range_from(a).is_some_and(|(f, _)| f <= b) {
+                    return Err(format!("{a}..={b} both in flight and in {name}"));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Nothing is held in `from..=to` any more (trimmed or shed): nothing to send there.

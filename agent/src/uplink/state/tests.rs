@@ -81,6 +81,77 @@ fn mark_trims_and_stall_rewinds_only_with_a_collector_online() {
     assert_eq!(s.rewinds, 1);
 }
 
+/// Found by the `agent_ack` fuzz target (fuzz/regressions/agent_ack/
+/// crash-done-above-withdrawn): a mark saying the collector holds 12..=20, then one that no
+/// longer says so, left 12..=20 in none of the sets: never resent, the mark stuck at 11.
+#[test]
+fn seqs_a_later_mark_no_longer_claims_are_sent_again() {
+    // The fuzz input: held from 1, head 20; connect, send 1..=20, disconnect, then two
+    // messages on the ack topic: CommitMark { done_above: [12..=20] } and an empty one.
+    const INPUT: [u8; 21] = [
+        0x01, 0x14, 0x0b, 0x00, 0x4a, 0x58, 0x01, 0x06, 0x00, 0x06, 0x00, 0x22, 0x04, 0x08, 0x0c,
+        0x10, 0x14, 0x06, 0x00, 0x00, 0x00,
+    ];
+    let ack = "stores/s1/agents/a1/ack";
+    let mark = |payload: &[u8]| match crate::uplink::decode_incoming(ack, ack, payload) {
+        Ok(Some(crate::uplink::LinkEvent::Mark {
+            committed,
+            done_above,
+        })) => (committed, done_above),
+        other => panic!("{other:?}"),
+    };
+    let t = Instant::now();
+    let mut c = cfg();
+    c.batch_max_events = 20;
+    let mut s = State::new(c, Some(1), 20, t);
+    s.on_connected();
+    send(&mut s, 20);
+    s.on_disconnected();
+    let (committed, done_above) = mark(&INPUT[11..17]);
+    assert_eq!((committed, &done_above[..]), (0, &[(12, 20)][..]));
+    assert_eq!(s.on_mark(committed, &done_above, t), MarkVerdict::Nothing);
+    assert_eq!(s.todo_len(), 11, "what the collector holds is not resent");
+    let (committed, done_above) = mark(&INPUT[21..]);
+    assert_eq!(s.on_mark(committed, &done_above, t), MarkVerdict::Nothing);
+    assert_eq!(s.tracked().ranges().collect::<Vec<_>>(), vec![(1, 20)]);
+    assert_eq!(s.todo_len(), 20, "no longer claimed: sent again");
+    assert_eq!(s.audit(), Ok(()));
+}
+
+#[test]
+fn made_up_collector_ids_do_not_grow_memory() {
+    let t = Instant::now();
+    let mut s = State::new(cfg(), None, 0, t);
+    for i in 0..10 * MAX_COLLECTORS {
+        s.on_collector(&format!("fake-{i}"), true);
+    }
+    assert_eq!(s.collectors.len(), MAX_COLLECTORS);
+    assert!(s.collector_online());
+    s.on_collector("fake-0", false);
+    s.on_collector("hq", true);
+    assert!(s.collectors.contains("hq"), "a freed place is taken again");
+    assert_eq!(s.audit(), Ok(()));
+}
+
+#[test]
+fn the_audit_sees_every_held_seq_tracked_once() {
+    let t = Instant::now();
+    let mut c = cfg();
+    c.max_inflight = 4;
+    let mut s = State::new(c, Some(1), 40, t);
+    s.on_connected();
+    let (a, _) = send(&mut s, 10);
+    let (_b, _) = send(&mut s, 10);
+    s.on_puback(a, t);
+    assert_eq!(s.audit(), Ok(()));
+    assert_eq!(s.tracked().ranges().collect::<Vec<_>>(), vec![(1, 40)]);
+    assert_eq!(s.on_mark(5, &[(12, 14)], t), MarkVerdict::Trim(5));
+    assert_eq!(s.audit(), Ok(()));
+    // A seq in two places is what the audit is for.
+    s.todo.insert(15);
+    assert!(s.audit().is_err());
+}
+
 #[test]
 fn a_rewind_resends_only_what_the_collector_lacks() {
     let t = Instant::now();
