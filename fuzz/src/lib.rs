@@ -74,6 +74,9 @@ pub fn put_long(out: &mut Vec<u8>, b: &[u8]) {
 ///   bits 1..=3: `max_ranges_per_agent - 1`; bits 4..=5: `max_stores - 1`;
 /// - byte 1: `max_seq_ahead`: 0 is the default, `n` is `n * 8`;
 /// - then publishes, each a short topic and a long payload.
+pub mod agent_ack;
+pub mod collector_publish;
+
 pub mod publish {
     pub const OWN_STORES: u8 = 1;
 
