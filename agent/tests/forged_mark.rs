@@ -1,7 +1,8 @@
 //! A forged retained commit mark against the real uplink, journal and a real Mosquitto (skipped
 //! when `/usr/sbin/mosquitto` is missing): events above what the agent published are neither
 //! trimmed nor held back, a forged `u64::MAX` does not stop later genuine marks, and HQ hears of
-//! the forgery through a TAMPERED device status.
+//! the forgery through a TAMPERED device status. And a retained message as large as the broker
+//! allows, on a topic the agent subscribes to, does not put it into a reconnect loop.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -32,7 +33,7 @@ impl Drop for Guard {
     }
 }
 
-fn start_mosquitto(dir: &Path) -> (Guard, u16) {
+fn start_mosquitto(dir: &Path, extra: &str) -> (Guard, u16) {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -41,7 +42,7 @@ fn start_mosquitto(dir: &Path) -> (Guard, u16) {
     let conf = dir.join("mosquitto.conf");
     std::fs::write(
         &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n{extra}"),
     )
     .unwrap();
     let child = Command::new(MOSQUITTO)
@@ -127,7 +128,7 @@ async fn forged_marks_neither_trim_nor_hold_back_events() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (_broker, port) = start_mosquitto(dir.path());
+    let (_broker, port) = start_mosquitto(dir.path(), "");
     let config = AgentConfig::parse(
         &format!(
             "store_id = \"s1\"\nagent_id = \"a1\"\nstate_dir = {:?}\n[mqtt]\nport = {port}\n\
@@ -246,6 +247,120 @@ async fn forged_marks_neither_trim_nor_hold_back_events() {
     wait_seen(&mut ev_rx, &mut seen, head).await;
     publish_mark(&hq, &ack, head).await;
     wait_first_held(&reader, None).await;
+
+    let _ = stop_tx.send(true);
+    drop(sink);
+    let _ = writer.await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), uplink).await;
+}
+
+/// The shipped broker config's `message_size_limit`: the largest payload Mosquitto accepts.
+const BROKER_MESSAGE_SIZE_LIMIT: usize = 16 * 1024 * 1024;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retained_status_as_large_as_the_broker_allows_does_not_loop_the_agent() {
+    if !Path::new(MOSQUITTO).exists() {
+        eprintln!("skipped: {MOSQUITTO} missing");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_broker, port) = start_mosquitto(
+        dir.path(),
+        &format!("message_size_limit {BROKER_MESSAGE_SIZE_LIMIT}\n"),
+    );
+    let config = AgentConfig::parse(
+        &format!(
+            "store_id = \"s1\"\nagent_id = \"a1\"\nstate_dir = {:?}\n[mqtt]\nport = {port}\n\
+             keep_alive_secs = 5\n[uplink]\nlinger_ms = 0\nreconnect_min_ms = 50\nreconnect_max_ms = 200\n",
+            dir.path().join("state")
+        ),
+        "test.toml",
+    )
+    .unwrap();
+
+    let mut opts = MqttOptions::new("hq-probe", "127.0.0.1", port);
+    opts.set_max_packet_size(32 << 20, 32 << 20);
+    let (hq, mut hq_loop) = AsyncClient::new(opts, 64);
+    hq.subscribe(topics::events("s1", "a1"), QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    // The payload is exactly the broker's limit, so the packet (topic and header added) is a
+    // little larger: a client whose own limit equals the broker's refuses it, reconnects, and
+    // is handed the same retained message again.
+    let big_topic = topics::collector_status("big");
+    hq.publish(
+        &big_topic,
+        QoS::AtLeastOnce,
+        true,
+        vec![0xFF_u8; BROKER_MESSAGE_SIZE_LIMIT],
+    )
+    .await
+    .unwrap();
+    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
+    let (retained_tx, retained_rx) = oneshot::channel();
+    tokio::spawn(async move {
+        let mut retained_tx = Some(retained_tx);
+        loop {
+            match hq_loop.poll().await {
+                Ok(MqttEvent::Incoming(Packet::PubAck(_))) => {
+                    if let Some(tx) = retained_tx.take() {
+                        let _ = tx.send(());
+                    }
+                }
+                Ok(MqttEvent::Incoming(Packet::Publish(p))) => {
+                    if let Ok(b) = EventBatch::decode(p.payload.as_ref()) {
+                        for e in b.events {
+                            let _ = ev_tx.send(e);
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    });
+    tokio::time::timeout(WAIT, retained_rx)
+        .await
+        .expect("the broker took the large retained status")
+        .unwrap();
+
+    let (journal, reader, _) =
+        Journal::open(&dir.path().join("state"), config.journal.clone()).unwrap();
+    let (sink, records) = mpsc::channel(64);
+    let (journal_tx, journal_rx) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(run_writer(
+        journal,
+        records,
+        journal_rx,
+        Privacy::new(None, false),
+    ));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let board = Arc::new(Board::default());
+    let uplink = tokio::spawn(store_agent::uplink::run(
+        config,
+        store_agent::uplink::BrokerAccess::default(),
+        reader.clone(),
+        journal_tx,
+        stop_rx,
+        board.clone(),
+    ));
+
+    let mut seen = std::collections::BTreeMap::new();
+    let mut last = 0;
+    for i in 0..5 {
+        last = record(&sink, &format!("item-{i}")).await;
+    }
+    wait_seen(&mut ev_rx, &mut seen, last).await;
+    // Marks still arrive and trim: the subscription survived the large message.
+    publish_mark(&hq, &topics::ack("s1", "a1"), last).await;
+    wait_first_held(&reader, None).await;
+    let status = board.uplink.lock().unwrap().clone();
+    assert!(status.connected, "{status:?}");
+    // `reconnects` counts every connection, the first included.
+    assert_eq!(
+        status.reconnects, 1,
+        "the agent connected more than once: {status:?}"
+    );
 
     let _ = stop_tx.send(true);
     drop(sink);

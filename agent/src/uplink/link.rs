@@ -32,6 +32,15 @@ use crate::config::AgentConfig;
 const MAX_DONE_ABOVE: usize = 64;
 /// Least time between two log lines about undecodable commit marks.
 const UNDECODABLE_LOG_EVERY: Duration = Duration::from_secs(60);
+/// Largest packet the agent accepts from the broker: above the broker's `message_size_limit`
+/// (16 MiB in the shipped config) plus topic and header. A packet over the client's limit makes
+/// rumqttc drop the connection, and the broker hands the same retained message (on
+/// `hq/collector/+/status` or `.../ack`) to the next connection again: a reconnect loop.
+const MAX_INCOMING_PACKET_BYTES: usize = 32 << 20;
+
+/// Largest packet the agent sends; batches are far smaller (`uplink.batch_max_bytes`).
+const MAX_OUTGOING_PACKET_BYTES: usize = 16 << 20;
+
 /// What the agent logs in to the broker with, read from files at start-up.
 #[derive(Debug, Clone, Default)]
 pub struct BrokerAccess {
@@ -129,7 +138,7 @@ impl Link {
         opts.set_keep_alive(Duration::from_secs(config.mqtt.keep_alive_secs.max(5)));
         // Clean session: our journal, not the broker's session, is the source of truth.
         opts.set_clean_session(true);
-        opts.set_max_packet_size(16 << 20, 16 << 20);
+        opts.set_max_packet_size(MAX_INCOMING_PACKET_BYTES, MAX_OUTGOING_PACKET_BYTES);
         opts.set_inflight((config.uplink.max_inflight + 8).min(u16::MAX as usize) as u16);
         opts.set_last_will(LastWill::new(
             &status_topic,
