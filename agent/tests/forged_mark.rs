@@ -61,6 +61,62 @@ fn start_mosquitto(dir: &Path, extra: &str) -> (Guard, u16) {
     (guard, port)
 }
 
+/// The agent's journal writer and uplink, as `store-agent run` wires them (no drivers).
+struct Agent {
+    sink: mpsc::Sender<Record>,
+    reader: JournalReader,
+    board: Arc<Board>,
+    stop_tx: watch::Sender<bool>,
+    writer: tokio::task::JoinHandle<Journal>,
+    uplink: tokio::task::JoinHandle<()>,
+}
+
+impl Agent {
+    fn start(dir: &Path, config: AgentConfig) -> Agent {
+        let (journal, reader, _) =
+            Journal::open(&dir.join("state"), config.journal.clone()).unwrap();
+        let (sink, records) = mpsc::channel(64);
+        let (journal_tx, journal_rx) = mpsc::unbounded_channel();
+        let writer = tokio::spawn(run_writer(
+            journal,
+            records,
+            journal_rx,
+            Privacy::new(None, false),
+        ));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let board = Arc::new(Board::default());
+        let uplink = tokio::spawn(store_agent::uplink::run(
+            config,
+            store_agent::uplink::BrokerAccess::default(),
+            reader.clone(),
+            journal_tx,
+            stop_rx,
+            board.clone(),
+        ));
+        Agent {
+            sink,
+            reader,
+            board,
+            stop_tx,
+            writer,
+            uplink,
+        }
+    }
+}
+
+/// Stops the uplink and the writer the way a shutdown does.
+async fn stop(
+    stop_tx: watch::Sender<bool>,
+    sink: mpsc::Sender<Record>,
+    writer: tokio::task::JoinHandle<Journal>,
+    uplink: tokio::task::JoinHandle<()>,
+) {
+    let _ = stop_tx.send(true);
+    drop(sink);
+    let _ = writer.await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), uplink).await;
+}
+
 async fn record(sink: &mpsc::Sender<Record>, data: &str) -> u64 {
     let (tx, rx) = oneshot::channel();
     let event = Event {
@@ -167,26 +223,14 @@ async fn forged_marks_neither_trim_nor_hold_back_events() {
     // Retained before the agent starts: head + 1000 with an empty journal.
     publish_mark(&hq, &ack, 1000).await;
 
-    let (journal, reader, _) =
-        Journal::open(&dir.path().join("state"), config.journal.clone()).unwrap();
-    let (sink, records) = mpsc::channel(64);
-    let (journal_tx, journal_rx) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(run_writer(
-        journal,
-        records,
-        journal_rx,
-        Privacy::new(None, false),
-    ));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let board = Arc::new(Board::default());
-    let uplink = tokio::spawn(store_agent::uplink::run(
-        config,
-        store_agent::uplink::BrokerAccess::default(),
-        reader.clone(),
-        journal_tx,
-        stop_rx,
-        board.clone(),
-    ));
+    let Agent {
+        sink,
+        reader,
+        board,
+        stop_tx,
+        writer,
+        uplink,
+    } = Agent::start(dir.path(), config);
 
     let mut seen = std::collections::BTreeMap::new();
     let mut last = 0;
@@ -248,10 +292,7 @@ async fn forged_marks_neither_trim_nor_hold_back_events() {
     publish_mark(&hq, &ack, head).await;
     wait_first_held(&reader, None).await;
 
-    let _ = stop_tx.send(true);
-    drop(sink);
-    let _ = writer.await;
-    let _ = tokio::time::timeout(Duration::from_secs(10), uplink).await;
+    stop(stop_tx, sink, writer, uplink).await;
 }
 
 /// The shipped broker config's `message_size_limit`: the largest payload Mosquitto accepts.
@@ -324,26 +365,14 @@ async fn a_retained_status_as_large_as_the_broker_allows_does_not_loop_the_agent
         .expect("the broker took the large retained status")
         .unwrap();
 
-    let (journal, reader, _) =
-        Journal::open(&dir.path().join("state"), config.journal.clone()).unwrap();
-    let (sink, records) = mpsc::channel(64);
-    let (journal_tx, journal_rx) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(run_writer(
-        journal,
-        records,
-        journal_rx,
-        Privacy::new(None, false),
-    ));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let board = Arc::new(Board::default());
-    let uplink = tokio::spawn(store_agent::uplink::run(
-        config,
-        store_agent::uplink::BrokerAccess::default(),
-        reader.clone(),
-        journal_tx,
-        stop_rx,
-        board.clone(),
-    ));
+    let Agent {
+        sink,
+        reader,
+        board,
+        stop_tx,
+        writer,
+        uplink,
+    } = Agent::start(dir.path(), config);
 
     let mut seen = std::collections::BTreeMap::new();
     let mut last = 0;
@@ -362,8 +391,5 @@ async fn a_retained_status_as_large_as_the_broker_allows_does_not_loop_the_agent
         "the agent connected more than once: {status:?}"
     );
 
-    let _ = stop_tx.send(true);
-    drop(sink);
-    let _ = writer.await;
-    let _ = tokio::time::timeout(Duration::from_secs(10), uplink).await;
+    stop(stop_tx, sink, writer, uplink).await;
 }
