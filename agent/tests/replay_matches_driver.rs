@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use store_agent::replay::Replay;
 use store_drivers::scanner::hid::{self, VirtualHidSource};
+use store_drivers::test_pty::{open_pty, Pty};
 use store_drivers::{DriverConfig, Record, Sink};
 use store_proto::v1::{DeviceState, FootTraffic};
 use store_proto::{Body, Event};
@@ -107,49 +108,6 @@ fn assert_same(driver: &[Event], replayed: &[Event]) {
 
 fn config(toml_text: &str) -> DriverConfig {
     toml::from_str(toml_text).unwrap_or_else(|e| panic!("{toml_text}\n{e}"))
-}
-
-/// A pseudo-terminal pair in raw mode: the test plays the device on `master`, the driver opens
-/// `path`.
-struct Pty {
-    master: std::fs::File,
-    _slave: std::os::fd::OwnedFd,
-    path: String,
-}
-
-fn open_pty() -> Pty {
-    use std::os::fd::{AsRawFd, FromRawFd};
-    let mut master: libc::c_int = -1;
-    let mut slave: libc::c_int = -1;
-    let mut name = [0 as libc::c_char; 256];
-    // SAFETY: termios is plain data, initialised by cfmakeraw over a zeroed value; openpty
-    // writes two fds into the ints we own (name null: no unsized buffer written); ttyname_r
-    // writes at most `name.len()` bytes into our buffer; each fd gets exactly one owner.
-    #[allow(unsafe_code)]
-    unsafe {
-        let mut raw: libc::termios = std::mem::zeroed();
-        libc::cfmakeraw(&mut raw);
-        let rc = libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            &raw,
-            std::ptr::null(),
-        );
-        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-        let master = std::fs::File::from_raw_fd(master);
-        let slave = std::os::fd::OwnedFd::from_raw_fd(slave);
-        let rc = libc::ttyname_r(slave.as_raw_fd(), name.as_mut_ptr(), name.len());
-        assert_eq!(rc, 0, "ttyname_r");
-        let path = std::ffi::CStr::from_ptr(name.as_ptr())
-            .to_string_lossy()
-            .into_owned();
-        Pty {
-            master,
-            _slave: slave,
-            path,
-        }
-    }
 }
 
 async fn serial_scanner(file: &str, framing: &str) {
@@ -328,7 +286,7 @@ async fn counter_serial_replays_as_the_driver_records() {
     let pty = open_pty();
     let Pty {
         mut master,
-        _slave,
+        slave: _slave,
         path,
     } = pty;
     let (sink, mut rx) = journal();

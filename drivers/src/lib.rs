@@ -15,6 +15,8 @@ pub mod listen;
 pub mod pos;
 pub mod scanner;
 mod sink;
+#[cfg(any(test, feature = "test-pty"))]
+pub mod test_pty;
 #[cfg(test)]
 mod testing;
 

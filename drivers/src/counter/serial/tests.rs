@@ -12,7 +12,7 @@ use tokio::time::timeout;
 
 use super::*;
 use crate::counter::serial_line::SerialLineCounter;
-use crate::testing::open_pty;
+use crate::test_pty::open_pty;
 
 const PATIENCE: Duration = Duration::from_secs(10);
 

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use super::*;
 use crate::pos::escpos::EscPosOptions;
 use crate::scanner::serial::{DataBits, Parity, StopBits};
-use crate::testing::open_pty;
+use crate::test_pty::open_pty;
 use crate::{DriverError, Record};
 
 /// How long a test waits for something that should happen at once.
@@ -556,14 +556,14 @@ impl StablePath {
     }
 
     /// Plugs a new device in: a fresh pty behind the stable name.
-    fn plug(&self) -> crate::testing::Pty {
+    fn plug(&self) -> crate::test_pty::Pty {
         let pty = open_pty();
         std::os::unix::fs::symlink(&pty.path, &self.path).unwrap();
         pty
     }
 
     /// Unplugs the device: its pty hangs up (closing the master does that) and the name goes.
-    fn unplug(&self, pty: crate::testing::Pty) {
+    fn unplug(&self, pty: crate::test_pty::Pty) {
         drop(pty);
         std::fs::remove_file(&self.path).unwrap();
     }

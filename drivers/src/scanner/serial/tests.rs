@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use super::*;
 use crate::scanner::serial::framing::Framing;
-use crate::testing::open_pty;
+use crate::test_pty::open_pty;
 use crate::{DriverError, Record};
 
 /// How long a test waits for something that should happen at once.
