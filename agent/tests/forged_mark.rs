@@ -117,6 +117,45 @@ async fn stop(
     let _ = tokio::time::timeout(Duration::from_secs(10), uplink).await;
 }
 
+/// HQ's view: a client subscribed to the agent's events topic, with a packet limit above any
+/// message the broker may hand it. Returns the client, the events it receives, and one signal
+/// per PUBACK for its own publishes.
+async fn hq_probe(
+    port: u16,
+) -> (
+    AsyncClient,
+    mpsc::UnboundedReceiver<Event>,
+    mpsc::UnboundedReceiver<()>,
+) {
+    let mut opts = MqttOptions::new("hq-probe", "127.0.0.1", port);
+    opts.set_max_packet_size(32 << 20, 32 << 20);
+    let (hq, mut hq_loop) = AsyncClient::new(opts, 64);
+    hq.subscribe(topics::events("s1", "a1"), QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            match hq_loop.poll().await {
+                Ok(MqttEvent::Incoming(Packet::PubAck(_))) => {
+                    let _ = ack_tx.send(());
+                }
+                Ok(MqttEvent::Incoming(Packet::Publish(p))) => {
+                    if let Ok(b) = EventBatch::decode(p.payload.as_ref()) {
+                        for e in b.events {
+                            let _ = ev_tx.send(e);
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    });
+    (hq, ev_rx, ack_rx)
+}
+
 async fn record(sink: &mpsc::Sender<Record>, data: &str) -> u64 {
     let (tx, rx) = oneshot::channel();
     let event = Event {
@@ -197,28 +236,7 @@ async fn forged_marks_neither_trim_nor_hold_back_events() {
     let ack = topics::ack("s1", "a1");
 
     // HQ's view: everything on the events topic.
-    let mut opts = MqttOptions::new("hq-probe", "127.0.0.1", port);
-    opts.set_max_packet_size(16 << 20, 16 << 20);
-    let (hq, mut hq_loop) = AsyncClient::new(opts, 64);
-    hq.subscribe(topics::events("s1", "a1"), QoS::AtLeastOnce)
-        .await
-        .unwrap();
-    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            match hq_loop.poll().await {
-                Ok(MqttEvent::Incoming(Packet::Publish(p))) => {
-                    if let Ok(b) = EventBatch::decode(p.payload.as_ref()) {
-                        for e in b.events {
-                            let _ = ev_tx.send(e);
-                        }
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        }
-    });
+    let (hq, mut ev_rx, _pubacks) = hq_probe(port).await;
 
     // Retained before the agent starts: head + 1000 with an empty journal.
     publish_mark(&hq, &ack, 1000).await;
@@ -319,12 +337,7 @@ async fn a_retained_status_as_large_as_the_broker_allows_does_not_loop_the_agent
     )
     .unwrap();
 
-    let mut opts = MqttOptions::new("hq-probe", "127.0.0.1", port);
-    opts.set_max_packet_size(32 << 20, 32 << 20);
-    let (hq, mut hq_loop) = AsyncClient::new(opts, 64);
-    hq.subscribe(topics::events("s1", "a1"), QoS::AtLeastOnce)
-        .await
-        .unwrap();
+    let (hq, mut ev_rx, mut pubacks) = hq_probe(port).await;
     // The payload is exactly the broker's limit, so the packet (topic and header added) is a
     // little larger: a client whose own limit equals the broker's refuses it, reconnects, and
     // is handed the same retained message again.
@@ -337,30 +350,7 @@ async fn a_retained_status_as_large_as_the_broker_allows_does_not_loop_the_agent
     )
     .await
     .unwrap();
-    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
-    let (retained_tx, retained_rx) = oneshot::channel();
-    tokio::spawn(async move {
-        let mut retained_tx = Some(retained_tx);
-        loop {
-            match hq_loop.poll().await {
-                Ok(MqttEvent::Incoming(Packet::PubAck(_))) => {
-                    if let Some(tx) = retained_tx.take() {
-                        let _ = tx.send(());
-                    }
-                }
-                Ok(MqttEvent::Incoming(Packet::Publish(p))) => {
-                    if let Ok(b) = EventBatch::decode(p.payload.as_ref()) {
-                        for e in b.events {
-                            let _ = ev_tx.send(e);
-                        }
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        }
-    });
-    tokio::time::timeout(WAIT, retained_rx)
+    tokio::time::timeout(WAIT, pubacks.recv())
         .await
         .expect("the broker took the large retained status")
         .unwrap();
