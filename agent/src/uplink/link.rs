@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prost::Message;
 use rumqttc::{
@@ -20,6 +20,7 @@ use rumqttc::{
 use store_proto::topics;
 use store_proto::v1::{AgentStatus, CollectorStatus, CommitMark};
 use store_runtime::backoff::Backoff;
+use store_runtime::log_limit::LogLimit;
 use store_runtime::mqtt_poll::{self, AfterError, PollHandler};
 use store_runtime::tls;
 use tokio::sync::mpsc;
@@ -30,8 +31,6 @@ use crate::config::AgentConfig;
 
 /// Most `done_above` ranges taken from one commit mark (the collector sends at most 64).
 const MAX_DONE_ABOVE: usize = 64;
-/// Least time between two log lines about undecodable commit marks.
-const UNDECODABLE_LOG_EVERY: Duration = Duration::from_secs(60);
 /// Largest packet the agent accepts from the broker: above the broker's `message_size_limit`
 /// (16 MiB in the shipped config) plus topic and header. A packet over the client's limit makes
 /// rumqttc drop the connection, and the broker hands the same retained message (on
@@ -177,7 +176,7 @@ impl Link {
             link: link.clone(),
             pkids: HashMap::new(),
             last_failure: None,
-            undecodable_marks: (0, None),
+            undecodable_marks: LogLimit::default(),
         };
         tokio::spawn(mqtt_poll::run(eventloop, backoff, tx, handler));
         (link, rx)
@@ -288,22 +287,20 @@ struct Handler {
     /// repeats (every backoff step) is logged once, a new kind of failure (refused, then a TLS
     /// certificate error) again.
     last_failure: Option<String>,
-    /// Undecodable commit marks not logged yet, and when the last line about them went out.
-    undecodable_marks: (u64, Option<Instant>),
+    /// When undecodable commit marks were last logged, and how many arrived since.
+    undecodable_marks: LogLimit<()>,
 }
 
 impl Handler {
-    /// Logs undecodable commit marks at most once per [`UNDECODABLE_LOG_EVERY`], with how many
-    /// arrived since the last line.
+    /// Logs undecodable commit marks at most once per [`store_runtime::log_limit::LOG_EVERY`], with how many arrived since
+    /// the last line.
     fn undecodable_mark(&mut self, error: &prost::DecodeError) {
-        let (unlogged, last) = &mut self.undecodable_marks;
-        *unlogged += 1;
-        let now = Instant::now();
-        if last.is_none_or(|t| now.saturating_duration_since(t) >= UNDECODABLE_LOG_EVERY) {
-            warn!(%error, marks = *unlogged, topic = %self.ack_topic,
+        if let Some(marks) = self
+            .undecodable_marks
+            .note(&(), 1, tokio::time::Instant::now())
+        {
+            warn!(%error, marks, topic = %self.ack_topic,
                 "Undecodable commit marks ignored (at most one line a minute).");
-            *unlogged = 0;
-            *last = Some(now);
         }
     }
 }

@@ -14,11 +14,11 @@ use tokio::time::Instant;
 use tracing::{error, warn};
 
 use super::ids::{valid_id, MAX_ID_LEN};
-use super::log_limit::LogLimit;
 use super::mqtt::Incoming;
 use crate::config::Config;
 use crate::ledger::{AgentKey, Counters};
 use crate::rules::Runtime;
+use store_runtime::log_limit::LogLimit;
 
 /// Most foreign stores and mismatched agents remembered for "first seen" warnings.
 const MAX_WARNED: usize = 10_000;

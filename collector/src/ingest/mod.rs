@@ -11,7 +11,6 @@
 //! - [`acks`]: the coalesced commit-mark publisher;
 //! - [`gaps`]: logging of missing seqs;
 //! - `ids`: which store and agent ids are accepted;
-//! - `log_limit`: one refusal line per agent and minute, however many refusals;
 //! - `filters`: what to subscribe to, and what an earlier configuration left behind.
 //!
 //! The loop also runs the timers: gap staleness, rule evaluation and catalogue reloads, so every
@@ -25,7 +24,6 @@ mod filters;
 pub mod gaps;
 mod group;
 mod ids;
-mod log_limit;
 pub mod mqtt;
 #[cfg(test)]
 mod tests;

@@ -1,8 +1,8 @@
-//! Rate limiting of refusal log lines: one line per key (an agent, or a kind of refusal) per
-//! [`LOG_EVERY`], carrying how many refusals the silent period saw.
+//! Rate limiting of log lines about rejected input: one line per key (an agent, a kind of
+//! refusal) per [`LOG_EVERY`], carrying how many rejections the silent period saw.
 //!
 //! Whatever a hostile client sends, the log grows by at most one line per key and period; the
-//! counters in [`crate::ledger::Counters`] (and `/metrics`) still count every refusal.
+//! callers' metrics still count every rejection.
 
 use std::collections::HashMap;
 use std::hash::Hash;
