@@ -15,6 +15,19 @@ pub fn agent_status(store: &str, agent: &str) -> String {
     format!("stores/{store}/agents/{agent}/status")
 }
 
+/// `stores/{store}/agents/{agent}/cmd`: QoS 1 Command messages from a collector (not retained).
+pub fn cmd(store: &str, agent: &str) -> String {
+    format!("stores/{store}/agents/{agent}/cmd")
+}
+
+/// `stores/{store}/agents/{agent}/cmd/result`: QoS 1 CommandResult messages from the agent.
+pub fn cmd_result(store: &str, agent: &str) -> String {
+    format!("stores/{store}/agents/{agent}/cmd/result")
+}
+
+/// Filter matching every agent's command results.
+pub const ALL_CMD_RESULTS_FILTER: &str = "stores/+/agents/+/cmd/result";
+
 /// `hq/collector/{id}/status`: retained CollectorStatus (birth / last will).
 pub fn collector_status(id: &str) -> String {
     format!("hq/collector/{id}/status")
