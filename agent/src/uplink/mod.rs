@@ -9,6 +9,7 @@
 mod batch;
 pub mod forged;
 mod link;
+pub mod resend;
 pub mod state;
 
 pub use batch::Identity;
