@@ -7,8 +7,9 @@
 //!                       └──── trim up to the collector's mark ◀─┘ (retained .../ack)
 //! ```
 //! Each stage owns one thing: [`journal`] durability, [`uplink`] MQTT, [`supervisor`] the
-//! drivers' lifecycles. [`run`] wires them together.
+//! drivers' lifecycles, [`command`] what HQ asks of the agent. [`run`] wires them together.
 
+pub mod command;
 pub mod config;
 pub mod journal;
 pub mod metrics;

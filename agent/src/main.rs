@@ -406,6 +406,9 @@ fn init_logging() {
     use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Behind a reload layer, so HQ's SetLogFilter command can switch it for a while.
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    store_agent::command::log_filter::install(handle);
     // Under systemd (stderr connected to the journal) log to journald with structured fields.
     if std::env::var_os("JOURNAL_STREAM").is_some() {
         if let Ok(journald) = tracing_journald::layer() {
@@ -418,10 +421,13 @@ fn init_logging() {
     }
     // Colour codes only on a terminal: log files get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(ansi)
+                .with_writer(std::io::stderr),
+        )
         .init();
 }
 

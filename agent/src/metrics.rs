@@ -160,6 +160,17 @@ pub fn render(s: &Snapshot, reader: &JournalReader) -> String {
         "Driver restarts after failures.",
         &restarts,
     );
+    let commands: Vec<(String, f64)> = s
+        .commands
+        .iter()
+        .map(|(outcome, n)| (format!("{{outcome=\"{outcome}\"}}"), *n as f64))
+        .collect();
+    metric(
+        "store_agent_commands_total",
+        "counter",
+        "HQ commands handled since start, by outcome: ok, error (ran and failed), refused (another addressee, expired), duplicate (id already answered), invalid (too large, undecodable, bad id, unknown kind or arguments), busy (dropped: too many waiting).",
+        &commands,
+    );
     metric(
         "store_agent_clock_synced",
         "gauge",

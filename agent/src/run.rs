@@ -1,12 +1,13 @@
 //! Wires the agent together: journal, drivers, uplink; and shuts it down in order.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
+use crate::command::{self, reload::ReloadRequest};
 use crate::config::AgentConfig;
 use crate::journal::{run_writer, Journal, JournalError};
 use crate::privacy::Privacy;
@@ -25,6 +26,8 @@ pub enum RunError {
     Privacy(#[from] crate::privacy::PrivacyError),
     #[error(transparent)]
     Tls(#[from] store_runtime::tls::TlsError),
+    #[error(transparent)]
+    Commands(#[from] command::done::DoneError),
 }
 
 /// Runs the agent until `shutdown` resolves, then stops drivers, commits what they handed in,
@@ -80,6 +83,13 @@ pub async fn run(
             config.agent_id.clone(),
         ))
     });
+    let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(1);
+    let (route, commands) = start_commands(
+        &config,
+        config_path.is_some().then_some(reload_tx),
+        board.clone(),
+        reader.clone(),
+    )?;
     let uplink = tokio::spawn(uplink::run(
         config.clone(),
         uplink::BrokerAccess { credentials, tls },
@@ -87,6 +97,7 @@ pub async fn run(
         journal_tx,
         stop_rx,
         board.clone(),
+        Some(route),
     ));
     let mut drivers = supervisor::Drivers::new(sink, board);
     drivers.apply(&config.drivers);
@@ -107,12 +118,21 @@ pub async fn run(
             // Reload: only drivers; the journal and uplink keep their state and connections.
             Some(_) = recv_opt(&mut hangup) => {
                 if let Some(path) = &config_path {
-                    reload(path, &config, &mut drivers);
+                    let _ = command::reload::reload(path, &config, &mut drivers);
                 }
+            }
+            // The same reload, asked for by an HQ command, which gets the report.
+            Some(request) = reload_rx.recv() => {
+                let report = match &config_path {
+                    Some(path) => command::reload::reload(path, &config, &mut drivers),
+                    None => Err("this agent was started without a config file".to_owned()),
+                };
+                let _ = request.reply.send(report);
             }
         }
     }
     service::stopping();
+    commands.abort();
     status_server.abort();
     if let Some(m) = metrics_server {
         m.abort();
@@ -151,32 +171,47 @@ async fn recv_opt(signal: &mut Option<Signal>) -> Option<()> {
     }
 }
 
-/// Re-reads the config file and applies its drivers. A bad file changes nothing.
-fn reload(path: &Path, running: &AgentConfig, drivers: &mut supervisor::Drivers) {
-    let new = match AgentConfig::load(path) {
-        Ok(c) => c,
-        Err(e) => {
-            error!(error = %e, "Reload refused: the config file is invalid; nothing changed.");
-            return;
-        }
+/// The HQ command executor: its durable store of answered ids, the parts it reaches, and the
+/// route the uplink connects to the `.../cmd` topic.
+fn start_commands(
+    config: &AgentConfig,
+    reload: Option<mpsc::Sender<ReloadRequest>>,
+    board: Arc<status::Board>,
+    reader: crate::journal::JournalReader,
+) -> Result<(command::CommandRoute, tokio::task::JoinHandle<()>), RunError> {
+    let done = command::done::DoneStore::open(&config.state_dir, store_runtime::clock::now_ms())?;
+    // The uplink serves resend requests once it takes this receiver; until then a replay is
+    // answered "the uplink has stopped".
+    let (resend, _requests) = uplink::resend::ResendHandle::channel(8);
+    let (store_id, agent_id) = (config.store_id.clone(), config.agent_id.clone());
+    let status_board = board.clone();
+    let parts = command::Parts {
+        resend,
+        reload,
+        status: Box::new(move || {
+            let snapshot = status_board.snapshot(&store_id, &agent_id, &reader);
+            let mut json = serde_json::to_value(&snapshot).unwrap_or_default();
+            json["boot_id"] = store_drivers::clock::boot_id().into();
+            json.to_string()
+        }),
+        log_filter: command::log_filter::installed().map(command::log_filter::LogFilterSwitch::new),
     };
-    let applied = drivers.apply(&new.drivers);
-    info!(
-        started = ?applied.started,
-        restarted = ?applied.restarted,
-        stopped = ?applied.stopped,
-        unchanged = applied.unchanged.len(),
-        "Config reloaded: drivers applied."
+    let counters = board.commands.clone();
+    let executor = command::Executor::new(
+        &config.store_id,
+        &config.agent_id,
+        done,
+        parts,
+        counters.clone(),
     );
-    let needs_restart = new.store_id != running.store_id
-        || new.agent_id != running.agent_id
-        || new.state_dir != running.state_dir
-        || new.journal != running.journal
-        || new.mqtt != running.mqtt
-        || new.uplink != running.uplink
-        || new.metrics != running.metrics
-        || new.privacy != running.privacy;
-    if needs_restart {
-        warn!("Only drivers are reloaded; identity, journal, mqtt, uplink, metrics and privacy changes take effect after a restart.");
-    }
+    let (inbox, payloads) = command::Inbox::channel(counters);
+    let (link_tx, link_rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(command::serve(executor, payloads, link_rx));
+    Ok((
+        command::CommandRoute {
+            inbox,
+            link: link_tx,
+        },
+        task,
+    ))
 }

@@ -68,6 +68,10 @@ pub struct Snapshot {
     pub journal: JournalStatus,
     pub uplink: UplinkStatus,
     pub drivers: BTreeMap<String, DriverStatus>,
+    /// HQ commands handled since start, by outcome (ok, error, refused, duplicate, invalid,
+    /// busy).
+    #[serde(default)]
+    pub commands: BTreeMap<String, u64>,
 }
 
 /// The journal's part.
@@ -91,6 +95,8 @@ pub struct JournalStatus {
 pub struct Board {
     pub uplink: Mutex<UplinkStatus>,
     pub drivers: Mutex<BTreeMap<String, DriverStatus>>,
+    /// HQ commands by outcome; shared with the command inbox and executor.
+    pub commands: Arc<crate::command::Counters>,
 }
 
 impl Board {
@@ -131,6 +137,12 @@ impl Board {
             },
             uplink,
             drivers: self.drivers.lock().expect("status lock").clone(),
+            commands: self
+                .commands
+                .samples()
+                .into_iter()
+                .map(|(o, n)| (o.to_owned(), n))
+                .collect(),
         }
     }
 }

@@ -92,6 +92,7 @@ impl Agent {
             journal_tx,
             stop_rx,
             board.clone(),
+            None,
         ));
         Agent {
             sink,

@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::batch::Identity;
+use crate::command::Inbox;
 use crate::config::AgentConfig;
 
 /// Most `done_above` ranges taken from one commit mark (the collector sends at most 64).
@@ -131,6 +132,7 @@ impl Link {
         config: &AgentConfig,
         access: BrokerAccess,
         identity: Identity,
+        commands: Option<Inbox>,
     ) -> (Link, mpsc::UnboundedReceiver<LinkEvent>) {
         let status_topic = topics::agent_status(&identity.store_id, &identity.agent_id);
         let mut opts = MqttOptions::new(config.client_id(), &config.mqtt.host, config.mqtt.port);
@@ -177,6 +179,8 @@ impl Link {
             pkids: HashMap::new(),
             last_failure: None,
             undecodable_marks: LogLimit::default(),
+            cmd_topic: topics::cmd(&link.identity.store_id, &link.identity.agent_id),
+            commands,
         };
         tokio::spawn(mqtt_poll::run(eventloop, backoff, tx, handler));
         (link, rx)
@@ -219,6 +223,25 @@ impl Link {
         {
             shared.fifo.push_back(Tag::Other);
         }
+    }
+
+    /// Publishes an HQ command's result (QoS 1, not retained) on this agent's `.../cmd/result`.
+    /// False when not connected or the client is busy: the caller may try again.
+    pub fn publish_command_result(&self, payload: Vec<u8>) -> bool {
+        let mut shared = self.shared.lock().expect("link lock");
+        if !shared.connected || shared.stopping {
+            return false;
+        }
+        let topic = topics::cmd_result(&self.identity.store_id, &self.identity.agent_id);
+        if self
+            .client
+            .try_publish(topic, QoS::AtLeastOnce, false, payload)
+            .is_ok()
+        {
+            shared.fifo.push_back(Tag::Other);
+            return true;
+        }
+        false
     }
 
     /// Publishes the retained offline status and disconnects (graceful shutdown).
@@ -289,6 +312,9 @@ struct Handler {
     last_failure: Option<String>,
     /// When undecodable commit marks were last logged, and how many arrived since.
     undecodable_marks: LogLimit<()>,
+    /// This agent's `.../cmd`, and where its publishes go (`None`: commands are not run).
+    cmd_topic: String,
+    commands: Option<Inbox>,
 }
 
 impl Handler {
@@ -321,6 +347,9 @@ impl PollHandler for Handler {
                     let _ = link
                         .client
                         .try_subscribe(topics::COLLECTOR_STATUS_FILTER, QoS::AtLeastOnce);
+                    if self.commands.is_some() {
+                        let _ = link.client.try_subscribe(&self.cmd_topic, QoS::AtLeastOnce);
+                    }
                     if link
                         .client
                         .try_publish(
@@ -354,6 +383,13 @@ impl PollHandler for Handler {
                 _ => None,
             },
             MqttEvent::Incoming(Packet::Publish(p)) => {
+                // Exactly this agent's command topic; the executor checks every byte.
+                if p.topic == self.cmd_topic {
+                    if let Some(inbox) = &self.commands {
+                        inbox.offer(p.payload.as_ref());
+                    }
+                    return None;
+                }
                 match decode_incoming(&self.ack_topic, &p.topic, p.payload.as_ref()) {
                     Ok(event) => event,
                     Err(e) => {

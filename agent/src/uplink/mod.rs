@@ -44,13 +44,22 @@ pub async fn run(
     journal: mpsc::UnboundedSender<JournalInput>,
     mut shutdown: watch::Receiver<bool>,
     board: Arc<Board>,
+    commands: Option<crate::command::CommandRoute>,
 ) {
     let identity = Identity {
         store_id: config.store_id.clone(),
         agent_id: config.agent_id.clone(),
         boot_id: store_drivers::clock::boot_id().to_owned(),
     };
-    let (link, mut events) = Link::start(&config, access, identity.clone());
+    let (inbox, link_out) = match commands {
+        Some(route) => (Some(route.inbox), Some(route.link)),
+        None => (None, None),
+    };
+    let (link, mut events) = Link::start(&config, access, identity.clone(), inbox);
+    if let Some(out) = link_out {
+        // The command executor publishes its results through the same connection.
+        let _ = out.send(link.clone());
+    }
     let mut head_rx = reader.subscribe();
     let head = *head_rx.borrow_and_update();
     let mut state = State::new(

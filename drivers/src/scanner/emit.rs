@@ -19,6 +19,7 @@ use store_proto::v1::{DeviceState, DeviceStatus};
 use store_proto::{Body, Event};
 use tracing::{info, warn};
 
+use crate::scanner::mode::remote::RemoteMode;
 use crate::scanner::mode::{ModeConfig, Note, ScanMode};
 use crate::scanner::record::{ScanInput, ScanRecorder};
 use crate::{clock, DriverError, Record, Sink};
@@ -51,6 +52,8 @@ pub(crate) struct ScanEmitter {
     id: String,
     sink: Sink,
     recorder: ScanRecorder,
+    /// Modes asked for from outside (HQ), applied before the next scan.
+    remote: RemoteMode,
 }
 
 impl ScanEmitter {
@@ -59,6 +62,7 @@ impl ScanEmitter {
             id: id.to_owned(),
             sink,
             recorder: ScanRecorder::new(default, modes),
+            remote: RemoteMode::register(id),
         }
     }
 
@@ -67,6 +71,10 @@ impl ScanEmitter {
     pub(crate) async fn record(&mut self, input: ScanInput) -> Result<(), DriverError> {
         if let ScanInput::Error { reason, .. } = &input {
             warn!(driver_id = %self.id, %reason, "Undecodable scanner input kept raw.");
+        }
+        if let Some(mode) = self.remote.take() {
+            let notes = self.recorder.set_mode(mode, now());
+            self.log(&notes);
         }
         let recorded = self.recorder.record(input, now());
         self.log(&recorded.notes);

@@ -119,6 +119,11 @@ impl ScanRecorder {
         }
     }
 
+    /// Switches the scan mode at `now` as a mode barcode would; returns what to log.
+    pub fn set_mode(&mut self, mode: ScanMode, now: Instant) -> Vec<Note> {
+        self.modes.set_mode(mode, now)
+    }
+
     /// When the mode state next expires something.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.modes.next_deadline()

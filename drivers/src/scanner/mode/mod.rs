@@ -33,6 +33,7 @@
 //! as [`Note`]s for the driver to log under its id.
 
 mod config;
+pub mod remote;
 #[cfg(test)]
 mod tests;
 
@@ -197,6 +198,24 @@ impl ModeState {
                 });
                 self.current = self.default;
             }
+        }
+        notes
+    }
+
+    /// Switches to `mode` at `now` as its mode barcode would (HQ's SetScanMode): timeouts due
+    /// are applied first, and the idle timeout back to the default counts from `now`.
+    pub fn set_mode(&mut self, mode: ScanMode, now: Instant) -> Vec<Note> {
+        let mut notes = self.expire(now);
+        self.last_scan = Some(now);
+        if mode == self.current {
+            notes.push(Note::ModeUnchanged(mode));
+        } else {
+            notes.push(Note::ModeChanged {
+                from: self.current,
+                to: mode,
+                timeout: false,
+            });
+            self.current = mode;
         }
         notes
     }
