@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use prost::Message;
 use rumqttc::{AsyncClient, Event as MqttEvent, MqttOptions, Packet, QoS};
 use store_proto::topics;
-use store_proto::v1::{command::Kind, Command, CommandResult};
+use store_proto::v1::{self, command::Kind, Command, CommandResult, Scan};
+use store_proto::{Body, EventBatch};
 use tokio::sync::mpsc;
 
 const MOSQUITTO: &str = "/usr/sbin/mosquitto";
@@ -85,8 +86,20 @@ fn start_agent(config: &Path, log: &Path) -> Guard {
     Guard(child)
 }
 
-/// HQ: a client subscribed to the agent's results; each decoded result arrives on the channel.
+/// HQ: a client subscribed to the agent's results (and events); each decoded result and scan
+/// arrives on its channel.
 async fn hq(port: u16) -> (AsyncClient, mpsc::UnboundedReceiver<CommandResult>) {
+    let (client, results, _) = hq_with_scans(port).await;
+    (client, results)
+}
+
+async fn hq_with_scans(
+    port: u16,
+) -> (
+    AsyncClient,
+    mpsc::UnboundedReceiver<CommandResult>,
+    mpsc::UnboundedReceiver<Scan>,
+) {
     let mut opts = MqttOptions::new("hq-commands", "127.0.0.1", port);
     // Room for the oversized command the test sends on purpose.
     opts.set_max_packet_size(1 << 20, 1 << 20);
@@ -95,10 +108,23 @@ async fn hq(port: u16) -> (AsyncClient, mpsc::UnboundedReceiver<CommandResult>) 
         .subscribe(topics::cmd_result("s1", "a1"), QoS::AtLeastOnce)
         .await
         .unwrap();
+    client
+        .subscribe(topics::events("s1", "a1"), QoS::AtLeastOnce)
+        .await
+        .unwrap();
     let (tx, rx) = mpsc::unbounded_channel();
+    let (scan_tx, scan_rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         loop {
             match eventloop.poll().await {
+                Ok(MqttEvent::Incoming(Packet::Publish(p))) if p.topic.ends_with("/events") => {
+                    let batch = EventBatch::decode(p.payload.as_ref()).expect("a batch");
+                    for event in batch.events {
+                        if let Some(Body::Scan(scan)) = event.body {
+                            let _ = scan_tx.send(scan);
+                        }
+                    }
+                }
                 Ok(MqttEvent::Incoming(Packet::Publish(p))) => {
                     let result = CommandResult::decode(p.payload.as_ref()).expect("a result");
                     let _ = tx.send(result);
@@ -108,7 +134,7 @@ async fn hq(port: u16) -> (AsyncClient, mpsc::UnboundedReceiver<CommandResult>) 
             }
         }
     });
-    (client, rx)
+    (client, rx, scan_rx)
 }
 
 fn command(id: &str, kind: Kind) -> Command {
@@ -183,6 +209,13 @@ async fn wait_subscribed(
     while let Ok(Some(r)) = tokio::time::timeout(Duration::from_millis(500), results.recv()).await {
         assert!(r.id.starts_with("probe-"), "{r:?}");
     }
+}
+
+async fn next_scan(scans: &mut mpsc::UnboundedReceiver<Scan>) -> Scan {
+    tokio::time::timeout(WAIT, scans.recv())
+        .await
+        .expect("a scan in time")
+        .expect("HQ client alive")
 }
 
 fn read(path: &Path) -> String {
@@ -346,5 +379,70 @@ async fn hq_commands_are_checked_run_once_and_answered() {
     assert!(
         read(&log).contains("id=status-1") && read(&log).contains("issued_by=test-hq"),
         "commands are logged with id and issuer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_scan_mode_switches_a_running_scanner_from_its_next_scan() {
+    if !Path::new(MOSQUITTO).exists() {
+        eprintln!("skipped: {MOSQUITTO} missing");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_broker, broker) = start_mosquitto(dir.path());
+    let mut pty = store_drivers::test_pty::open_pty();
+    let scanner = format!(
+        "\n[[drivers]]\ntype = \"serial_scanner\"\nid = \"till-scanner\"\npath = \"{}\"\nframing = \"lf\"\n",
+        pty.path
+    );
+    let config = dir.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        config_text(dir.path(), broker, free_port(), &scanner),
+    )
+    .unwrap();
+    let _agent = start_agent(&config, &dir.path().join("agent.log"));
+    let (client, mut results, mut scans) = hq_with_scans(broker).await;
+    wait_subscribed(&client, &mut results, "1").await;
+
+    let scan = |pty: &mut store_drivers::test_pty::Pty, data: &str| {
+        pty.master
+            .write_all(format!("{data}\n").as_bytes())
+            .unwrap();
+    };
+    scan(&mut pty, "4006381333931");
+    let before = next_scan(&mut scans).await;
+    assert_eq!(
+        before.mode,
+        v1::ScanMode::Sale as i32,
+        "the configured default"
+    );
+
+    let set = |n: usize, device: &str| {
+        command(
+            &format!("mode-{n}"),
+            Kind::SetScanMode(v1::SetScanMode {
+                device_id: device.into(),
+                mode: v1::ScanMode::StockCount as i32,
+            }),
+        )
+    };
+    let r = ask(&client, &mut results, &set(0, "no-such-scanner")).await;
+    assert!(!r.ok && r.message.contains("no scanner driver"), "{r:?}");
+    // The driver has scanned, so it runs and holds its slot.
+    let r = ask(&client, &mut results, &set(1, "till-scanner")).await;
+    assert!(r.ok, "{r:?}");
+    scan(&mut pty, "4006381333931");
+    let after = next_scan(&mut scans).await;
+    assert_eq!(
+        after.mode,
+        v1::ScanMode::StockCount as i32,
+        "as a mode barcode would"
+    );
+    scan(&mut pty, "4006381333931");
+    assert_eq!(
+        next_scan(&mut scans).await.mode,
+        v1::ScanMode::StockCount as i32,
+        "and it stays"
     );
 }
