@@ -248,6 +248,15 @@ fn status_command(config: PathBuf, socket: Option<PathBuf>, json: bool) -> anyho
             u.last_forged_mark.map_or("-".to_owned(), |m| m.to_string())
         );
     }
+    if s.commands.values().any(|n| *n > 0) {
+        let counts: Vec<String> = s
+            .commands
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(outcome, n)| format!("{n} {outcome}"))
+            .collect();
+        println!("HQ commands: {}", counts.join(", "));
+    }
     for (id, d) in &s.drivers {
         println!(
             "driver {id} ({}): {}, {} restarts{}",

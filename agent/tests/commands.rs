@@ -311,7 +311,7 @@ async fn hq_commands_are_checked_run_once_and_answered() {
     );
     let r = ask(&client, &mut results, &command("quiet-1", status())).await;
     assert!(r.ok);
-    assert!(!read(&log).contains("id=quiet-1"), "INFO filtered out");
+    assert!(!read(&log).contains("id=\"quiet-1\""), "INFO filtered out");
     let deadline = Instant::now() + WAIT;
     while !read(&log).contains("previous filter restored") {
         assert!(
@@ -322,7 +322,7 @@ async fn hq_commands_are_checked_run_once_and_answered() {
     }
     let r = ask(&client, &mut results, &command("loud-1", status())).await;
     assert!(r.ok);
-    assert!(read(&log).contains("id=loud-1"), "INFO logged again");
+    assert!(read(&log).contains("id=\"loud-1\""), "INFO logged again");
 
     // Reload: a new driver starts (its port opens); a broken file changes nothing and says where.
     let feed = free_port();
@@ -377,7 +377,7 @@ async fn hq_commands_are_checked_run_once_and_answered() {
     assert!(r.duplicate && r.ok, "{r:?}");
     assert_eq!(r.detail_json, report.detail_json);
     assert!(
-        read(&log).contains("id=status-1") && read(&log).contains("issued_by=test-hq"),
+        read(&log).contains("id=\"status-1\"") && read(&log).contains("issued_by=\"test-hq\""),
         "commands are logged with id and issuer"
     );
 }

@@ -229,7 +229,7 @@ impl Executor {
             }
             Err(Unreadable::BadId(message)) => {
                 self.counters.count(Outcome::Invalid);
-                info!(outcome = "invalid", %message, "HQ command without a usable id.");
+                info!(outcome = "invalid", message = ?validate::bounded(&message), "HQ command without a usable id.");
                 return Some(self.addressed(
                     CommandResult {
                         message,
@@ -242,7 +242,7 @@ impl Executor {
         let kind = validate::kind_name(&command);
         if let Some(done) = self.done.get(&command.id) {
             self.counters.count(Outcome::Duplicate);
-            info!(id = %command.id, kind, issued_by = %command.issued_by, outcome = "duplicate",
+            info!(id = ?command.id, kind, issued_by = ?validate::bounded(&command.issued_by), outcome = "duplicate",
                 first_outcome = %done.outcome, "HQ command already answered; repeating its result.");
             let mut result = done.result();
             result.duplicate = true;
@@ -277,11 +277,11 @@ impl Executor {
         };
         // Durable before anyone hears of it: a crash after publishing must not let it run again.
         if let Err(e) = self.done.record(done) {
-            warn!(id = %command.id, error = %e, "Cannot record an answered HQ command; a resend of its id would run it again.");
+            warn!(id = ?command.id, error = %e, "Cannot record an answered HQ command; a resend of its id would run it again.");
         }
         self.counters.count(outcome);
-        info!(id = %command.id, kind, issued_by = %command.issued_by, outcome = outcome.as_str(),
-            message = %result.message, "HQ command answered.");
+        info!(id = ?command.id, kind, issued_by = ?validate::bounded(&command.issued_by), outcome = outcome.as_str(),
+            message = ?validate::bounded(&result.message), "HQ command answered.");
         Some(self.addressed(result, now_ms))
     }
 
@@ -424,7 +424,7 @@ async fn publish(link: &Link, result: &CommandResult) {
     let deadline = tokio::time::Instant::now() + PUBLISH_PATIENCE;
     while !link.publish_command_result(payload.clone()) {
         if tokio::time::Instant::now() >= deadline {
-            warn!(id = %result.id, "HQ command result not published: no broker connection; HQ gets it by resending the id.");
+            warn!(id = ?result.id, "HQ command result not published: no broker connection; HQ gets it by resending the id.");
             return;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;

@@ -150,6 +150,9 @@ async fn each_refusal_has_its_reason_and_changes_nothing() {
         Outcome::Refused,
         "addressed to store \"s2\" agent \"a1\", this is store \"s1\" agent \"a1\"",
     ));
+    let mut huge_store = command("c1b", status());
+    huge_store.store_id = "s".repeat(20_000);
+    cases.push((huge_store, Outcome::Refused, "addressed to store \"sss"));
     let mut other_agent = command("c2", status());
     other_agent.agent_id = "a9".into();
     cases.push((other_agent, Outcome::Refused, "agent \"a9\""));

@@ -105,7 +105,8 @@ pub fn check(
     if command.store_id != store_id || command.agent_id != agent_id {
         return Err(refused(format!(
             "refused: addressed to store {:?} agent {:?}, this is store {store_id:?} agent {agent_id:?}",
-            command.store_id, command.agent_id
+            bounded(&command.store_id),
+            bounded(&command.agent_id)
         )));
     }
     if command.expires_at_ms <= now_ms {
@@ -210,6 +211,16 @@ fn log_filter(f: &v1::SetLogFilter) -> Result<Action, String> {
         filter: f.filter.clone(),
         duration: Duration::from_secs(u64::from(f.duration_s)),
     })
+}
+
+/// Untrusted text quoted back in an answer or a log line, cut to [`MAX_ID_BYTES`] so it cannot
+/// bloat either (logs print it with `Debug`, so control characters cannot forge lines).
+pub fn bounded(text: &str) -> &str {
+    let mut end = text.len().min(MAX_ID_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// The kind's name for logs.
