@@ -129,11 +129,16 @@ impl DoneStore {
         if skipped > 0 {
             warn!(path = %path.display(), skipped, "Unreadable lines in the answered-commands file skipped (a torn write from a crash).");
         }
+        let existed = path.exists();
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .map_err(err)?;
+        if !existed {
+            // The new file's name must survive a power cut too, not only its lines.
+            File::open(&dir).and_then(|d| d.sync_all()).map_err(err)?;
+        }
         let mut store = DoneStore {
             path,
             file,
