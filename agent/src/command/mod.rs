@@ -229,7 +229,11 @@ impl Executor {
             }
             Err(Unreadable::BadId(message)) => {
                 self.counters.count(Outcome::Invalid);
-                info!(outcome = "invalid", message = ?validate::bounded(&message), "HQ command without a usable id.");
+                info!(
+                    outcome = "invalid",
+                    ?message,
+                    "HQ command without a usable id."
+                );
                 return Some(self.addressed(
                     CommandResult {
                         message,
@@ -281,7 +285,7 @@ impl Executor {
         }
         self.counters.count(outcome);
         info!(id = ?command.id, kind, issued_by = ?validate::bounded(&command.issued_by), outcome = outcome.as_str(),
-            message = ?validate::bounded(&result.message), "HQ command answered.");
+            message = ?result.message, "HQ command answered.");
         Some(self.addressed(result, now_ms))
     }
 
