@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use prost::Message;
 use store_drivers::scanner::mode::remote;
-use store_proto::v1::CommandResult;
+use store_proto::v1::{Command, CommandResult};
 use store_runtime::log_limit::LogLimit;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
@@ -197,6 +197,8 @@ pub struct Executor {
     parts: Parts,
     counters: Arc<Counters>,
     rejections: Rejections,
+    /// When refusals, invalid commands and duplicates were last logged.
+    answers: LogLimit<&'static str>,
 }
 
 impl Executor {
@@ -214,6 +216,7 @@ impl Executor {
             parts,
             counters,
             rejections: Rejections::default(),
+            answers: LogLimit::default(),
         }
     }
 
@@ -229,11 +232,7 @@ impl Executor {
             }
             Err(Unreadable::BadId(message)) => {
                 self.counters.count(Outcome::Invalid);
-                info!(
-                    outcome = "invalid",
-                    ?message,
-                    "HQ command without a usable id."
-                );
+                log_rejection(&self.rejections, "bad_id", &message);
                 return Some(self.addressed(
                     CommandResult {
                         message,
@@ -243,13 +242,11 @@ impl Executor {
                 ));
             }
         };
-        let kind = validate::kind_name(&command);
         if let Some(done) = self.done.get(&command.id) {
             self.counters.count(Outcome::Duplicate);
-            info!(id = ?command.id, kind, issued_by = ?validate::bounded(&command.issued_by), outcome = "duplicate",
-                first_outcome = %done.outcome, "HQ command already answered; repeating its result.");
             let mut result = done.result();
             result.duplicate = true;
+            self.log_answer(Outcome::Duplicate, &command, &result.message);
             return Some(self.addressed(result, now_ms));
         }
         let (outcome, mut result) =
@@ -284,9 +281,33 @@ impl Executor {
             warn!(id = ?command.id, error = %e, "Cannot record an answered HQ command; a resend of its id would run it again.");
         }
         self.counters.count(outcome);
-        info!(id = ?command.id, kind, issued_by = ?validate::bounded(&command.issued_by), outcome = outcome.as_str(),
-            message = ?result.message, "HQ command answered.");
+        self.log_answer(outcome, &command, &result.message);
         Some(self.addressed(result, now_ms))
+    }
+
+    /// Logs an answer at INFO: every command that ran; refused and invalid ones and duplicates,
+    /// which anyone able to publish on the topic could send by the thousand, at most once a
+    /// minute per outcome, with how many there were.
+    fn log_answer(&mut self, outcome: Outcome, command: &Command, message: &str) {
+        let id = &command.id;
+        let kind = validate::kind_name(command);
+        let issued_by = validate::bounded(&command.issued_by);
+        let outcome = outcome.as_str();
+        if matches!(outcome, "ok" | "error") {
+            info!(
+                ?id,
+                kind,
+                ?issued_by,
+                outcome,
+                ?message,
+                "HQ command answered."
+            );
+            return;
+        }
+        if let Some(commands) = self.answers.note(&outcome, 1, tokio::time::Instant::now()) {
+            info!(?id, kind, ?issued_by, outcome, ?message, commands,
+                "HQ command answered without running (at most one line a minute per outcome; `commands` counts them).");
+        }
     }
 
     /// How many outcomes of each kind were counted (for tests and status).

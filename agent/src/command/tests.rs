@@ -543,3 +543,22 @@ async fn a_full_inbox_drops_and_counts_instead_of_waiting() {
     }
     assert_eq!(queued, INBOX_CAPACITY);
 }
+
+#[tokio::test]
+async fn a_flood_of_refused_commands_is_counted_and_the_next_good_one_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rig = rig(dir.path());
+    let started = std::time::Instant::now();
+    for n in 0..200 {
+        let mut c = command(&format!("flood-{n}"), status());
+        c.store_id = "s2".into();
+        let r = send(&mut rig, &c).await;
+        assert!(!r.ok);
+    }
+    let took = started.elapsed();
+    eprintln!("200 refused commands answered and recorded in {took:?}");
+    assert_eq!(rig.executor.counters().get(Outcome::Refused), 200);
+    let r = send(&mut rig, &command("good", status())).await;
+    assert!(r.ok, "{}", r.message);
+    assert_eq!(rig.status_calls.load(Ordering::SeqCst), 1);
+}
