@@ -180,7 +180,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn status_is_read_and_the_request_is_well_formed() {
+    async fn a_2xx_status_is_read() {
         let (url, server) = serve_once(b"HTTP/1.1 204 No Content\r\n\r\n".to_vec()).await;
         let client = Client::new(url, None, Duration::from_secs(5));
         let status = client

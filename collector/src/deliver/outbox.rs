@@ -319,3 +319,113 @@ impl Outbox {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::ledger::Changes;
+    use store_proto::v1::{AlertKind, AlertState};
+
+    fn config(max_entries: u64) -> DeliverConfig {
+        let text = format!(
+            "collector_id = \"hq-1\"\nstate_dir = \"/tmp/x\"\n\
+             [[deliver.webhook]]\nname = \"erp\"\nurl = \"http://127.0.0.1/\"\nsecret_file = \"k\"\n\
+             kinds = [\"LOW\", \"OUT\"]\nmax_entries = {max_entries}\ninclude_signals = true\n\
+             [[deliver.alertmanager]]\nname = \"it\"\nurl = \"http://127.0.0.1:9093\"\n"
+        );
+        Config::parse(&text, "t").unwrap().deliver
+    }
+
+    fn alert(n: u32, kind: AlertKind) -> Alert {
+        Alert {
+            id: format!("s1-{n}"),
+            store_id: "s1".into(),
+            kind: kind as i32,
+            state: AlertState::Open as i32,
+            ..Alert::default()
+        }
+    }
+
+    fn commit(db: &Db, intel: Vec<KeyChange>) {
+        db.commit(&Changes {
+            intel,
+            ..Changes::default()
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn filters_route_entries_and_only_committed_ones_are_sent_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, _) = Db::open(&dir.path().join("state")).unwrap();
+        let db = Arc::new(db);
+        let outbox = Outbox::open(&config(100), db.clone()).unwrap();
+        let [erp, it] = [&outbox.destinations()[0], &outbox.destinations()[1]];
+        let signal = StaffingSignal {
+            store_id: "s1".into(),
+            ..StaffingSignal::default()
+        };
+        let changes = outbox.enqueue(
+            &[
+                alert(1, AlertKind::Low),
+                alert(2, AlertKind::DeviceOffline),
+                alert(3, AlertKind::Out),
+            ],
+            std::slice::from_ref(&signal),
+            |_| "north".to_owned(),
+            1_000,
+        );
+        // erp: LOW, OUT and the signal; it: DEVICE_OFFLINE (its default IT kinds).
+        assert_eq!(changes.len(), 4);
+        assert_eq!((erp.depth(), it.depth()), (3, 1));
+        commit(&db, changes);
+        assert_eq!(outbox.head(erp).unwrap(), None, "not handed over yet");
+        outbox.committed();
+
+        let first = outbox.head(erp).unwrap().unwrap();
+        assert_eq!(first.stored.key, "s1-1:LOW:OPEN");
+        assert_eq!(first.stored.created_ms, 1_000);
+        outbox.delivered(erp, first.seq).unwrap();
+        let second = outbox.head(erp).unwrap().unwrap();
+        assert_eq!(second.stored.key, "s1-3:OUT:OPEN");
+        let am = outbox.head(it).unwrap().unwrap();
+        let body: serde_json::Value = serde_json::from_str(&am.stored.body).unwrap();
+        assert_eq!(body[0]["labels"]["kind"], "DEVICE_OFFLINE");
+
+        // A restart finds what is left, in the same order, and numbers on after it.
+        drop(outbox);
+        let outbox = Outbox::open(&config(100), db.clone()).unwrap();
+        let erp = &outbox.destinations()[0];
+        assert_eq!(erp.depth(), 2);
+        assert_eq!(outbox.head(erp).unwrap().unwrap(), second);
+        let changes = outbox.enqueue(&[alert(4, AlertKind::Low)], &[], |_| String::new(), 2);
+        assert_eq!(changes[0].0, format!("deliver/erp/{:020}", second.seq + 2));
+    }
+
+    #[test]
+    fn the_cap_drops_the_oldest_in_the_same_batch_and_counts_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, _) = Db::open(&dir.path().join("state")).unwrap();
+        let db = Arc::new(db);
+        let outbox = Outbox::open(&config(3), db.clone()).unwrap();
+        let erp = outbox.destinations()[0].clone();
+        for n in 1..=5 {
+            let changes = outbox.enqueue(&[alert(n, AlertKind::Low)], &[], |_| String::new(), 0);
+            commit(&db, changes);
+            outbox.committed();
+        }
+        assert_eq!(erp.depth(), 3);
+        assert_eq!(erp.metrics.dropped.load(Ordering::Relaxed), 2);
+        let head = outbox.head(&erp).unwrap().unwrap();
+        assert_eq!(head.stored.key, "s1-3:LOW:OPEN", "the two oldest went");
+        // On disk too: a reopened outbox holds exactly three.
+        let outbox = Outbox::open(&config(3), db).unwrap();
+        assert_eq!(outbox.destinations()[0].depth(), 3);
+        // One batch larger than the cap keeps its newest entries only.
+        let many: Vec<Alert> = (10..20).map(|n| alert(n, AlertKind::Out)).collect();
+        let changes = outbox.enqueue(&many, &[], |_| String::new(), 0);
+        let removed = changes.iter().filter(|(_, v)| v.is_none()).count();
+        assert_eq!((removed, outbox.destinations()[0].depth()), (10, 3));
+    }
+}

@@ -114,3 +114,31 @@ pub async fn run(outbox: Arc<Outbox>, d: Arc<Destination>, link: Link, mut backo
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_schedule_doubles_from_the_minimum_to_the_cap_with_jitter_below_it() {
+        // The defaults: retry_min_ms = 500, retry_max_ms = 60000.
+        let mut backoff = Backoff::from_millis(500, 60_000);
+        let mut ceilings = Vec::new();
+        for _ in 0..10 {
+            let ceiling = backoff.ceiling();
+            let delay = backoff.next_delay();
+            assert!(delay <= ceiling, "{delay:?} > {ceiling:?}");
+            ceilings.push(ceiling.as_millis() as u64);
+        }
+        assert_eq!(
+            ceilings,
+            [500, 1000, 2000, 4000, 8000, 16_000, 32_000, 60_000, 60_000, 60_000]
+        );
+        backoff.reset();
+        assert_eq!(
+            backoff.ceiling(),
+            Duration::from_millis(500),
+            "a 2xx starts over"
+        );
+    }
+}
