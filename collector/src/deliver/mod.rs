@@ -61,13 +61,14 @@ pub enum DeliverError {
     Url { name: String, message: String },
 }
 
-/// Starts one sender per destination (and a resend task per Alertmanager). Reads the secret and
-/// CA files now, so a bad path stops the start-up with the key that names it.
-pub fn start(
-    config: &DeliverConfig,
-    outbox: &Arc<Outbox>,
-    rules: &Arc<Runtime>,
-) -> Result<Vec<JoinHandle<()>>, DeliverError> {
+/// Reads every destination's secret and CA files and builds its link, as [`start`] would:
+/// `check-config` calls it so a bad path fails the check, not the start.
+pub fn check(config: &DeliverConfig) -> Result<(), DeliverError> {
+    links(config).map(|_| ())
+}
+
+/// Each destination's name, link and (Alertmanager) resend period.
+fn links(config: &DeliverConfig) -> Result<Vec<(String, Link, Option<Duration>)>, DeliverError> {
     let mut links = Vec::new();
     for w in &config.webhook {
         let secret = secret(&w.name, "deliver.webhook.secret_file", &w.secret_file)?;
@@ -85,8 +86,18 @@ pub fn start(
         let l = link(&a.name, &a.url, &a.send(), signer, "/api/v2/alerts")?;
         links.push((a.name.clone(), l, Some(Duration::from_millis(a.resend_ms))));
     }
+    Ok(links)
+}
+
+/// Starts one sender per destination (and a resend task per Alertmanager). Reads the secret and
+/// CA files now, so a bad path stops the start-up with the key that names it.
+pub fn start(
+    config: &DeliverConfig,
+    outbox: &Arc<Outbox>,
+    rules: &Arc<Runtime>,
+) -> Result<Vec<JoinHandle<()>>, DeliverError> {
     let mut tasks = Vec::new();
-    for (name, link, resend_every) in links {
+    for (name, link, resend_every) in links(config)? {
         let d: Arc<Destination> = outbox
             .destinations()
             .iter()
@@ -147,6 +158,9 @@ fn link(
         name: name.to_owned(),
         message,
     })?;
+    if !parsed.tls && !store_runtime::tls::is_loopback_host(&parsed.host) {
+        tracing::warn!(destination = %name, host = %parsed.host, "insecure_plaintext = true: deliveries and their signatures cross the network in clear.");
+    }
     let parsed = if suffix.is_empty() {
         parsed
     } else {
