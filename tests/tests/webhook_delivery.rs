@@ -11,6 +11,8 @@
 //!   everything and at least `STORE_TESTS_WEBHOOK_FAIL_SECS` (default 20; 60 for the full run)
 //!   have passed; then it receives everything too, in order per alert (open before acknowledged
 //!   before resolved), while `fast` had finished before `flaky`'s first success.
+//! - An Alertmanager destination (TAMPERED is one of its default IT kinds) gets the same changes
+//!   in API v2 form (`endsAt` on resolved ones) and repeats of the active alerts.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -117,7 +119,8 @@ async fn hook(State(st): State<ReceiverState>, headers: HeaderMap, body: Bytes) 
         key,
         signature_ok,
         accepted,
-        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        body: serde_json::from_slice(&body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned())),
     });
     match (signature_ok, failing) {
         (false, _) => StatusCode::UNAUTHORIZED,
@@ -146,6 +149,7 @@ impl Receiver {
         let addr = listener.local_addr().unwrap();
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(hook))
+            .route("/api/v2/alerts", axum::routing::post(hook))
             .with_state(state);
         runtime.spawn(async move { axum::serve(listener, app).await });
         Receiver {
@@ -160,12 +164,13 @@ impl Receiver {
         self.requests.lock().unwrap().clone()
     }
 
-    /// Accepted requests, first arrival of each key, in arrival order.
+    /// Accepted outbox deliveries (not Alertmanager repeats), first arrival of each key, in
+    /// arrival order.
     fn first_arrivals(&self) -> Vec<Request> {
         let mut seen = BTreeSet::new();
         self.requests()
             .into_iter()
-            .filter(|r| r.accepted && seen.insert(r.key.clone()))
+            .filter(|r| r.accepted && !r.key.starts_with("resend:") && seen.insert(r.key.clone()))
             .collect()
     }
 
@@ -273,13 +278,31 @@ fn check_receiver(name: &str, r: &Receiver, expected: &BTreeSet<String>) {
     let keys: BTreeSet<String> = arrivals.iter().map(|q| q.key.clone()).collect();
     assert_eq!(&keys, expected, "{name}: delivered keys after dedup");
     for q in &arrivals {
-        assert_eq!(
-            q.body["idempotency_key"],
-            q.key.as_str(),
-            "{name}: body and header agree"
-        );
-        assert_eq!(q.body["type"], "alert");
-        assert_eq!(q.body["alert"]["kind"], "TAMPERED");
+        if q.body.is_array() {
+            // Alertmanager API v2: one alert per change, resolved ones with endsAt.
+            let a = &q.body[0];
+            assert_eq!(q.body.as_array().unwrap().len(), 1, "{name}: {}", q.body);
+            assert_eq!(a["labels"]["kind"], "TAMPERED");
+            assert_eq!(a["labels"]["alertname"], "StoreEdgeTampered");
+            assert_eq!(a["labels"]["severity"], "critical");
+            assert!(a["labels"]["agent"].is_string(), "{name}: {a}");
+            let id = a["annotations"]["alert_id"].as_str().unwrap();
+            assert!(q.key.starts_with(&format!("{id}:")), "{name}: {a}");
+            assert_eq!(
+                q.key.ends_with(":RESOLVED"),
+                a["endsAt"].is_string(),
+                "{name}: {a}"
+            );
+        } else {
+            assert_eq!(
+                q.body["idempotency_key"],
+                q.key.as_str(),
+                "{name}: body and header agree: {}",
+                q.body
+            );
+            assert_eq!(q.body["type"], "alert");
+            assert_eq!(q.body["alert"]["kind"], "TAMPERED");
+        }
     }
     for (id, states) in states_by_alert(&arrivals) {
         let order = |s: &str| {
@@ -305,9 +328,11 @@ fn every_alert_change_reaches_every_webhook_once_signed_in_order_across_kills_an
     let mosquitto = Mosquitto::start_in(&env.subdir("mosquitto"));
     let fast = Receiver::start("fast-secret", false);
     let flaky = Receiver::start("flaky-secret", true);
+    let am = Receiver::start("am-secret", false);
     let dir = env.subdir("collector");
     std::fs::write(dir.join("fast.key"), "fast-secret\n").unwrap();
     std::fs::write(dir.join("flaky.key"), "flaky-secret\n").unwrap();
+    std::fs::write(dir.join("am.key"), "am-secret\n").unwrap();
     let mut config = CollectorConfig::new(&dir, mosquitto.port());
     config.api_token = Some(TOKEN.into());
     config.extra_toml = format!(
@@ -316,11 +341,15 @@ fn every_alert_change_reaches_every_webhook_once_signed_in_order_across_kills_an
          [[deliver.webhook]]\nname = \"fast\"\nurl = \"http://{}/hook\"\nsecret_file = \"{}\"\n\
          retry_min_ms = 100\nretry_max_ms = 1000\n\
          [[deliver.webhook]]\nname = \"flaky\"\nurl = \"http://{}/hook\"\nsecret_file = \"{}\"\n\
-         retry_min_ms = 100\nretry_max_ms = 2000\n",
+         retry_min_ms = 100\nretry_max_ms = 2000\n\
+         [[deliver.alertmanager]]\nname = \"am\"\nurl = \"http://{}\"\nsecret_file = \"{}\"\n\
+         resend_ms = 300\nretry_min_ms = 100\nretry_max_ms = 1000\n",
         fast.addr,
         dir.join("fast.key").display(),
         flaky.addr,
         dir.join("flaky.key").display(),
+        am.addr,
+        dir.join("am.key").display(),
     );
     let mut collector = Collector::start(&dir, config);
     let t0 = now_ms();
@@ -361,6 +390,25 @@ fn every_alert_change_reaches_every_webhook_once_signed_in_order_across_kills_an
             Err(format!("{open} open keys"))
         }
     });
+
+    // Alertmanager gets the active alerts repeated, from the engine's current alerts.
+    wait_for(
+        WAIT,
+        "a repeat of every active alert at the Alertmanager",
+        || {
+            let repeats: Vec<usize> = am
+                .requests()
+                .iter()
+                .filter(|r| r.accepted && r.key.starts_with("resend:"))
+                .map(|r| r.body.as_array().map_or(0, Vec::len))
+                .collect();
+            if repeats.contains(&AGENTS) {
+                Ok(())
+            } else {
+                Err(format!("repeats of {repeats:?} alerts"))
+            }
+        },
+    );
 
     // Acknowledgements through the API, then a SIGKILL: they were committed before the API
     // answered, so their deliveries must survive it.
@@ -474,11 +522,24 @@ fn every_alert_change_reaches_every_webhook_once_signed_in_order_across_kills_an
     ));
     check_receiver("fast", &fast, &expected);
     check_receiver("flaky", &flaky, &expected);
-    for r in [&fast, &flaky] {
-        let dups = r.requests().iter().filter(|q| q.accepted).count() - expected.len();
+    wait_for(WAIT, "every change at the Alertmanager", || {
+        let got = am.keys();
+        if got == expected {
+            Ok(())
+        } else {
+            Err(format!("{} of {} keys", got.len(), expected.len()))
+        }
+    });
+    check_receiver("am", &am, &expected);
+    for (name, r) in [("fast", &fast), ("flaky", &flaky), ("am", &am)] {
+        let accepted = r
+            .requests()
+            .iter()
+            .filter(|q| q.accepted && !q.key.starts_with("resend:"))
+            .count();
         env.log(format!(
-            "{} duplicate deliveries (deduplicated by key)",
-            dups
+            "{name}: {} duplicate deliveries (deduplicated by key)",
+            accepted - expected.len()
         ));
     }
     let m = wait_for(WAIT, "empty outboxes", || {
