@@ -185,3 +185,6 @@ fn link(
         signer,
     })
 }
+
+#[cfg(test)]
+mod tests;
