@@ -206,6 +206,75 @@ mod tests {
         server.abort();
     }
 
+    /// A CA and a server certificate for `localhost` signed by it, as PEM files in `dir`, and
+    /// the server's rustls config.
+    fn pki(dir: &std::path::Path) -> (std::path::PathBuf, Arc<tokio_rustls::rustls::ServerConfig>) {
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        let ca_path = dir.join("ca.pem");
+        std::fs::write(&ca_path, ca.pem()).unwrap();
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let server = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from(cert.der().to_vec())],
+                PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+            )
+            .unwrap();
+        (ca_path, Arc::new(server))
+    }
+
+    #[tokio::test]
+    async fn https_checks_the_certificate_against_the_configured_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, server) = pki(dir.path());
+        let other = dir.path().join("other");
+        std::fs::create_dir_all(&other).unwrap();
+        let (other_ca, _) = pki(&other);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let acceptor = tokio_rustls::TlsAcceptor::from(server);
+        tokio::spawn(async move {
+            loop {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    // A client that refuses the certificate ends the handshake: not an error here.
+                    if let Ok(mut s) = acceptor.accept(tcp).await {
+                        let mut buf = vec![0u8; 8192];
+                        let _ = s.read(&mut buf).await;
+                        let _ = s.write_all(b"HTTP/1.1 202 Accepted\r\n\r\n").await;
+                        let _ = s.shutdown().await;
+                    }
+                });
+            }
+        });
+        let url = Url::parse(&format!("https://localhost:{port}/hook")).unwrap();
+        let client = |ca: &std::path::Path| {
+            let tls = store_runtime::tls::client_config(&store_runtime::tls::TlsFiles {
+                tls: true,
+                ca_file: Some(ca),
+                ..Default::default()
+            })
+            .unwrap();
+            Client::new(url.clone(), tls, Duration::from_secs(5))
+        };
+        assert_eq!(client(&ca).post(&[], b"{}").await, Ok(202));
+        let err = client(&other_ca).post(&[], b"{}").await.unwrap_err();
+        assert!(err.starts_with("TLS: "), "{err}");
+    }
+
     #[test]
     fn status_lines() {
         assert_eq!(status_of(b"HTTP/1.1 500 Oops\r\n").unwrap(), Some(500));
