@@ -26,7 +26,7 @@ use hmac::{Hmac, Mac};
 use prost::Message as _;
 use serde_json::Value;
 use sha2::Sha256;
-use store_proto::v1::{DeviceState, DeviceStatus, Scan};
+use store_proto::v1::{CollectorStatus, DeviceState, DeviceStatus, Scan};
 use store_proto::{Body, Event, EventBatch};
 use store_tests::mqtt_probe::MqttProbe;
 use store_tests::wait::wait_for;
@@ -232,6 +232,29 @@ fn publish(mosquitto: &Mosquitto, client: &str, agent: &str, payload: &[u8]) {
     probe.disconnect();
 }
 
+/// Waits until the collector has subscribed (it then publishes its retained status, online)
+/// since `since_ms`: before that, a first run has no session at the broker to queue batches in.
+fn wait_online(mosquitto: &Mosquitto, since_ms: i64) {
+    let (mut probe, _) =
+        MqttProbe::connect(mosquitto.addr(), "status-watch", true, HTTP_TIMEOUT).expect("probe");
+    probe
+        .subscribe("hq/collector/hq-1/status", 1)
+        .expect("subscribe");
+    wait_for(WAIT, "the collector's online status", || {
+        let messages = probe.receive_for(Duration::from_millis(100))?;
+        let online = messages.iter().any(|m| {
+            CollectorStatus::decode(m.payload.as_slice())
+                .is_ok_and(|s| s.online && s.wall_time_ms >= since_ms)
+        });
+        if online {
+            Ok(())
+        } else {
+            Err("not yet".to_owned())
+        }
+    });
+    probe.disconnect();
+}
+
 fn api_alerts(collector: &Collector, state: &str) -> Vec<Value> {
     let v = http::get_json(
         collector.api_addr(),
@@ -351,8 +374,9 @@ fn every_alert_change_reaches_every_webhook_once_signed_in_order_across_kills_an
         am.addr,
         dir.join("am.key").display(),
     );
-    let mut collector = Collector::start(&dir, config);
     let t0 = now_ms();
+    let mut collector = Collector::start(&dir, config);
+    wait_online(&mosquitto, t0);
 
     // Raises: three, then five more with a SIGKILL while they are being applied.
     for a in 1..=3 {
@@ -381,7 +405,9 @@ fn every_alert_change_reaches_every_webhook_once_signed_in_order_across_kills_an
     }
     collector.kill();
     env.log("collector SIGKILLed while raises were applied");
+    let restarted = now_ms();
     collector.start_again();
+    wait_online(&mosquitto, restarted);
     wait_for(WAIT, "every raise at fast", || {
         let open = fast.keys().iter().filter(|k| k.ends_with(":OPEN")).count();
         if open == AGENTS {
@@ -427,7 +453,9 @@ fn every_alert_change_reaches_every_webhook_once_signed_in_order_across_kills_an
         .unwrap();
         assert_eq!(r.status, 200, "{}", r.body);
     }
+    let restarted = now_ms();
     collector.restart();
+    wait_online(&mosquitto, restarted);
     env.log("collector SIGKILLed after the acknowledgements and restarted");
 
     // Two hours of event time later, with no new tamper report: every alert resolves.
