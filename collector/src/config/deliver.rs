@@ -164,6 +164,8 @@ fn default_resend_ms() -> u64 {
     60_000
 }
 
+// Each destination's keys are flat in its own table, and serde's `flatten` cannot be combined
+// with `deny_unknown_fields`: so the shared keys are repeated in both structs and gathered here.
 macro_rules! parts {
     ($t:ty, $signals:expr) => {
         impl $t {
