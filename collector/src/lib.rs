@@ -13,6 +13,9 @@
 //!    events and commits its state in the same sled batch, then hands over alerts and signals;
 //! 4. [`http`]: the API and dashboard read what was committed.
 //!
+//! After the commit, [`deliver`] pushes alert changes and signals to webhooks and Alertmanagers
+//! from a durable outbox written in the same batch.
+//!
 //! Beside them: [`config`] (the TOML file), [`clock`] (wall clock and the rules' "now"),
 //! [`broker`] (optional embedded rumqttd).
 //!
@@ -23,6 +26,7 @@
 pub mod broker;
 pub mod clock;
 pub mod config;
+pub mod deliver;
 pub mod http;
 pub mod ingest;
 pub mod ledger;
@@ -74,6 +78,8 @@ pub enum RunError {
     },
     #[error(transparent)]
     Tls(#[from] store_runtime::tls::TlsError),
+    #[error(transparent)]
+    Deliver(#[from] deliver::DeliverError),
     #[error("a collector task failed: {0}")]
     Panic(#[from] tokio::task::JoinError),
 }
@@ -102,6 +108,13 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
             tokio::task::spawn_blocking(move || Runtime::open(&config, db, output_tx)).await??;
         Arc::new(rules)
     };
+    let delivery_tasks = deliver::start(&config.deliver, rules.deliveries(), &rules)?;
+    if !delivery_tasks.is_empty() {
+        info!(
+            destinations = rules.deliveries().destinations().len(),
+            "Alert delivery started."
+        );
+    }
     let shared: Shared = Arc::new(Mutex::new(Live {
         collector_id: config.collector_id.clone(),
         state,
@@ -240,6 +253,10 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
     }
     let _ = tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, acks_task).await;
     outputs_task.abort();
+    // Undelivered entries stay in the outbox for the next run.
+    for task in &delivery_tasks {
+        task.abort();
+    }
     let _ = api_stop_tx.send(());
     let _ = tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, api).await;
     info!("Stopped.");

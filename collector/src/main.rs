@@ -43,6 +43,11 @@ fn main() -> ExitCode {
                     eprintln!("{}: {e}", file.display());
                     return ExitCode::FAILURE;
                 }
+                // So are the delivery destinations' secret and CA files.
+                if let Err(e) = store_collector::deliver::check(&config.deliver) {
+                    eprintln!("{}: {e}", file.display());
+                    return ExitCode::FAILURE;
+                }
                 if config.mqtt.insecure_plaintext {
                     eprintln!(
                         "warning: {}: mqtt.insecure_plaintext = true: the broker connection to {} is not encrypted",

@@ -609,3 +609,43 @@ fn check_config_reports_ok_or_the_error() {
         )
     );
 }
+
+#[test]
+fn check_config_reads_the_delivery_secret_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("erp.key");
+    let config = dir.path().join("collector.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "collector_id = \"hq-1\"\nstate_dir = \"/x\"\n[[deliver.webhook]]\nname = \"erp\"\n\
+             url = \"http://127.0.0.1:9000/\"\nsecret_file = \"{}\"\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    let check = || {
+        Command::new(env!("CARGO_BIN_EXE_store-collector"))
+            .arg("check-config")
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    let out = check();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("deliver.webhook.secret_file") && stderr.contains("erp.key"),
+        "{stderr}"
+    );
+    std::fs::write(&key, "\n").unwrap();
+    let stderr = String::from_utf8_lossy(&check().stderr).into_owned();
+    assert!(stderr.contains("the file is empty"), "{stderr}");
+    std::fs::write(&key, "s3cret\n").unwrap();
+    let out = check();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -46,7 +46,8 @@
 //! `STORE_TESTS_OUTAGE_SECS` (30) the broker outage; `STORE_TESTS_RATE` the writer rate of the
 //! outage and collector-kill tests; `STORE_TESTS_HAPPY_EVENTS` (100000),
 //! `STORE_TESTS_EMBEDDED_EVENTS` (20000), `STORE_TESTS_AGENT_KILLS` (5),
-//! `STORE_TESTS_COLLECTOR_KILLS` (3); `STORE_TESTS_KEEP=1` keeps the test directories of passing
+//! `STORE_TESTS_COLLECTOR_KILLS` (3), `STORE_TESTS_WEBHOOK_FAIL_SECS` (20: how long the failing
+//! webhook of `webhook_delivery` answers 500; 60 for the full run); `STORE_TESTS_KEEP=1` keeps the test directories of passing
 //! tests too; `RUST_LOG` is passed to the agent and collector (default `info`);
 //! `STORE_AGENT_BIN`, `STORE_COLLECTOR_BIN`, `MOSQUITTO_BIN` and `CHROMIUM_BIN` (the headless
 //! browser of the dashboard test) override the binaries.

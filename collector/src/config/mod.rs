@@ -12,6 +12,7 @@
 
 mod api;
 mod broker;
+mod deliver;
 mod ingest;
 mod intel;
 mod mqtt;
@@ -28,6 +29,9 @@ use self::api::default_api;
 pub use self::api::ApiConfig;
 use self::broker::default_embedded_broker;
 pub use self::broker::{EmbeddedBrokerConfig, EMBEDDED_BROKER_MAX_PACKET_BYTES};
+pub use self::deliver::{
+    AlertmanagerConfig, DeliverConfig, FilterConfig, SendConfig, WebhookConfig,
+};
 use self::ingest::{default_ack, default_ingest};
 pub use self::ingest::{AckConfig, IngestConfig};
 use self::intel::default_intel;
@@ -79,6 +83,10 @@ pub struct Config {
     /// and `[store.{id}.rules.*]` overriding the chain's thresholds key by key.
     #[serde(default)]
     pub store: toml::Table,
+    /// Where alert state changes and signals are pushed: `[[deliver.webhook]]`,
+    /// `[[deliver.alertmanager]]`. None by default.
+    #[serde(default)]
+    pub deliver: DeliverConfig,
 }
 
 fn default_stores() -> Vec<String> {
@@ -310,6 +318,10 @@ impl Config {
         }
         if self.ingest.max_stores == 0 {
             return fail(&["ingest", "max_stores"], "must be at least 1".to_owned());
+        }
+        if let Err((path, message)) = self.deliver.check() {
+            let parts: Vec<&str> = path.iter().map(String::as_str).collect();
+            return fail(&parts, message);
         }
         if let Err(e) = self.profiles() {
             let parts: Vec<&str> = e.key.split('.').collect();

@@ -225,3 +225,88 @@ fn example_store_profile_parses_when_uncommented() {
     assert_eq!(s.rules.staffing.min_staff, 3);
     assert_eq!(p.get("other").rules.staffing.min_staff, 2);
 }
+
+#[test]
+fn example_deliver_block_parses_with_the_coded_defaults() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/collector.example.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let block: String = text
+        .lines()
+        .skip_while(|l| *l != "# [[deliver.webhook]]")
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.strip_prefix("# "))
+        .filter(|l| !l.starts_with("# "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let c = Config::parse(&format!("{MINIMAL}{block}"), "example")
+        .unwrap_or_else(|e| panic!("{e}\n{block}"));
+    let (w, a) = (&c.deliver.webhook[0], &c.deliver.alertmanager[0]);
+    assert_eq!((w.name.as_str(), a.name.as_str()), ("erp", "it-oncall"));
+    assert_eq!(w.kinds, ["LOW", "OUT", "TRANSFER"]);
+    // The example shows the defaults.
+    let d = Config::parse(
+        &format!(
+            "{MINIMAL}[[deliver.webhook]]\nname = \"x\"\nurl = \"http://127.0.0.1/\"\nsecret_file = \"k\"\n"
+        ),
+        "t",
+    )
+    .unwrap();
+    let d = &d.deliver.webhook[0];
+    assert_eq!(w.send(), d.send());
+    assert_eq!(a.send(), d.send());
+    assert_eq!(a.resend_ms, 60_000);
+    assert_eq!(w.min_severity.as_deref(), Some("info"));
+}
+
+#[test]
+fn deliver_errors_name_line_and_key() {
+    let hook = |body: &str| {
+        format!("{MINIMAL}[[deliver.webhook]]\nname = \"erp\"\nsecret_file = \"k\"\n{body}")
+    };
+    assert_eq!(
+        err(&hook("url = \"http://erp.example.com/in\"\n")),
+        "config/collector.toml:6: deliver.webhook.0.url: plain http to erp.example.com crosses the \
+         network in clear: use https, or set insecure_plaintext = true"
+    );
+    let ok = hook("url = \"http://erp.example.com/in\"\ninsecure_plaintext = true\n");
+    assert!(Config::parse(&ok, "t").is_ok());
+    let e = err(&hook(
+        "url = \"https://erp/\"\nkinds = [\"LOW\", \"EMPTY\"]\n",
+    ));
+    assert!(
+        e.starts_with("config/collector.toml:7: deliver.webhook.0.kinds: unknown alert kind \"EMPTY\" (known: LOW, OUT,"),
+        "{e}"
+    );
+    let e = err(&hook("url = \"https://erp/\"\nmin_severity = \"high\"\n"));
+    assert!(
+        e.starts_with("config/collector.toml:7: deliver.webhook.0.min_severity:"),
+        "{e}"
+    );
+    let e = err(&hook("url = \"https://erp/\"\nretry_max_ms = 10\n"));
+    assert!(
+        e.starts_with("config/collector.toml:7: deliver.webhook.0.retry_max_ms: 10 is less"),
+        "{e}"
+    );
+    let e = err(&hook("url = \"ftp://erp/\"\n"));
+    assert!(
+        e.starts_with("config/collector.toml:6: deliver.webhook.0.url:"),
+        "{e}"
+    );
+    let e = err(&hook("url = \"https://erp/\"\nsecret = \"inline\"\n"));
+    assert!(
+        e.starts_with("config/collector.toml:7: deliver.webhook.0.secret: unknown field"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{}[[deliver.alertmanager]]\nname = \"erp\"\nurl = \"http://127.0.0.1:9093\"\n",
+        hook("url = \"https://erp/\"\n")
+    ));
+    assert!(
+        e.contains("deliver.alertmanager.0.name: \"erp\" is used twice"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{MINIMAL}[[deliver.webhook]]\nname = \"erp\"\nurl = \"https://erp/\"\n"
+    ));
+    assert!(e.contains("secret_file"), "{e}");
+}

@@ -144,7 +144,60 @@ pub fn render(shared: &Shared, rules: &Runtime) -> String {
             );
         }
     });
+    deliveries(&mut out, rules);
     out
+}
+
+/// Per destination of `[deliver]`: delivered, failed attempts, dropped, depth, oldest age.
+fn deliveries(out: &mut String, rules: &Runtime) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let destinations = rules.deliveries().destinations();
+    if destinations.is_empty() {
+        return;
+    }
+    let now = crate::clock::now_ms();
+    type Read = fn(&crate::deliver::outbox::Destination, i64) -> u64;
+    let rows: [(&str, &str, &str, Read); 5] = [
+        (
+            "store_collector_delivery_delivered_total",
+            "counter",
+            "Outbox entries delivered (2xx) since start, by destination.",
+            |d, _| d.metrics.delivered.load(Relaxed),
+        ),
+        (
+            "store_collector_delivery_failed_attempts_total",
+            "counter",
+            "Delivery attempts that failed (status, timeout, connection) since start.",
+            |d, _| d.metrics.failed_attempts.load(Relaxed),
+        ),
+        (
+            "store_collector_delivery_dropped_total",
+            "counter",
+            "Outbox entries dropped undelivered since start (outbox over max_entries).",
+            |d, _| d.metrics.dropped.load(Relaxed),
+        ),
+        (
+            "store_collector_delivery_outbox_depth",
+            "gauge",
+            "Outbox entries waiting, by destination.",
+            |d, _| d.depth(),
+        ),
+        (
+            "store_collector_delivery_oldest_age_seconds",
+            "gauge",
+            "Age of the oldest waiting entry (0 when none), by destination.",
+            |d, now| match d.metrics.oldest_created_ms.load(Relaxed) {
+                0 => 0,
+                t => ((now - t).max(0) / 1000) as u64,
+            },
+        ),
+    ];
+    for (name, kind, help, read) in rows {
+        metric(out, name, kind, help);
+        for d in destinations {
+            let _ = writeln!(out, "{name}{{destination=\"{}\"}} {}", d.name, read(d, now));
+        }
+    }
 }
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str) {

@@ -11,6 +11,7 @@
 //! | `agent/{store}/{agent}` | [`AgentRecord`] (protobuf): applied and lost seq ranges        |
 //! | `store/{store}`         | [`StoreRecord`] (protobuf): event counts per kind, foot traffic |
 //! | `intel/{part}/{key}`    | rules-engine state, owned by [`crate::rules::engine`] (each part documents its keys) |
+//! | `deliver/{dest}/{seq}`  | an alert or signal waiting for delivery, owned by [`crate::deliver`] |
 //!
 //! Ranges are stored flattened (`first0, last0, first1, last1, ...`), so an agent that delivered
 //! millions of events in order costs two numbers.
@@ -73,7 +74,8 @@ pub struct StoreRecord {
 pub struct Changes {
     pub agents: BTreeMap<AgentKey, AgentState>,
     pub stores: BTreeMap<String, StoreStats>,
-    /// Changed rules-engine keys (`intel/...`); `None` deletes.
+    /// Changed rules-engine keys (`intel/...`) and delivery outbox entries (`deliver/...`,
+    /// written with the alert changes that made them); `None` deletes.
     pub intel: Vec<(String, Option<Vec<u8>>)>,
 }
 
@@ -266,6 +268,31 @@ impl Db {
             let name = std::str::from_utf8(&key).map_err(|e| self.corrupt(&key, e))?;
             load(name, &value).map_err(|e| self.corrupt(&key, e))?;
         }
+        Ok(())
+    }
+
+    /// The first (`last = false`) or last entry whose key starts with `prefix`, in key order.
+    pub fn edge_under(
+        &self,
+        prefix: &str,
+        last: bool,
+    ) -> Result<Option<(String, Vec<u8>)>, DbError> {
+        let mut iter = self.db.scan_prefix(prefix);
+        let item = if last { iter.next_back() } else { iter.next() };
+        match item {
+            None => Ok(None),
+            Some(item) => {
+                let (key, value) = item.map_err(|e| self.sled(e))?;
+                let name = std::str::from_utf8(&key).map_err(|e| self.corrupt(&key, e))?;
+                Ok(Some((name.to_owned(), value.to_vec())))
+            }
+        }
+    }
+
+    /// Removes `key` without waiting for the disk: for delivered outbox entries, where a
+    /// removal lost in a crash only means one more (idempotent) delivery.
+    pub fn remove_unsynced(&self, key: &str) -> Result<(), DbError> {
+        self.db.remove(key.as_bytes()).map_err(|e| self.sled(e))?;
         Ok(())
     }
 

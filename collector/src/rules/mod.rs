@@ -11,7 +11,9 @@
 //! - outputs leave only after the state that produced them is durable, and in the order they
 //!   were produced;
 //! - a group's engine keys are committed in the same sled batch as the ledger records of the
-//!   events that changed them (ARCHITECTURE.md invariant 6).
+//!   events that changed them (ARCHITECTURE.md invariant 6);
+//! - the delivery outbox entries of the alert changes and signals ([`crate::deliver`]) are
+//!   written in that same batch, so a crash can neither lose a delivery nor invent one.
 //!
 //! Readers (the HTTP API) see the engine through [`Runtime::read`], under the engine lock only.
 
@@ -31,6 +33,7 @@ use tracing::{error, info};
 
 use crate::clock::{now_ms, RulesClock};
 use crate::config::{Config, OutputFormat};
+use crate::deliver::Outbox as DeliveryOutbox;
 use crate::ledger::{AgentKey, Changes, Db, DbError};
 use crate::rules::engine::alerts::AckError;
 use crate::rules::engine::catalogue::Catalogue;
@@ -90,6 +93,8 @@ pub struct Runtime {
     catalogue_path: Option<PathBuf>,
     catalogue_mtime: Mutex<Option<SystemTime>>,
     presence: Presences,
+    /// Alert changes and signals waiting for webhooks and Alertmanagers.
+    deliveries: Arc<DeliveryOutbox>,
 }
 
 /// A changed `intel/...` key; `None` deletes it.
@@ -151,6 +156,7 @@ impl Runtime {
                 engine.load(key, value)
             }
         })?;
+        let deliveries = Arc::new(DeliveryOutbox::open(&config.deliver, db.clone())?);
         Ok(Runtime {
             engine: Mutex::new(engine),
             commit: tokio::sync::Mutex::new(()),
@@ -161,6 +167,7 @@ impl Runtime {
             catalogue_path: config.intel.catalogue.clone(),
             catalogue_mtime: Mutex::new(mtime),
             presence: Presences::default(),
+            deliveries,
         })
     }
 
@@ -243,6 +250,11 @@ impl Runtime {
         self.presence.snapshot()
     }
 
+    /// The delivery outbox (for the senders and `/metrics`).
+    pub fn deliveries(&self) -> &Arc<DeliveryOutbox> {
+        &self.deliveries
+    }
+
     /// Now for the rules: the collector's clock, or the newest event time seen.
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
@@ -287,22 +299,29 @@ impl Runtime {
         self.engine.lock().expect("engine lock poisoned")
     }
 
-    /// Takes the engine's changed state (for the commit) and its pending outputs (to hand over
-    /// once the commit is durable).
+    /// Takes the engine's changed state and the delivery outbox entries of its alert changes
+    /// and signals (for the commit) and its pending outputs (to hand over once the commit is
+    /// durable).
     fn drain(&self, engine: &mut Engine) -> (Vec<KeyChange>, Vec<Output>) {
         let mut changes = engine.save();
         if let Some(newest) = self.clock.take_unsaved() {
             changes.push((CLOCK_KEY.to_owned(), Some(newest.to_be_bytes().to_vec())));
         }
-        let mut outputs: Vec<Output> = engine
-            .outbox
-            .alerts
-            .take_published()
-            .into_iter()
-            .map(|a| output::encode_alert(self.format, &a))
+        let alerts = engine.outbox.alerts.take_published();
+        let signals = std::mem::take(&mut engine.outbox.signals);
+        let profiles = &engine.profiles;
+        changes.extend(self.deliveries.enqueue(
+            &alerts,
+            &signals,
+            |store| profiles.get(store).region.clone(),
+            now_ms(),
+        ));
+        let mut outputs: Vec<Output> = alerts
+            .iter()
+            .map(|a| output::encode_alert(self.format, a))
             .collect();
         outputs.extend(
-            std::mem::take(&mut engine.outbox.signals)
+            signals
                 .iter()
                 .map(|s| output::encode_signal(self.format, s)),
         );
@@ -324,6 +343,7 @@ impl Runtime {
 
     /// Queues outputs for publishing (only with the commit lock held, after the commit).
     fn hand_over(&self, outputs: Vec<Output>) {
+        self.deliveries.committed();
         for output in outputs {
             // The receiver is gone only when the collector is stopping.
             let _ = self.outputs.send(output);
