@@ -12,6 +12,7 @@
 
 mod api;
 mod broker;
+mod history;
 mod ingest;
 mod intel;
 mod mqtt;
@@ -28,6 +29,8 @@ use self::api::default_api;
 pub use self::api::ApiConfig;
 use self::broker::default_embedded_broker;
 pub use self::broker::{EmbeddedBrokerConfig, EMBEDDED_BROKER_MAX_PACKET_BYTES};
+use self::history::default_history;
+pub use self::history::HistoryConfig;
 use self::ingest::{default_ack, default_ingest};
 pub use self::ingest::{AckConfig, IngestConfig};
 use self::intel::default_intel;
@@ -71,6 +74,9 @@ pub struct Config {
     /// The rules engine: catalogue, clock and output format.
     #[serde(default = "default_intel")]
     pub intel: IntelConfig,
+    /// Event history and audit log: whether events are kept, and for how long.
+    #[serde(default = "default_history")]
+    pub history: HistoryConfig,
     /// Chain-wide rule thresholds: `[rules.stock]`, `[rules.staffing]`, `[rules.anomaly]`. Every
     /// key has a documented default (see `config/collector.example.toml`).
     #[serde(default)]
@@ -80,6 +86,9 @@ pub struct Config {
     #[serde(default)]
     pub store: toml::Table,
 }
+
+/// Longest retention accepted: beyond it the cut-off in milliseconds would not mean anything.
+const MAX_HISTORY_DAYS: u64 = 36_500;
 
 fn default_stores() -> Vec<String> {
     Vec::new()
@@ -310,6 +319,30 @@ impl Config {
         }
         if self.ingest.max_stores == 0 {
             return fail(&["ingest", "max_stores"], "must be at least 1".to_owned());
+        }
+        if self.history.prune_interval_secs == 0 {
+            return fail(
+                &["history", "prune_interval_secs"],
+                "must be at least 1".to_owned(),
+            );
+        }
+        if self.history.max_age_days > MAX_HISTORY_DAYS {
+            return fail(
+                &["history", "max_age_days"],
+                format!(
+                    "{} is more than {MAX_HISTORY_DAYS} (100 years)",
+                    self.history.max_age_days
+                ),
+            );
+        }
+        if self.history.audit_max_age_days > MAX_HISTORY_DAYS {
+            return fail(
+                &["history", "audit_max_age_days"],
+                format!(
+                    "{} is more than {MAX_HISTORY_DAYS} (100 years)",
+                    self.history.audit_max_age_days
+                ),
+            );
         }
         if let Err(e) = self.profiles() {
             let parts: Vec<&str> = e.key.split('.').collect();
