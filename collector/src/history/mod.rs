@@ -10,7 +10,8 @@
 //! - [`query`]: time-range pages with filters and cursors, and single rows;
 //! - [`audit`]: audit records, [`audit::AuditLog::record`] and audit pages;
 //! - [`retention`]: pruning by age and bytes in small batches;
-//! - [`export`]: CSV and JSON Lines.
+//! - [`export`]: CSV and JSON Lines;
+//! - [`cli`]: `store-collector history`, from the database or the running collector.
 //!
 //! # Written with the state it explains
 //! Rows are built while a commit group is applied ([`Recorder`], fed by
@@ -21,6 +22,7 @@
 //! is never recorded twice.
 
 pub mod audit;
+pub mod cli;
 pub mod export;
 pub mod keys;
 pub mod query;
