@@ -86,11 +86,17 @@ impl Row {
         store_proto::kind_name(self.event.body.as_ref())
     }
 
-    /// Whether the event names `gtin` (a scan of it, or a POS line of it).
+    /// Whether the event names `gtin` (a scan of it, or a POS line of it). GTINs compare
+    /// without leading zeros: tills send 8 to 13 digits, scans and positions 14.
     pub fn has_gtin(&self, gtin: &str) -> bool {
+        let wanted = gtin.trim_start_matches('0');
+        if wanted.is_empty() {
+            return false;
+        }
+        let same = |g: &str| g.trim_start_matches('0') == wanted;
         match &self.event.body {
-            Some(Body::Scan(scan)) => scan.gtin == gtin,
-            Some(Body::PosTransaction(tx)) => tx.items.iter().any(|i| i.gtin == gtin),
+            Some(Body::Scan(scan)) => same(&scan.gtin),
+            Some(Body::PosTransaction(tx)) => tx.items.iter().any(|i| same(&i.gtin)),
             _ => false,
         }
     }
@@ -255,6 +261,8 @@ mod tests {
         .time_key();
         let row = decode(&key, &encode(0, &event)).unwrap();
         assert!(row.has_gtin("00000000000017"));
+        assert!(row.has_gtin("17"), "GTINs compare without leading zeros");
+        assert!(!row.has_gtin("0000"));
         assert_eq!(row.to_json()["body"]["kind"], "UNKNOWN");
     }
 
