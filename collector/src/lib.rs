@@ -27,6 +27,7 @@ pub mod broker;
 pub mod clock;
 pub mod config;
 pub mod deliver;
+pub mod history;
 pub mod http;
 pub mod ingest;
 pub mod ledger;
@@ -188,6 +189,12 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
             }
         })
     };
+    let retention_task = tokio::spawn(history::retention::run(
+        db.clone(),
+        rules.history_stats().clone(),
+        history::retention::Policy::from_config(&config.history),
+        Duration::from_secs(config.history.prune_interval_secs),
+    ));
     let ingest = ingest::Ingest::new(&config, conn.clone(), &db, shared, ack_tx.clone(), rules)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut ingest_task = tokio::spawn(ingest.run(notice_rx, stop_rx));
@@ -257,6 +264,7 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
     for task in &delivery_tasks {
         task.abort();
     }
+    retention_task.abort();
     let _ = api_stop_tx.send(());
     let _ = tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, api).await;
     info!("Stopped.");

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use store_collector::config::Config;
+use store_collector::history::cli;
+use store_collector::history::export::Format;
 use tracing_subscriber::EnvFilter;
 
 /// Store edge collector: ingests agents' event batches exactly once and acknowledges them.
@@ -29,6 +31,36 @@ enum Command {
         /// Configuration file (TOML).
         #[arg(value_name = "FILE")]
         file: PathBuf,
+    },
+    /// Export one store's event history, oldest first: from the database when the collector
+    /// is stopped, from its API when it is running.
+    History {
+        /// Configuration file (TOML) of the collector whose history to read.
+        #[arg(
+            long,
+            value_name = "FILE",
+            default_value = "/etc/store-collector/collector.toml"
+        )]
+        config: PathBuf,
+        /// Store id.
+        #[arg(long)]
+        store: String,
+        /// From this event time (RFC 3339 or ms since 1970), inclusive.
+        #[arg(long, value_name = "TIME")]
+        from: Option<String>,
+        /// Up to this event time, exclusive.
+        #[arg(long, value_name = "TIME")]
+        to: Option<String>,
+        /// Only events of this kind (scan, pos_transaction, foot_traffic, device_status,
+        /// data_loss).
+        #[arg(long)]
+        kind: Option<String>,
+        /// csv (with a header row) or jsonl.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -72,6 +104,46 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::History {
+            config,
+            store,
+            from,
+            to,
+            kind,
+            format,
+            out,
+        } => {
+            let result = (|| -> anyhow::Result<()> {
+                let config = Config::load(&config)?;
+                let format = Format::parse(&format).map_err(anyhow::Error::msg)?;
+                let request = cli::Request {
+                    store,
+                    from,
+                    to,
+                    kind,
+                    format,
+                };
+                let mut sink: Box<dyn std::io::Write> = match &out {
+                    Some(path) => Box::new(std::io::BufWriter::new(
+                        std::fs::File::create(path)
+                            .with_context(|| format!("cannot create {}", path.display()))?,
+                    )),
+                    None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+                };
+                let source = cli::export(&config, &request, &mut sink)?;
+                if source == cli::Source::Api {
+                    eprintln!("(read from the running collector's API)");
+                }
+                Ok(())
+            })();
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Run { config } => {
             init_logging();
             match run(&config) {

@@ -1,7 +1,9 @@
 //! A scripted store day through agent → Mosquitto → collector produces exactly the expected
 //! stock alerts (LOW, OUT), the transfer suggestion, the UNDERSTAFFED signal and the returns-spike
-//! anomaly, on MQTT and on the HTTP API, and nothing else. See `store_tests::store_day` for the
-//! day and why each outcome follows.
+//! anomaly, on MQTT and on the HTTP API, and nothing else; the collector's history holds every
+//! event of the day exactly once and its audit log the acknowledgement with the token that made
+//! it, before and after a SIGKILL. See `store_tests::store_day` for the day and why each outcome
+//! follows.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +22,46 @@ const SPEED: f64 = 3600.0;
 
 fn gtin14(gtin: &str) -> String {
     format!("{gtin:0>14}")
+}
+
+/// Every history row of every store, page by page (small pages, so the cursors are exercised):
+/// (store, agent, seq) in the order the API returns them.
+fn history(day: &DayStack) -> Result<Vec<(String, String, u64)>, String> {
+    let stores = day.api_json("/v1/stores")?;
+    let mut rows = Vec::new();
+    for store in stores["stores"].as_array().cloned().unwrap_or_default() {
+        let id = store["store_id"].as_str().unwrap_or_default().to_owned();
+        let mut cursor = String::new();
+        loop {
+            let page = day.api_json(&format!("/v1/history?store={id}&limit=97{cursor}"))?;
+            for row in page["rows"].as_array().ok_or(format!("no rows: {page}"))? {
+                rows.push((
+                    id.clone(),
+                    row["agent_id"].as_str().unwrap_or_default().to_owned(),
+                    row["seq"].as_u64().unwrap_or(0),
+                ));
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = format!("&cursor={c}"),
+                None => break,
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Checks that `rows` are exactly the applied events: `stored` of them, none twice, each
+/// agent's seqs `1..=n` and in seq order (the day's event times rise with the seqs).
+fn assert_history_is_the_day(rows: &[(String, String, u64)], stored: u64) {
+    assert_eq!(rows.len() as u64, stored, "history rows vs events stored");
+    let mut per_agent: std::collections::BTreeMap<(&str, &str), Vec<u64>> = Default::default();
+    for (store, agent, seq) in rows {
+        per_agent.entry((store, agent)).or_default().push(*seq);
+    }
+    for ((store, agent), seqs) in &per_agent {
+        let expected: Vec<u64> = (1..=seqs.len() as u64).collect();
+        assert_eq!(seqs, &expected, "history of {store}/{agent}");
+    }
 }
 
 #[test]
@@ -158,6 +200,35 @@ fn scripted_store_day_raises_exactly_the_expected_alerts_and_signals() {
         r.body
     );
 
+    // The history holds every event of the day once; the audit log says who acknowledged.
+    let rows = history(&day).unwrap();
+    assert_history_is_the_day(&rows, stored);
+    let audit = day.api_json("/v1/audit?action=alert.acknowledge").unwrap();
+    let entries = audit["entries"].as_array().cloned().unwrap_or_default();
+    assert_eq!(entries.len(), 1, "{audit}");
+    assert_eq!(entries[0]["actor"], "operator", "{audit}");
+    assert_eq!(entries[0]["role"], "operator", "{audit}");
+    assert_eq!(entries[0]["target"], id, "{audit}");
+    assert_eq!(entries[0]["detail"]["by"], "maria", "{audit}");
+    // The OUT alert's explain is the pens' stock count and the sales that emptied the shelf:
+    // they add up to the alert's position 0.
+    let explain = day.api_json(&format!("/v1/alerts/{id}/explain")).unwrap();
+    let explained = explain["rows"].as_array().cloned().unwrap_or_default();
+    assert!(explained.len() > 1, "{explain}");
+    assert_eq!(
+        explained[0]["body"]["mode"], "SCAN_MODE_STOCK_COUNT",
+        "{explain}"
+    );
+    assert_eq!(explained[0]["body"]["gtin"], PENS, "{explain}");
+    let counted = explained[0]["body"]["quantity"].as_f64().unwrap();
+    let sold: f64 = explained[1..]
+        .iter()
+        .flat_map(|r| r["body"]["items"].as_array().cloned().unwrap_or_default())
+        .filter(|item| item["gtin"] == PENS)
+        .map(|item| item["quantity"].as_f64().unwrap_or(0.0))
+        .sum();
+    assert_eq!(counted - sold, 0.0, "{explain}");
+
     // Prometheus sees the active alerts and the applied events (no token needed).
     let metrics = http::get(day.collector.api_addr(), "/metrics", Duration::from_secs(5)).unwrap();
     assert_eq!(metrics.status, 200);
@@ -243,4 +314,8 @@ fn scripted_store_day_raises_exactly_the_expected_alerts_and_signals() {
     day.collector.restart();
     let after = snapshot(&day).unwrap();
     assert_eq!(after, before, "rules state after a restart");
+    // History and audit committed with the state: the same after the SIGKILL.
+    assert_eq!(history(&day).unwrap(), rows, "history after a restart");
+    let audit_after = day.api_json("/v1/audit?action=alert.acknowledge").unwrap();
+    assert_eq!(audit_after["entries"], audit["entries"]);
 }

@@ -13,6 +13,7 @@
 mod api;
 mod broker;
 mod deliver;
+mod history;
 mod ingest;
 mod intel;
 mod mqtt;
@@ -32,6 +33,8 @@ pub use self::broker::{EmbeddedBrokerConfig, EMBEDDED_BROKER_MAX_PACKET_BYTES};
 pub use self::deliver::{
     AlertmanagerConfig, DeliverConfig, FilterConfig, SendConfig, WebhookConfig,
 };
+use self::history::default_history;
+pub use self::history::HistoryConfig;
 use self::ingest::{default_ack, default_ingest};
 pub use self::ingest::{AckConfig, IngestConfig};
 use self::intel::default_intel;
@@ -75,6 +78,9 @@ pub struct Config {
     /// The rules engine: catalogue, clock and output format.
     #[serde(default = "default_intel")]
     pub intel: IntelConfig,
+    /// Event history and audit log: whether events are kept, and for how long.
+    #[serde(default = "default_history")]
+    pub history: HistoryConfig,
     /// Chain-wide rule thresholds: `[rules.stock]`, `[rules.staffing]`, `[rules.anomaly]`. Every
     /// key has a documented default (see `config/collector.example.toml`).
     #[serde(default)]
@@ -88,6 +94,9 @@ pub struct Config {
     #[serde(default)]
     pub deliver: DeliverConfig,
 }
+
+/// Longest retention accepted: beyond it the cut-off in milliseconds would not mean anything.
+const MAX_HISTORY_DAYS: u64 = 36_500;
 
 fn default_stores() -> Vec<String> {
     Vec::new()
@@ -322,6 +331,30 @@ impl Config {
         if let Err((path, message)) = self.deliver.check() {
             let parts: Vec<&str> = path.iter().map(String::as_str).collect();
             return fail(&parts, message);
+        }
+        if self.history.prune_interval_secs == 0 {
+            return fail(
+                &["history", "prune_interval_secs"],
+                "must be at least 1".to_owned(),
+            );
+        }
+        if self.history.max_age_days > MAX_HISTORY_DAYS {
+            return fail(
+                &["history", "max_age_days"],
+                format!(
+                    "{} is more than {MAX_HISTORY_DAYS} (100 years)",
+                    self.history.max_age_days
+                ),
+            );
+        }
+        if self.history.audit_max_age_days > MAX_HISTORY_DAYS {
+            return fail(
+                &["history", "audit_max_age_days"],
+                format!(
+                    "{} is more than {MAX_HISTORY_DAYS} (100 years)",
+                    self.history.audit_max_age_days
+                ),
+            );
         }
         if let Err(e) = self.profiles() {
             let parts: Vec<&str> = e.key.split('.').collect();

@@ -166,6 +166,34 @@ fn syntax_errors_name_the_line() {
 }
 
 #[test]
+fn history_section_has_defaults_and_names_bad_keys() {
+    let c = Config::parse(MINIMAL, "c.toml").unwrap();
+    assert!(c.history.enabled);
+    assert_eq!(c.history.max_age_days, 90);
+    assert_eq!(c.history.max_bytes, 2 << 30);
+    let c = Config::parse(
+        &format!("{MINIMAL}[history]\nenabled = false\nmax_bytes = 0\n"),
+        "c.toml",
+    )
+    .unwrap();
+    assert!(!c.history.enabled);
+    assert_eq!(c.history.max_bytes, 0);
+    for (line, key) in [
+        ("max_age_days = 99999", "history.max_age_days: "),
+        ("audit_max_age_days = 99999", "history.audit_max_age_days: "),
+        ("prune_interval_secs = 0", "history.prune_interval_secs: "),
+        ("max_age = 3", "history.max_age"),
+        ("enabled = \"yes\"", "history.enabled: "),
+    ] {
+        let e = err(&format!("{MINIMAL}[history]\n{line}\n"));
+        assert!(
+            e.starts_with(&format!("config/collector.toml:4: {key}")),
+            "{e}"
+        );
+    }
+}
+
+#[test]
 fn example_config_parses() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/collector.example.toml");
     let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
@@ -173,6 +201,7 @@ fn example_config_parses() {
     assert_eq!(c.mqtt_client_id(), "store-collector-hq-1");
     // The example shows the defaults: if a default changes, the example must too.
     assert_eq!(c.ingest, default_ingest());
+    assert_eq!(c.history, super::history::default_history());
     assert_eq!(c.mqtt.max_packet_bytes, default_max_packet_bytes());
     let profiles = c.profiles().unwrap();
     assert_eq!(

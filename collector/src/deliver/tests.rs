@@ -67,7 +67,14 @@ async fn a_group_and_an_acknowledgement_commit_their_deliveries() {
     let body: serde_json::Value = serde_json::from_str(&head.stored.body).unwrap();
     assert_eq!(body["alert"]["subject"], "a1");
 
-    rules.acknowledge("s1-1", "maria").await.unwrap();
+    rules
+        .acknowledge(
+            "s1-1",
+            "maria",
+            &crate::history::Actor::new("operator", "operator"),
+        )
+        .await
+        .unwrap();
     assert_eq!(erp.depth(), 2);
     outbox.delivered(&erp, head.seq).unwrap();
     drop((rules, outbox, erp));

@@ -23,6 +23,7 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use super::ApiState;
+use crate::history::Actor;
 
 /// The API's bearer tokens.
 #[derive(Clone, Default)]
@@ -88,7 +89,7 @@ fn refuse(status: StatusCode, message: &str) -> Response {
 /// The `/v1/*` gate (see the module docs).
 pub async fn require_token(
     State(state): State<ApiState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let tokens = &state.tokens;
@@ -121,7 +122,22 @@ pub async fn require_token(
             None => return refuse(StatusCode::UNAUTHORIZED, "missing or wrong bearer token"),
         }
     }
+    // Handlers learn who is asking from this, for the audit log.
+    request
+        .extensions_mut()
+        .insert(actor_of(role, tokens.any()));
     next.run(request).await
+}
+
+/// The audit log's name for the token that authorised a request.
+fn actor_of(role: Option<Role>, any_token: bool) -> Actor {
+    match role {
+        Some(Role::Operator) => Actor::new("operator", "operator"),
+        Some(Role::Viewer) => Actor::new("viewer", "viewer"),
+        // Only reads get here without a role, and only while no token is configured.
+        None if !any_token => Actor::new("open", "none"),
+        None => Actor::new("unknown", "none"),
+    }
 }
 
 /// `Content-Security-Policy` of every response. The dashboard is one page with inline script

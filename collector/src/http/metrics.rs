@@ -117,6 +117,7 @@ pub fn render(shared: &Shared, rules: &Runtime) -> String {
         metric(&mut out, name, "gauge", help);
         let _ = writeln!(out, "{name} {value}");
     }
+    history_metrics(&mut out, rules);
     metric(
         &mut out,
         "store_collector_alerts_active",
@@ -197,6 +198,64 @@ fn deliveries(out: &mut String, rules: &Runtime) {
         for d in destinations {
             let _ = writeln!(out, "{name}{{destination=\"{}\"}} {}", d.name, read(d, now));
         }
+    }
+}
+
+fn history_metrics(out: &mut String, rules: &Runtime) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let stats = rules.history_stats();
+    let oldest = stats.oldest_ms.load(Relaxed);
+    let age_secs = if oldest == 0 {
+        0
+    } else {
+        (crate::clock::now_ms() - oldest).max(0) / 1000
+    };
+    for (name, kind, help, value) in [
+        (
+            "store_collector_history_rows",
+            "gauge",
+            "Event rows in the history.",
+            stats.rows.load(Relaxed).max(0) as u64,
+        ),
+        (
+            "store_collector_history_bytes",
+            "gauge",
+            "Bytes of the history's event rows (keys and values).",
+            stats.bytes.load(Relaxed).max(0) as u64,
+        ),
+        (
+            "store_collector_history_oldest_age_seconds",
+            "gauge",
+            "Age of the oldest history row by event time, as of the last retention pass.",
+            age_secs as u64,
+        ),
+        (
+            "store_collector_history_pruned_total",
+            "counter",
+            "History rows pruned by retention since start.",
+            stats.pruned.load(Relaxed),
+        ),
+        (
+            "store_collector_audit_records_total",
+            "counter",
+            "Audit records written since start.",
+            stats.audit_written.load(Relaxed),
+        ),
+        (
+            "store_collector_audit_pruned_total",
+            "counter",
+            "Audit records pruned by retention since start.",
+            stats.audit_pruned.load(Relaxed),
+        ),
+        (
+            "store_collector_history_refused_queries_total",
+            "counter",
+            "History and audit queries refused as malformed since start.",
+            stats.refused_queries.load(Relaxed),
+        ),
+    ] {
+        metric(out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
     }
 }
 

@@ -9,11 +9,13 @@
 //!
 //! - [`auth`]: tokens, roles and security headers;
 //! - `routes`: the router, the `/v1/*` handlers and `/metrics`;
+//! - `history`: the history, audit and explain routes;
 //! - [`stats`]: the body of `GET /v1/stats`;
 //! - `metrics`: the Prometheus text;
 //! - `dashboard.html`: the single-page dashboard, served as is.
 
 pub mod auth;
+mod history;
 mod metrics;
 mod routes;
 pub mod stats;

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::middleware;
 use axum::response::IntoResponse;
@@ -18,6 +18,7 @@ use store_proto::v1::AlertState;
 
 use super::stats::Stats;
 use super::ApiState;
+use crate::history::Actor;
 use crate::rules::{alert_json, signal_json, AcknowledgeError};
 
 /// Every route of the collector's HTTP server.
@@ -33,6 +34,17 @@ pub fn routes(state: ApiState) -> Router {
         .route("/v1/gaps", get(gaps))
         .route("/v1/unknown-gtins", get(unknown_gtins))
         .route("/v1/catalogue/reload", post(reload_catalogue))
+        .route("/v1/history", get(super::history::history))
+        .route("/v1/history.csv", get(super::history::history_csv))
+        .route("/v1/audit", get(super::history::audit_log))
+        .route(
+            "/v1/stores/{store}/positions/{gtin}/explain",
+            get(super::history::explain_position),
+        )
+        .route(
+            "/v1/alerts/{id}/explain",
+            get(super::history::explain_alert),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             super::auth::require_token,
@@ -210,6 +222,7 @@ struct AckBody {
 /// `POST /v1/alerts/{id}/ack` with optional `{"by": "name"}`.
 async fn acknowledge(
     State(state): State<ApiState>,
+    Extension(actor): Extension<Actor>,
     Path(id): Path<String>,
     body: Option<Json<AckBody>>,
 ) -> Result<Json<Value>, (StatusCode, Json<Value>)> {
@@ -218,7 +231,7 @@ async fn acknowledge(
         .unwrap_or_else(|| "api".to_owned());
     let alert = state
         .rules
-        .acknowledge(&id, &by)
+        .acknowledge(&id, &by, &actor)
         .await
         .map_err(|e| match e {
             AcknowledgeError::NotFound(e) => {
@@ -295,12 +308,23 @@ async fn unknown_gtins(State(state): State<ApiState>) -> Json<Value> {
 /// one in force and answers 422 with the error (file and line).
 async fn reload_catalogue(
     State(state): State<ApiState>,
+    Extension(actor): Extension<Actor>,
 ) -> Result<Json<Value>, (StatusCode, Json<Value>)> {
     let rules = state.rules.clone();
-    match tokio::task::spawn_blocking(move || rules.reload_catalogue_if_changed(true))
+    let result = tokio::task::spawn_blocking(move || rules.reload_catalogue_if_changed(true))
         .await
-        .map_err(internal)?
-    {
+        .map_err(internal)?;
+    let detail = match &result {
+        Ok(_) => json!({"reloaded": true}),
+        Err(e) => json!({"reloaded": false, "error": e}),
+    };
+    state
+        .rules
+        .audit_log()
+        .record(&actor, "catalogue.reload", "catalogue", detail)
+        .await
+        .map_err(internal)?;
+    match result {
         Ok(_) => Ok(Json(json!({"reloaded": true}))),
         Err(e) => Err((
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -183,3 +183,225 @@ fn the_dashboard_keeps_the_token_out_of_the_url_and_local_storage() {
     assert!(!page.contains("localStorage.setItem"));
     assert!(!page.contains("localStorage.getItem"));
 }
+
+/// A router whose runtime has applied `events` to store s1, agent a1, through the real group
+/// commit (so the history rows are the ones ingest would write).
+async fn router_with_history(events: Vec<store_proto::Event>) -> (Router, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::parse(
+        "collector_id = \"hq-1\"\nstate_dir = \"/unused\"\n",
+        "t.toml",
+    )
+    .unwrap();
+    let (db, state) = Db::open(&dir.path().join("state")).unwrap();
+    let (outputs, _) = mpsc::unbounded_channel();
+    let rules = Arc::new(Runtime::open(&config, Arc::new(db), outputs).unwrap());
+    rules
+        .apply_group(|group| {
+            let info = crate::rules::engine::BatchInfo {
+                store: "s1",
+                agent: "a1",
+                historical: false,
+                sent_ms: 0,
+            };
+            for e in &events {
+                group.apply(info, e);
+            }
+            crate::ledger::Changes::default()
+        })
+        .await
+        .unwrap();
+    let shared: Shared = Arc::new(Mutex::new(Live {
+        collector_id: "hq-1".into(),
+        state,
+        ..Default::default()
+    }));
+    let state = ApiState {
+        shared,
+        rules,
+        tokens: both(),
+    };
+    (routes(state), dir)
+}
+
+fn scan_at(seq: u64, wall_time_ms: i64, gtin: &str) -> store_proto::Event {
+    store_proto::Event {
+        seq,
+        device_id: "scanner-1".into(),
+        wall_time_ms,
+        body: Some(store_proto::Body::Scan(store_proto::v1::Scan {
+            data: gtin.into(),
+            gtin: gtin.into(),
+            mode: store_proto::v1::ScanMode::Sale as i32,
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+#[tokio::test]
+async fn history_pages_exports_and_refusals() {
+    let gtin = |seq: u64| {
+        if seq % 2 == 0 {
+            "00000000000017"
+        } else {
+            "00000000000024"
+        }
+    };
+    let events = (1..=5)
+        .map(|seq| scan_at(seq, 1_764_600_000_000 + seq as i64 * 60_000, gtin(seq)))
+        .collect();
+    let (app, _dir) = router_with_history(events).await;
+
+    // Pages of two, oldest first, for the viewer; following the cursor returns the rest.
+    let (status, _, body) = send(
+        &app,
+        Method::GET,
+        "/v1/history?store=s1&limit=2",
+        Some(VIEWER),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let first = json(&body);
+    assert_eq!(first["order"], "oldest_first");
+    assert_eq!(first["rows"].as_array().unwrap().len(), 2);
+    assert_eq!(first["rows"][0]["seq"], 1);
+    assert_eq!(first["rows"][0]["kind"], "scan");
+    assert_eq!(first["rows"][0]["body"]["mode"], "SCAN_MODE_SALE");
+    let mut seqs: Vec<u64> = Vec::new();
+    let mut cursor = None::<String>;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/history?store=s1&limit=2&cursor={c}"),
+            None => "/v1/history?store=s1&limit=2".to_owned(),
+        };
+        let page = json(&send(&app, Method::GET, &path, Some(VIEWER)).await.2);
+        seqs.extend(
+            page["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["seq"].as_u64().unwrap()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+
+    // Time bounds in RFC 3339 and ms; filters.
+    let page = json(
+        &send(
+            &app,
+            Method::GET,
+            "/v1/history?store=s1&from=2025-12-01T14:42:00Z&to=1764600240000&gtin=00000000000017",
+            Some(VIEWER),
+        )
+        .await
+        .2,
+    );
+    let rows = page["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{page}");
+    assert_eq!(rows[0]["seq"], 2);
+
+    // CSV: header and one line per row; JSON Lines: one object per row.
+    let (status, headers, csv) =
+        send(&app, Method::GET, "/v1/history.csv?store=s1", Some(VIEWER)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 6, "{csv}");
+    assert!(lines[0].starts_with("store_id,agent_id,seq,"));
+    assert!(lines[3].starts_with("s1,a1,3,scanner-1,scan,2025-12-01T14:43:00.000Z,"));
+    let jsonl = send(
+        &app,
+        Method::GET,
+        "/v1/history?store=s1&format=jsonl",
+        Some(VIEWER),
+    )
+    .await
+    .2;
+    assert_eq!(jsonl.lines().map(json).count(), 5);
+
+    // Explain: the position's events by GTIN.
+    let explain = json(
+        &send(
+            &app,
+            Method::GET,
+            "/v1/stores/s1/positions/00000000000017/explain",
+            Some(VIEWER),
+        )
+        .await
+        .2,
+    );
+    let seqs: Vec<u64> = explain["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![2, 4]);
+
+    // Malformed queries are refused, counted, and never reach the database.
+    for path in [
+        "/v1/history",
+        "/v1/history?store=s%2F1",
+        "/v1/history?store=s1&from=yesterday",
+        "/v1/history?store=s1&cursor=zz",
+        "/v1/history?store=s1&cursor=00",
+        "/v1/history?store=s1&format=xml",
+        "/v1/audit?from=never",
+    ] {
+        let (status, _, body) = send(&app, Method::GET, path, Some(VIEWER)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+    }
+    let metrics = send(&app, Method::GET, "/metrics", None).await.2;
+    assert!(
+        metrics.contains("store_collector_history_refused_queries_total 7"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("store_collector_history_rows 5"),
+        "{metrics}"
+    );
+    // And without a token, nothing.
+    assert_eq!(
+        send(&app, Method::GET, "/v1/history?store=s1", None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn catalogue_reload_is_audited_with_the_tokens_name() {
+    let (app, _dir) = router_with_history(Vec::new()).await;
+    // No catalogue configured: refused (422), and audited all the same.
+    let (status, _, _) = send(&app, Method::POST, "/v1/catalogue/reload", Some(OPERATOR)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    // The viewer may read the audit log, not write to it.
+    assert_eq!(
+        send(&app, Method::POST, "/v1/catalogue/reload", Some(VIEWER))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let audit = json(&send(&app, Method::GET, "/v1/audit", Some(VIEWER)).await.2);
+    let entries = audit["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{audit}");
+    assert_eq!(entries[0]["actor"], "operator");
+    assert_eq!(entries[0]["role"], "operator");
+    assert_eq!(entries[0]["action"], "catalogue.reload");
+    assert_eq!(entries[0]["detail"]["reloaded"], false);
+    let none = json(
+        &send(&app, Method::GET, "/v1/audit?actor=viewer", Some(VIEWER))
+            .await
+            .2,
+    );
+    assert_eq!(none["entries"].as_array().unwrap().len(), 0);
+}

@@ -121,7 +121,7 @@ impl<M: Mqtt> Ingest<M> {
                         .into_iter()
                         .filter(|(s, _)| changed_stores.contains(s))
                         .collect(),
-                    intel: Vec::new(),
+                    ..Changes::default()
                 }
             })
             .await?;

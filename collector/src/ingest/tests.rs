@@ -374,3 +374,105 @@ async fn refused_publishes_are_acked_counted_and_dropped() {
     h.stop.send(true).unwrap();
     h.task.await.unwrap().unwrap();
 }
+
+/// The history holds exactly the applied events after a restart: every applied event once,
+/// redelivered and partly redelivered batches not again, settled (lost) seqs not at all.
+#[tokio::test]
+async fn history_rows_equal_applied_events_after_reopening() {
+    use crate::history::query::{page, Query};
+    use crate::ledger::fixtures::{batch, loss, scan};
+
+    let h = start("[]");
+    let timed = |range: std::ops::RangeInclusive<u64>, agent: &str| {
+        let mut b = batch(
+            range
+                .map(|seq| {
+                    let mut e = scan(seq);
+                    e.wall_time_ms = 1_764_600_000_000 + seq as i64 * 1000;
+                    e
+                })
+                .collect(),
+        );
+        b.agent_id = agent.into();
+        b
+    };
+    let publishes = [
+        ("stores/s1/agents/a1/events", timed(1..=10, "a1")),
+        ("stores/s1/agents/a1/events", timed(1..=10, "a1")),
+        ("stores/s1/agents/a1/events", timed(5..=15, "a1")),
+        ("stores/s1/agents/a2/events", timed(1..=3, "a2")),
+        (
+            "stores/s1/agents/a2/events",
+            batch(vec![loss(9, &[(4, 8)])]),
+        ),
+    ];
+    for (pkid, (topic, b)) in publishes.iter().enumerate() {
+        h.notices
+            .send(publish(topic, b.encode_to_vec(), pkid as u16 + 1))
+            .unwrap();
+    }
+    settle(&h, publishes.len()).await;
+    let applied: Vec<(String, u64)> = {
+        let live = h.shared.lock().unwrap();
+        assert_eq!(live.state.applied_total(), 15 + 3 + 1);
+        let mut out = Vec::new();
+        for (key, agent) in &live.state.agents {
+            for (a, b) in agent.applied().ranges() {
+                out.extend((a..=b).map(|seq| (key.agent_id.clone(), seq)));
+            }
+        }
+        out
+    };
+    h.stop.send(true).unwrap();
+    h.task.await.unwrap().unwrap();
+
+    let (db, _) = Db::open(&h._dir.path().join("state")).unwrap();
+    let rows = page(
+        db.tree(),
+        &Query {
+            store: "s1".into(),
+            limit: 1000,
+            ..Query::default()
+        },
+        100_000,
+    )
+    .unwrap();
+    assert!(rows.next_cursor.is_none());
+    let mut recorded: Vec<(String, u64)> = rows
+        .rows
+        .iter()
+        .map(|r| (r.agent.clone(), r.event.seq))
+        .collect();
+    recorded.sort();
+    let mut applied = applied;
+    applied.sort();
+    assert_eq!(recorded, applied);
+    // The DataLoss event itself is history; the seqs it settled are not.
+    assert!(rows.rows.iter().any(|r| r.kind() == "data_loss"));
+    assert!(rows.rows.iter().all(|r| r.arrival_ms > 0));
+    let stats = crate::history::Stats::count(db.tree(), true).unwrap();
+    assert_eq!(stats.rows.load(std::sync::atomic::Ordering::Relaxed), 19);
+}
+
+#[tokio::test]
+async fn history_off_records_nothing() {
+    let h = start_with(tempfile::tempdir().unwrap(), "[history]\nenabled = false\n");
+    h.notices
+        .send(publish(
+            "stores/s1/agents/a1/events",
+            scans(1..=10).encode_to_vec(),
+            1,
+        ))
+        .unwrap();
+    settle(&h, 1).await;
+    h.stop.send(true).unwrap();
+    h.task.await.unwrap().unwrap();
+    let (db, state) = Db::open(&h._dir.path().join("state")).unwrap();
+    assert_eq!(state.applied_total(), 10);
+    assert_eq!(
+        db.tree()
+            .scan_prefix(crate::history::keys::TIME_PREFIX)
+            .count(),
+        0
+    );
+}

@@ -12,6 +12,7 @@
 //! | `store/{store}`         | [`StoreRecord`] (protobuf): event counts per kind, foot traffic |
 //! | `intel/{part}/{key}`    | rules-engine state, owned by [`crate::rules::engine`] (each part documents its keys) |
 //! | `deliver/{dest}/{seq}`  | an alert or signal waiting for delivery, owned by [`crate::deliver`] |
+//! | `hist/...`, `audit/...` | event history and audit log, binary keys owned by [`crate::history::keys`] |
 //!
 //! Ranges are stored flattened (`first0, last0, first1, last1, ...`), so an agent that delivered
 //! millions of events in order costs two numbers.
@@ -20,6 +21,7 @@
 //! - One [`Db::commit`] writes every changed agent record *and* the store totals changed by
 //!   the same events in one sled `apply_batch`: after a crash either all of a group's effects are
 //!   on disk or none are, so no event is applied twice or lost (ARCHITECTURE.md invariant 6).
+//!   The group's history rows and audit records go in that same batch (invariant 9).
 //! - A commit is durable only after sled's `flush()` *and* an fdatasync of sled's data file
 //!   `{state_dir}/state/db`: sled flushes with sync_file_range, which does not survive a power cut
 //!   (ARCHITECTURE.md invariant 4). Callers PUBACK batches and publish commit marks only after `commit` returned.
@@ -77,11 +79,19 @@ pub struct Changes {
     /// Changed rules-engine keys (`intel/...`) and delivery outbox entries (`deliver/...`,
     /// written with the alert changes that made them); `None` deletes.
     pub intel: Vec<(String, Option<Vec<u8>>)>,
+    /// History rows of the events applied (`hist/...`, from [`crate::history::Recorder`]).
+    pub history: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Audit records (`audit/...`, from [`crate::history::AuditEntry::to_kv`]).
+    pub audit: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Changes {
     pub fn is_empty(&self) -> bool {
-        self.agents.is_empty() && self.stores.is_empty() && self.intel.is_empty()
+        self.agents.is_empty()
+            && self.stores.is_empty()
+            && self.intel.is_empty()
+            && self.history.is_empty()
+            && self.audit.is_empty()
     }
 }
 
@@ -101,6 +111,8 @@ pub enum DbError {
         #[source]
         source: std::io::Error,
     },
+    #[error("state database task: {0}")]
+    Task(String),
     #[error("state database {}: layout version {found:?} is not supported (expected 1)", path.display())]
     Format { path: PathBuf, found: String },
     #[error("state database {}: corrupt record {key:?}: {reason}", path.display())]
@@ -254,6 +266,9 @@ impl Db {
                 None => batch.remove(key.as_bytes()),
             }
         }
+        for (key, value) in changes.history.iter().chain(&changes.audit) {
+            batch.insert(key.as_slice(), value.as_slice());
+        }
         self.db.apply_batch(batch).map_err(|e| self.sled(e))?;
         self.sync()
     }
@@ -303,6 +318,16 @@ impl Db {
             path: self.path.join("db"),
             source,
         })
+    }
+
+    /// The database for reading (history queries) and for pruning, which needs no fdatasync.
+    pub fn tree(&self) -> &sled::Tree {
+        &self.db
+    }
+
+    /// A fresh id, unique in this database across restarts (audit record keys).
+    pub fn generate_id(&self) -> Result<u64, DbError> {
+        self.db.generate_id().map_err(|e| self.sled(e))
     }
 
     /// The event filters recorded by the last [`Db::set_subscribed_filters`].

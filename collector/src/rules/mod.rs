@@ -34,6 +34,7 @@ use tracing::{error, info};
 use crate::clock::{now_ms, RulesClock};
 use crate::config::{Config, OutputFormat};
 use crate::deliver::Outbox as DeliveryOutbox;
+use crate::history::{Actor, AuditEntry, AuditLog, Recorder};
 use crate::ledger::{AgentKey, Changes, Db, DbError};
 use crate::rules::engine::alerts::AckError;
 use crate::rules::engine::catalogue::Catalogue;
@@ -95,6 +96,8 @@ pub struct Runtime {
     presence: Presences,
     /// Alert changes and signals waiting for webhooks and Alertmanagers.
     deliveries: Arc<DeliveryOutbox>,
+    /// History gauges; `enabled` says whether groups record their events.
+    history: Arc<crate::history::Stats>,
 }
 
 /// A changed `intel/...` key; `None` deletes it.
@@ -107,6 +110,9 @@ pub struct GroupApply<'a> {
     runtime: &'a Runtime,
     /// The wall clock, read once for the group.
     wall_ms: i64,
+    /// The group's history rows (empty with `[history] enabled = false`).
+    recorder: Recorder,
+    record_history: bool,
 }
 
 impl GroupApply<'_> {
@@ -122,6 +128,10 @@ impl GroupApply<'_> {
         clock.observe(event.wall_time_ms);
         // Per event: with the event clock, "now" moves with the events.
         self.engine.apply(info, clock.now_at(self.wall_ms), event);
+        if self.record_history {
+            self.recorder
+                .record(info.store, info.agent, self.wall_ms, event);
+        }
     }
 }
 
@@ -157,7 +167,15 @@ impl Runtime {
             }
         })?;
         let deliveries = Arc::new(DeliveryOutbox::open(&config.deliver, db.clone())?);
+        let history =
+            crate::history::Stats::count(db.tree(), config.history.enabled).map_err(|source| {
+                RulesError::Db(DbError::Sled {
+                    path: config.state_dir.join("state"),
+                    source,
+                })
+            })?;
         Ok(Runtime {
+            history: Arc::new(history),
             engine: Mutex::new(engine),
             commit: tokio::sync::Mutex::new(()),
             db,
@@ -181,24 +199,34 @@ impl Runtime {
     ) -> Result<Changes, CommitError> {
         let _commit = self.commit.lock().await;
         // A block, not drop(): the engine guard must visibly end before the next await.
-        let (mut changes, outputs) = {
+        let (mut changes, outputs, (history_rows, history_bytes)) = {
             let mut engine = self.engine();
             let mut group = GroupApply {
                 engine: &mut engine,
                 runtime: self,
                 wall_ms: now_ms(),
+                recorder: Recorder::default(),
+                record_history: self
+                    .history
+                    .enabled
+                    .load(std::sync::atomic::Ordering::Relaxed),
             };
             let mut changes = apply(&mut group);
+            let recorder = std::mem::take(&mut group.recorder);
             let (intel, outputs) = self.drain(&mut engine);
             changes.intel = intel;
-            (changes, outputs)
+            changes.history = recorder.kv;
+            (changes, outputs, (recorder.rows, recorder.bytes))
         };
         if !changes.is_empty() {
             let db = self.db.clone();
             // sled and fdatasync block: keep them off the async workers.
             changes = tokio::task::spawn_blocking(move || db.commit(&changes).map(|()| changes))
                 .await??;
+            self.history.committed(history_rows, history_bytes);
         }
+        // The rows are on disk; the caller needs only the ledger records.
+        changes.history = Vec::new();
         self.hand_over(outputs);
         Ok(changes)
     }
@@ -210,24 +238,32 @@ impl Runtime {
         let outputs = tokio::task::spawn_blocking(move || {
             let now = rules.clock.now_ms();
             rules.engine().evaluate(now);
-            rules.commit_pending()
+            rules.commit_pending(None)
         })
         .await??;
         self.hand_over(outputs);
         Ok(())
     }
 
-    /// Acknowledges an active alert (someone at HQ is on it), commits and hands over the
-    /// republished alert. Returns the alert as acknowledged.
+    /// Acknowledges an active alert (someone at HQ is on it), commits it with its audit record
+    /// (`actor` did `alert.acknowledge`) and hands over the republished alert. Returns the alert
+    /// as acknowledged.
     pub async fn acknowledge(
         self: &Arc<Self>,
         id: &str,
         by: &str,
+        actor: &Actor,
     ) -> Result<Alert, AcknowledgeError> {
         let _commit = self.commit.lock().await;
         let alert = self.engine().outbox.alerts.acknowledge(id, by)?;
+        let entry = AuditEntry::new(
+            actor,
+            "alert.acknowledge",
+            id,
+            serde_json::json!({ "by": by, "store_id": alert.store_id, "subject": alert.subject }),
+        );
         let rules = self.clone();
-        let outputs = tokio::task::spawn_blocking(move || rules.commit_pending())
+        let outputs = tokio::task::spawn_blocking(move || rules.commit_pending(Some(entry)))
             .await
             .map_err(CommitError::from)?
             .map_err(CommitError::from)?;
@@ -328,17 +364,41 @@ impl Runtime {
         (changes, outputs)
     }
 
-    /// Commits the engine's changed state (blocking) and returns the outputs to hand over. Only
-    /// with the commit lock held.
-    fn commit_pending(&self) -> Result<Vec<Output>, DbError> {
+    /// Commits the engine's changed state and `audit`, in one batch (blocking), and returns the
+    /// outputs to hand over. Only with the commit lock held.
+    fn commit_pending(&self, audit: Option<AuditEntry>) -> Result<Vec<Output>, DbError> {
         let (intel, outputs) = self.drain(&mut self.engine());
-        if !intel.is_empty() {
+        let audit = match audit {
+            Some(entry) => vec![entry.to_kv(self.db.generate_id()?)],
+            None => Vec::new(),
+        };
+        let written = audit.len() as u64;
+        if !intel.is_empty() || !audit.is_empty() {
             self.db.commit(&Changes {
                 intel,
+                audit,
                 ..Changes::default()
             })?;
         }
+        self.history
+            .audit_written
+            .fetch_add(written, std::sync::atomic::Ordering::Relaxed);
         Ok(outputs)
+    }
+
+    /// The database, for history and audit queries.
+    pub fn db(&self) -> &Arc<Db> {
+        &self.db
+    }
+
+    /// The history's gauges and counters.
+    pub fn history_stats(&self) -> &Arc<crate::history::Stats> {
+        &self.history
+    }
+
+    /// For audit records of actions that commit no engine state.
+    pub fn audit_log(&self) -> AuditLog {
+        AuditLog::new(self.db.clone(), self.history.clone())
     }
 
     /// Queues outputs for publishing (only with the commit lock held, after the commit).

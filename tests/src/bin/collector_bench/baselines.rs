@@ -45,10 +45,11 @@ pub fn no_rules(opts: &Opts) -> Result<Vec<Metric>, String> {
                 .or_insert_with(|| state.stores.get(store_id).cloned().unwrap_or_default());
             apply_batch(agent, stats, &batch);
         }
+        // The ledger alone: no engine keys, no history rows.
         let changes = Changes {
             agents,
             stores,
-            intel: Vec::new(),
+            ..Changes::default()
         };
         db.commit(&changes).map_err(|e| e.to_string())?;
         state.agents.extend(changes.agents);

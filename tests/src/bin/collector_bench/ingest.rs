@@ -56,9 +56,18 @@ impl Mqtt for BenchMqtt {
     }
 }
 
+/// [`ingest`] with `[history] enabled = false`.
+pub fn ingest_no_history(opts: &Opts) -> Result<Vec<Metric>, String> {
+    ingest(&Opts {
+        history: false,
+        ..opts.clone()
+    })
+}
+
 pub fn ingest(opts: &Opts) -> Result<Vec<Metric>, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let config = collector_config(dir.path())?;
+    let mut config = collector_config(dir.path())?;
+    config.history.enabled = opts.history;
     let work = workload(opts);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

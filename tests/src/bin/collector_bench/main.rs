@@ -5,7 +5,7 @@
 //! cargo build --release --bins
 //! cargo run --release -p store-tests --bin collector_bench -- [--runs 3] [--events 2000000]
 //!     [--stores 100] [--batch 500] [--window 3200] [--publishers 4]
-//!     [--only ingest,no_rules,rules,mosquitto]
+//!     [--only ingest,ingest_no_history,no_rules,rules,mosquitto] [--history on|off]
 //! ```
 //!
 //! This file holds the command line and the suite; the parts, each with one job:
@@ -13,7 +13,9 @@
 //!   scans, POS transactions, foot traffic and device statuses; `--mix stocked|empty`), and the
 //!   catalogue and collector config.
 //! - [`ingest`]: `ingest`, the collector's ingest in process, timed until the last durable
-//!   acknowledgement.
+//!   acknowledgement; `ingest_no_history` the same with `[history] enabled = false`, so the
+//!   cost of the event history is the ratio of the two (`--history off` turns it off for
+//!   `ingest` too).
 //! - [`baselines`]: `no_rules` (ingest without the rules engine) and `rules` (the rules engine
 //!   alone), to read `ingest` against.
 //! - [`mosquitto`]: `mosquitto`, publishers through a real broker to the real `store-collector`
@@ -43,6 +45,8 @@ struct Opts {
     /// Shelves stocked before the day starts (the default), or empty (a stress case where almost
     /// every position is LOW or OUT and the alert rules do the most work).
     stocked: bool,
+    /// `[history] enabled` for `ingest` (`--history on|off`).
+    history: bool,
 }
 
 impl Default for Opts {
@@ -56,6 +60,7 @@ impl Default for Opts {
             window: None,
             publishers: 4,
             only: None,
+            history: true,
         }
     }
 }
@@ -72,6 +77,11 @@ const MEASUREMENTS: &[Measurement<Opts>] = &[
         "ingest",
         "in-process ingest: decode, dedup, rules, durable commit, PUBACK",
         ingest::ingest,
+    ),
+    (
+        "ingest_no_history",
+        "in-process ingest as above, [history] enabled = false",
+        ingest::ingest_no_history,
     ),
     (
         "no_rules",
@@ -91,6 +101,11 @@ const MEASUREMENTS: &[Measurement<Opts>] = &[
 ];
 
 const RATIOS: &[Ratio] = &[
+    (
+        "ingest over ingest without history (the history's cost)",
+        "ingest.events_per_sec",
+        "ingest_no_history.events_per_sec",
+    ),
     (
         "ingest over the no-rules baseline",
         "ingest.events_per_sec",
@@ -139,6 +154,13 @@ fn parse_args() -> Opts {
             "--batch" => opts.batch = parse(&value()),
             "--window" => opts.window = Some(parse(&value())),
             "--publishers" => opts.publishers = parse(&value()),
+            "--history" => {
+                opts.history = match value().as_str() {
+                    "on" => true,
+                    "off" => false,
+                    other => usage(&format!("--history {other:?}: expected on or off")),
+                }
+            }
             "--mix" => {
                 opts.stocked = match value().as_str() {
                     "stocked" => true,
@@ -176,7 +198,8 @@ fn usage(err: &str) -> ! {
     }
     eprintln!(
         "usage: collector_bench [--runs N] [--events N] [--stores N] [--batch N] [--window N] \
-         [--publishers N] [--mix stocked|empty] [--only ingest,no_rules,rules,mosquitto]"
+         [--publishers N] [--mix stocked|empty] [--history on|off] \
+         [--only ingest,ingest_no_history,no_rules,rules,mosquitto]"
     );
     std::process::exit(if err.is_empty() { 0 } else { 2 });
 }

@@ -1,0 +1,381 @@
+//! Unit tests of the history: queries with paging and filters, retention, the audit log.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+
+use serde_json::json;
+use store_proto::v1::{LineItem, PosTransaction, Scan};
+use store_proto::{Body, Event};
+
+use super::query::{page, Query, QueryError};
+use super::retention::{self, Policy};
+use super::{audit, keys, Recorder, Stats};
+
+fn tree() -> sled::Db {
+    sled::Config::new().temporary(true).open().unwrap()
+}
+
+fn event(seq: u64, wall_time_ms: i64, device: &str, gtin: &str) -> Event {
+    Event {
+        seq,
+        device_id: device.into(),
+        wall_time_ms,
+        body: Some(Body::Scan(Scan {
+            gtin: gtin.into(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+/// Writes rows as a commit does; returns the recorder's (rows, bytes).
+fn write(tree: &sled::Tree, rows: &[(&str, &str, Event)]) -> (u64, u64) {
+    let mut recorder = Recorder::default();
+    for (store, agent, e) in rows {
+        recorder.record(store, agent, 1, e);
+    }
+    let mut batch = sled::Batch::default();
+    for (k, v) in &recorder.kv {
+        batch.insert(k.as_slice(), v.as_slice());
+    }
+    tree.apply_batch(batch).unwrap();
+    (recorder.rows, recorder.bytes)
+}
+
+/// Three agents, 300 events over 300 seconds, plus another store's rows in between.
+fn fixture(tree: &sled::Tree) {
+    let mut rows = Vec::new();
+    for i in 0..300u64 {
+        let agent = ["a1", "a2", "a10"][(i % 3) as usize];
+        let device = if i % 2 == 0 { "scanner-1" } else { "till-1" };
+        let gtin = if i % 5 == 0 {
+            "00000000000017"
+        } else {
+            "00000000000024"
+        };
+        rows.push((
+            "s1",
+            agent,
+            event(i / 3 + 1, 1_000 * i as i64, device, gtin),
+        ));
+        rows.push(("s10", "a1", event(i + 1, 1_000 * i as i64, device, gtin)));
+    }
+    write(tree, &rows);
+}
+
+/// Every page of `q`, following cursors; panics on a loop.
+fn all_pages(tree: &sled::Tree, mut q: Query, max_scan: usize) -> (Vec<(String, u64, i64)>, usize) {
+    let mut out = Vec::new();
+    let mut pages = 0;
+    loop {
+        let p = page(tree, &q, max_scan).unwrap();
+        pages += 1;
+        assert!(pages < 10_000, "paging does not end");
+        out.extend(
+            p.rows
+                .iter()
+                .map(|r| (r.agent.clone(), r.event.seq, r.time_ms)),
+        );
+        match p.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => return (out, pages),
+        }
+    }
+}
+
+#[test]
+fn time_range_pages_return_every_row_once_in_time_order() {
+    let db = tree();
+    fixture(&db);
+    let q = Query {
+        store: "s1".into(),
+        from_ms: Some(10_000),
+        to_ms: Some(250_000),
+        limit: 7,
+        ..Query::default()
+    };
+    let (rows, pages) = all_pages(&db, q.clone(), 20_000);
+    // Rows 10..250 of s1: exactly those, none twice, oldest first; s10 never leaks in.
+    assert_eq!(rows.len(), 240);
+    assert_eq!(pages, 240 / 7 + 1);
+    let expected: Vec<i64> = (10..250).map(|i| 1_000 * i).collect();
+    assert_eq!(rows.iter().map(|r| r.2).collect::<Vec<_>>(), expected);
+    let unique: BTreeSet<_> = rows.iter().map(|r| (r.0.clone(), r.1)).collect();
+    assert_eq!(unique.len(), 240);
+
+    // A tiny scan bound gives short (even empty) pages, never a different set of rows.
+    let filtered = Query {
+        gtin: Some("00000000000017".into()),
+        ..q
+    };
+    let (few, pages) = all_pages(&db, filtered.clone(), 3);
+    let (many, _) = all_pages(&db, filtered, 20_000);
+    assert_eq!(few, many);
+    assert_eq!(many.len(), 48);
+    assert!(pages >= 240 / 3, "{pages} pages");
+}
+
+#[test]
+fn filters_select_by_agent_kind_device_and_gtin() {
+    let db = tree();
+    fixture(&db);
+    let base = Query {
+        store: "s1".into(),
+        limit: 1000,
+        ..Query::default()
+    };
+    let count = |q: Query| all_pages(&db, q, 20_000).0.len();
+    assert_eq!(count(base.clone()), 300);
+    assert_eq!(
+        count(Query {
+            agent: Some("a10".into()),
+            ..base.clone()
+        }),
+        100
+    );
+    assert_eq!(
+        count(Query {
+            device: Some("till-1".into()),
+            ..base.clone()
+        }),
+        150
+    );
+    assert_eq!(
+        count(Query {
+            kind: Some("pos_transaction".into()),
+            ..base.clone()
+        }),
+        0
+    );
+    assert_eq!(
+        count(Query {
+            kind: Some("scan".into()),
+            gtin: Some("00000000000017".into()),
+            device: Some("scanner-1".into()),
+            ..base.clone()
+        }),
+        30
+    );
+    // An unknown store has no rows; a store that is a prefix of another sees only its own.
+    assert_eq!(
+        count(Query {
+            store: "s".into(),
+            ..base.clone()
+        }),
+        0
+    );
+    // POS lines are found by GTIN too, and by register as an alert subject.
+    write(
+        &db,
+        &[(
+            "s1",
+            "a1",
+            Event {
+                seq: 1000,
+                wall_time_ms: 5,
+                body: Some(Body::PosTransaction(PosTransaction {
+                    register_id: "reg-3".into(),
+                    items: vec![LineItem {
+                        gtin: "00000000000031".into(),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                })),
+                ..Default::default()
+            },
+        )],
+    );
+    assert_eq!(
+        count(Query {
+            gtin: Some("00000000000031".into()),
+            ..base.clone()
+        }),
+        1
+    );
+    assert_eq!(
+        count(Query {
+            subject: Some("reg-3".into()),
+            ..base
+        }),
+        1
+    );
+}
+
+#[test]
+fn foreign_cursors_are_refused() {
+    let db = tree();
+    fixture(&db);
+    let q = Query {
+        store: "s1".into(),
+        limit: 5,
+        ..Query::default()
+    };
+    let first = page(&db, &q, 100).unwrap();
+    let cursor = first.next_cursor.unwrap();
+    // The same cursor for another store, or outside the time range, or junk: refused.
+    for (store, from_ms, cursor) in [
+        ("s10", None, cursor.clone()),
+        ("s1", Some(200_000), cursor.clone()),
+        ("s1", None, b"hist/t/s1\0".to_vec()),
+        ("s1", None, Vec::new()),
+    ] {
+        let q = Query {
+            store: store.into(),
+            from_ms,
+            cursor: Some(cursor),
+            ..q.clone()
+        };
+        assert!(matches!(page(&db, &q, 100), Err(QueryError::BadCursor)));
+    }
+}
+
+#[test]
+fn single_rows_are_found_by_agent_and_seq() {
+    let db = tree();
+    fixture(&db);
+    let row = super::query::event(&db, "s1", "a10", 7).unwrap().unwrap();
+    assert_eq!((row.agent.as_str(), row.event.seq), ("a10", 7));
+    assert_eq!(row.time_ms, 1_000 * (6 * 3 + 2));
+    assert!(super::query::event(&db, "s1", "a10", 101)
+        .unwrap()
+        .is_none());
+}
+
+#[test]
+fn retention_prunes_by_age_oldest_first_in_batches() {
+    let db = tree();
+    let rows: Vec<_> = (0..1200u64)
+        .map(|i| ("s1", "a1", event(i + 1, i as i64 * 1000, "d", "g")))
+        .collect();
+    let (n, bytes) = write(&db, &rows);
+    let stats = Stats::count(&db, true).unwrap();
+    assert_eq!(stats.rows.load(Ordering::Relaxed), n as i64);
+    assert_eq!(stats.bytes.load(Ordering::Relaxed), bytes as i64);
+    let policy = Policy {
+        max_age_ms: Some(400_000),
+        max_bytes: None,
+        audit_max_age_ms: None,
+    };
+    // Now is 1 400 000: rows older than 1 000 000 (seqs 1..=1000) go, 500 per step.
+    let now = 1_400_000;
+    assert_eq!(retention::step(&db, &stats, &policy, now).unwrap(), 500);
+    assert_eq!(retention::step(&db, &stats, &policy, now).unwrap(), 500);
+    assert_eq!(retention::step(&db, &stats, &policy, now).unwrap(), 0);
+    assert_eq!(stats.pruned.load(Ordering::Relaxed), 1000);
+    assert_eq!(stats.rows.load(Ordering::Relaxed), 200);
+    assert_eq!(stats.oldest_ms.load(Ordering::Relaxed), 1_000_000);
+    // Both keys of a pruned row are gone; the counts match a fresh count.
+    assert!(super::query::event(&db, "s1", "a1", 1000)
+        .unwrap()
+        .is_none());
+    assert!(super::query::event(&db, "s1", "a1", 1001)
+        .unwrap()
+        .is_some());
+    let fresh = Stats::count(&db, true).unwrap();
+    assert_eq!(fresh.rows.load(Ordering::Relaxed), 200);
+    assert_eq!(
+        fresh.bytes.load(Ordering::Relaxed),
+        stats.bytes.load(Ordering::Relaxed)
+    );
+    assert_eq!(db.scan_prefix(keys::EVENT_PREFIX).count(), 200);
+}
+
+#[test]
+fn retention_prunes_by_bytes_oldest_first_across_stores() {
+    let db = tree();
+    // s1 holds the old half, s2 the new half, interleaved a little.
+    let mut rows = Vec::new();
+    for i in 0..400u64 {
+        let store = if i < 220 { "s1" } else { "s2" };
+        rows.push((store, "a1", event(i + 1, i as i64, "d", "g")));
+    }
+    write(&db, &rows);
+    let stats = Stats::count(&db, true).unwrap();
+    let per_row = stats.bytes.load(Ordering::Relaxed) / 400;
+    let policy = Policy {
+        max_age_ms: None,
+        max_bytes: Some((per_row * 100) as u64),
+        audit_max_age_ms: None,
+    };
+    while retention::step(&db, &stats, &policy, 0).unwrap() > 0 {}
+    assert!(stats.bytes.load(Ordering::Relaxed) <= per_row * 100);
+    // What is left is the newest rows, all of s2.
+    let left: Vec<i64> = db
+        .scan_prefix(keys::TIME_PREFIX)
+        .map(|kv| keys::parse_time_key(&kv.unwrap().0).unwrap().time_ms)
+        .collect();
+    assert!(!left.is_empty());
+    let oldest_left = *left.iter().min().unwrap();
+    assert_eq!(
+        left.len() as i64,
+        400 - oldest_left,
+        "only the oldest rows went"
+    );
+    assert!(oldest_left >= 300);
+}
+
+#[test]
+fn audit_records_are_kept_in_time_order_and_filtered() {
+    let db = tree();
+    let operator = audit::Actor::new("operator", "operator");
+    let mut batch = sled::Batch::default();
+    for (i, (actor, action)) in [
+        (&operator, "alert.acknowledge"),
+        (&audit::Actor::system(), "catalogue.reload"),
+        (&operator, "catalogue.reload"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut entry = audit::AuditEntry::new(actor, action, "t", json!({"i": i}));
+        entry.at_ms = 1000 + i as i64;
+        let (k, v) = entry.to_kv(db.generate_id().unwrap());
+        batch.insert(k, v);
+    }
+    db.apply_batch(batch).unwrap();
+    let q = audit::AuditQuery {
+        actor: Some("operator".into()),
+        limit: 1,
+        ..Default::default()
+    };
+    let first = audit::page(&db, &q, 100).unwrap();
+    assert_eq!(first.entries.len(), 1);
+    assert_eq!(first.entries[0].action, "alert.acknowledge");
+    assert_eq!(first.entries[0].role, "operator");
+    let second = audit::page(
+        &db,
+        &audit::AuditQuery {
+            cursor: first.next_cursor,
+            ..q.clone()
+        },
+        100,
+    )
+    .unwrap();
+    assert_eq!(second.entries[0].action, "catalogue.reload");
+    assert_eq!(second.entries[0].detail, json!({"i": 2}));
+    let all = audit::page(
+        &db,
+        &audit::AuditQuery {
+            from_ms: Some(1001),
+            limit: 10,
+            ..Default::default()
+        },
+        100,
+    )
+    .unwrap();
+    assert_eq!(all.entries.len(), 2);
+    assert!(all.next_cursor.is_none());
+    // Over-long fields from a client are cut, an over-long detail replaced.
+    let long = audit::AuditEntry::new(
+        &operator,
+        &"x".repeat(10_000),
+        "t",
+        json!("y".repeat(10_000)),
+    );
+    assert_eq!(long.action.len(), 200);
+    assert!(long.detail.as_str().unwrap().contains("not kept"));
+    // Audit retention drops records older than its bound, and only those.
+    let stats = Stats::default();
+    assert_eq!(retention::prune_audit(&db, &stats, 1002, 500).unwrap(), 2);
+    assert_eq!(db.scan_prefix(keys::AUDIT_PREFIX).count(), 1);
+}
