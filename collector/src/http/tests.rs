@@ -35,6 +35,7 @@ fn router(tokens: Tokens) -> (Router, tempfile::TempDir) {
         shared,
         rules,
         tokens,
+        backups: Arc::new(crate::backup::Backups::new("hq-1", dir.path())),
     };
     (routes(state), dir)
 }

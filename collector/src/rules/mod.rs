@@ -14,6 +14,8 @@
 //!   events that changed them (ARCHITECTURE.md invariant 6).
 //!
 //! Readers (the HTTP API) see the engine through [`Runtime::read`], under the engine lock only.
+//! A backup reads the whole database through [`Runtime::snapshot`], under the commit lock: it
+//! waits for the group in hand and holds the next one off only while it reads.
 
 pub mod engine;
 mod output;
@@ -90,6 +92,15 @@ pub struct Runtime {
     catalogue_path: Option<PathBuf>,
     catalogue_mtime: Mutex<Option<SystemTime>>,
     presence: Presences,
+}
+
+/// The whole database as it stood between two commit groups ([`Runtime::snapshot`]).
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Every entry, in key order.
+    pub entries: Vec<(Vec<u8>, Vec<u8>)>,
+    /// How long writers were held off while it was read.
+    pub paused: std::time::Duration,
 }
 
 /// A changed `intel/...` key; `None` deletes it.
@@ -226,6 +237,21 @@ impl Runtime {
             .map_err(CommitError::from)?;
         self.hand_over(outputs);
         Ok(alert)
+    }
+
+    /// Reads every stored entry between two commit groups, for a backup: under the commit lock,
+    /// so no group, evaluation or acknowledgement is half-written in what it returns. Writers
+    /// wait for as long as the read takes (returned as `paused`); the copy is written to disk
+    /// by the caller after the lock is released.
+    pub async fn snapshot(&self) -> Result<Snapshot, CommitError> {
+        let _commit = self.commit.lock().await;
+        let started = std::time::Instant::now();
+        let db = self.db.clone();
+        let entries = tokio::task::spawn_blocking(move || db.entries()).await??;
+        Ok(Snapshot {
+            entries,
+            paused: started.elapsed(),
+        })
     }
 
     /// Runs `read` on the engine (a snapshot under the engine lock; keep it short, no I/O).
