@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::files::hex;
 use super::BackupError;
-use crate::ledger::State;
+use crate::ledger::{Entry, State};
 
 /// The value of `format`: tells a collector backup from any other directory with a manifest.
 pub const FORMAT: &str = "store-collector-backup";
@@ -137,7 +137,7 @@ impl Manifest {
 
 /// SHA-256 over every entry in order, each as key length (u64 BE), key, value length, value:
 /// no two different contents hash the same bytes.
-pub fn content_digest(entries: &[(Vec<u8>, Vec<u8>)]) -> String {
+pub fn content_digest(entries: &[Entry]) -> String {
     let mut hasher = Sha256::new();
     for (k, v) in entries {
         hasher.update((k.len() as u64).to_be_bytes());
@@ -149,7 +149,7 @@ pub fn content_digest(entries: &[(Vec<u8>, Vec<u8>)]) -> String {
 }
 
 /// Counts and marks of `entries`, whose ledger state is `state`.
-pub fn summarise(entries: &[(Vec<u8>, Vec<u8>)], state: &State) -> (Counts, Vec<AgentMark>) {
+pub fn summarise(entries: &[Entry], state: &State) -> (Counts, Vec<AgentMark>) {
     let counts = Counts {
         entries: entries.len() as u64,
         agents: state.agents.len() as u64,

@@ -9,7 +9,7 @@
 //!   ([`crate::rules::Runtime::snapshot`]), so the copy is a state that existed between two
 //!   commit groups, lets ingest go on, and writes the copy afterwards.
 //! - Offline: with no collector running, the CLI opens the database itself ([`cli`]).
-//! - [`write`]: the copy is built under a temporary name beside `DEST`, made durable, then
+//! - [`mod@write`]: the copy is built under a temporary name beside `DEST`, made durable, then
 //!   renamed into place: a `DEST` that exists is a whole backup, never half of one.
 //! - [`restore`]: checks the backup's files and content against its manifest, refuses while a
 //!   collector holds the state directory, moves the current state aside (never deletes it) and

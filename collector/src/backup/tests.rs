@@ -13,7 +13,7 @@ use super::restore::restore;
 use super::{BackupError, Backups};
 use crate::config::Config;
 use crate::ledger::fixtures::{batch, foot, loss, scan, scans};
-use crate::ledger::{apply_batch_with, AgentKey, Changes, Db, Limits, State};
+use crate::ledger::{apply_batch_with, AgentKey, Changes, Db, Entry, Limits, State};
 use crate::rules::engine::BatchInfo;
 use crate::rules::Runtime;
 
@@ -89,7 +89,7 @@ fn request(dest: &Path) -> Vec<u8> {
     serde_json::json!({ "dest": dest }).to_string().into_bytes()
 }
 
-fn entries_of(state_dir: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn entries_of(state_dir: &Path) -> Vec<Entry> {
     let (db, _) = Db::open(&state_dir.join(STATE_DIR)).unwrap();
     db.entries().unwrap()
 }
@@ -111,7 +111,7 @@ fn flip_byte(path: &Path) {
 }
 
 /// A collector with agents, gaps, lost ranges and rules-engine state, backed up online.
-async fn backed_up(root: &Path) -> (Collector, PathBuf, Manifest, Vec<(Vec<u8>, Vec<u8>)>) {
+async fn backed_up(root: &Path) -> (Collector, PathBuf, Manifest, Vec<Entry>) {
     let live = root.join("live");
     let mut c = open(&live);
     let now = store_runtime::clock::now_ms();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::files;
 use super::manifest::{self, Manifest, FORMAT, FORMAT_VERSION, MANIFEST_FILE, STATE_DIR};
 use super::BackupError;
-use crate::ledger::Db;
+use crate::ledger::{Db, Entry};
 
 /// Entries per sled batch while the copy is written: bounds the memory of one batch.
 const ENTRIES_PER_BATCH: usize = 4096;
@@ -59,11 +59,7 @@ fn parent_of(dest: &Path) -> Result<&Path, BackupError> {
 
 /// Writes `entries` as a backup at `dest` and returns its manifest. Blocking. On error nothing
 /// is left behind.
-pub fn write(
-    dest: &Path,
-    entries: &[(Vec<u8>, Vec<u8>)],
-    source: &Source,
-) -> Result<Manifest, BackupError> {
+pub fn write(dest: &Path, entries: &[Entry], source: &Source) -> Result<Manifest, BackupError> {
     check_dest(dest)?;
     let parent = parent_of(dest)?;
     let name = dest
@@ -89,11 +85,7 @@ pub fn write(
     Ok(manifest)
 }
 
-fn fill(
-    dir: &Path,
-    entries: &[(Vec<u8>, Vec<u8>)],
-    source: &Source,
-) -> Result<Manifest, BackupError> {
+fn fill(dir: &Path, entries: &[Entry], source: &Source) -> Result<Manifest, BackupError> {
     let state_dir = dir.join(STATE_DIR);
     let state = Db::state_of_entries(&state_dir, entries)?;
     write_db(&state_dir, entries)?;
@@ -135,7 +127,7 @@ pub(super) fn open_quiet(path: &Path) -> Result<sled::Db, BackupError> {
         })
 }
 
-fn write_db(path: &Path, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<(), BackupError> {
+fn write_db(path: &Path, entries: &[Entry]) -> Result<(), BackupError> {
     let sled_err = |source| BackupError::Sled {
         path: path.to_owned(),
         source,

@@ -43,6 +43,9 @@ const AGENT_PREFIX: &str = "agent/";
 const STORE_PREFIX: &str = "store/";
 const INTEL_PREFIX: &str = "intel/";
 
+/// One stored key and its value, as [`Db::entries`] returns them.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 /// Value of `agent/{store}/{agent}`.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct AgentRecord {
@@ -200,7 +203,7 @@ impl Db {
 
     /// The ledger state that `entries` (as [`Db::entries`] returns them) hold, checked as
     /// [`Db::open`] checks it: what a backup's manifest reports and a restore compares.
-    pub fn state_of_entries(path: &Path, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<State, DbError> {
+    pub fn state_of_entries(path: &Path, entries: &[Entry]) -> Result<State, DbError> {
         match entries.iter().find(|(k, _)| k.as_slice() == FORMAT_KEY) {
             Some((_, v)) if v.as_slice() == FORMAT_VERSION => {}
             found => {
@@ -272,7 +275,7 @@ impl Db {
     /// Every stored entry of the database, in key order (a backup's content). Blocking. Only
     /// consistent when no commit runs meanwhile: the caller holds the commit lock
     /// ([`crate::rules::Runtime::snapshot`]) or the only handle on the database.
-    pub fn entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, DbError> {
+    pub fn entries(&self) -> Result<Vec<Entry>, DbError> {
         self.db
             .iter()
             .map(|item| {

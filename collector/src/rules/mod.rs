@@ -33,7 +33,7 @@ use tracing::{error, info};
 
 use crate::clock::{now_ms, RulesClock};
 use crate::config::{Config, OutputFormat};
-use crate::ledger::{AgentKey, Changes, Db, DbError};
+use crate::ledger::{AgentKey, Changes, Db, DbError, Entry};
 use crate::rules::engine::alerts::AckError;
 use crate::rules::engine::catalogue::Catalogue;
 use crate::rules::engine::{BatchInfo, Engine};
@@ -98,7 +98,7 @@ pub struct Runtime {
 #[derive(Debug)]
 pub struct Snapshot {
     /// Every entry, in key order.
-    pub entries: Vec<(Vec<u8>, Vec<u8>)>,
+    pub entries: Vec<Entry>,
     /// How long writers were held off while it was read.
     pub paused: std::time::Duration,
 }
