@@ -454,6 +454,44 @@ fn timestamps_are_utc() {
     assert_eq!(compact_utc(1_796_131_845_007), "20261201T133045Z");
 }
 
+#[test]
+fn the_cli_copies_a_stopped_collectors_directory_itself() {
+    let root = tempfile::tempdir().unwrap();
+    let state_dir = root.path().join("state-dir");
+    let api = silent_api();
+    let config = Config::parse(
+        &format!(
+            "collector_id = \"hq-1\"\nstate_dir = \"{}\"\n[api]\nlisten = \"{api}\"\n",
+            state_dir.display()
+        ),
+        "t.toml",
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let c = runtime.block_on(async {
+        let mut c = open(&state_dir);
+        c.group(&[scans(1..=7)]).await;
+        c
+    });
+    // Running (the lock is held) but no API answering: refused, nothing written.
+    let dest = root.path().join("offline");
+    let err = super::cli::backup(&config, &dest, None).unwrap_err();
+    assert!(matches!(err, BackupError::Running(_)), "{err}");
+    assert!(!dest.exists());
+    let entries = c.db.entries().unwrap();
+    drop(c);
+    drop(runtime);
+
+    let (via, written, manifest) = super::cli::backup(&config, &dest, None).unwrap();
+    assert_eq!(via, super::cli::Via::Directory);
+    assert_eq!(written, dest);
+    assert!(!manifest.online);
+    assert_eq!(manifest.agents[0].committed_seq, 7);
+    let target = root.path().join("restored");
+    restore(&dest, &target, "hq-1", silent_api(), false).unwrap();
+    assert_eq!(entries_of(&target), entries);
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir(to).unwrap();
     std::fs::copy(from.join(MANIFEST_FILE), to.join(MANIFEST_FILE)).unwrap();
