@@ -17,12 +17,13 @@
 //! from a durable outbox written in the same batch.
 //!
 //! Beside them: [`config`] (the TOML file), [`clock`] (wall clock and the rules' "now"),
-//! [`broker`] (optional embedded rumqttd).
+//! [`broker`] (optional embedded rumqttd), [`backup`] (backup and restore of the state).
 //!
 //! Exactly once: the dedup state and the state change it guards are written in one sled batch,
 //! made durable (flush + fdatasync) before the broker gets its PUBACK and before the mark moves
 //! (ARCHITECTURE.md invariants 1, 4 and 6).
 
+pub mod backup;
 pub mod broker;
 pub mod clock;
 pub mod config;
@@ -139,6 +140,10 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
         shared: shared.clone(),
         rules: rules.clone(),
         tokens,
+        backups: Arc::new(backup::Backups::new(
+            &config.collector_id,
+            &config.state_dir,
+        )),
     };
 
     let listener = tokio::net::TcpListener::bind(config.api.listen)

@@ -17,8 +17,9 @@ pub struct ApiConfig {
     #[serde(default = "default_api_listen")]
     pub listen: SocketAddr,
     /// The operator's bearer token (`Authorization: Bearer <token>`): reads `/v1/*`, and is the
-    /// only token that may change state (acknowledge alerts, reload the catalogue). `/healthz`,
-    /// `/metrics` and the dashboard page itself are open; the page asks for a token. Without any
+    /// only token that may change state (acknowledge alerts, reload the catalogue, take backups
+    /// with `store-collector backup`). `/healthz`, `/metrics` and the dashboard page itself are
+    /// open; the page asks for a token. Without any
     /// token the read routes are open (fine on loopback, not elsewhere) and the state-changing
     /// routes are refused.
     #[serde(default)]

@@ -303,6 +303,7 @@ mod tests {
         let (outputs, _) = tokio::sync::mpsc::unbounded_channel();
         let rules = Arc::new(Runtime::open(&config, Arc::new(db), outputs).unwrap());
         let api = ApiState {
+            backups: Arc::new(crate::backup::Backups::new("hq-1", &config.state_dir)),
             shared: Arc::new(Mutex::new(Live {
                 state,
                 ..Default::default()

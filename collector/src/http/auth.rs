@@ -2,7 +2,7 @@
 //! carries.
 //!
 //! - The **operator** token (`[api] token` / `token_file`) reads and changes state: acknowledge
-//!   alerts, reload the catalogue.
+//!   alerts, reload the catalogue, take backups.
 //! - The **viewer** token (`[api] viewer_token` / `viewer_token_file`) only reads.
 //!
 //! Reads (`GET`, `HEAD`) need either token once any is configured, and are open when none is

@@ -3,14 +3,16 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::atomic::Ordering;
 
 use store_proto::v1::AlertKind;
 
+use crate::backup::Backups;
 use crate::ledger::Shared;
 use crate::rules::{alert_kind_name, Runtime};
 
 /// Renders every metric.
-pub fn render(shared: &Shared, rules: &Runtime) -> String {
+pub fn render(shared: &Shared, rules: &Runtime, backups: &Backups) -> String {
     let mut out = String::new();
     let (kinds, counters, agents, missing) = {
         let live = shared.lock().expect("state lock poisoned");
@@ -118,6 +120,47 @@ pub fn render(shared: &Shared, rules: &Runtime) -> String {
         let _ = writeln!(out, "{name} {value}");
     }
     history_metrics(&mut out, rules);
+    let b = backups.counters();
+    metric(
+        &mut out,
+        "store_collector_backups_total",
+        "counter",
+        "POST /v1/admin/backup requests since start, by result: written, refused (bad \
+         request, destination exists, one already running), failed.",
+    );
+    for (result, value) in [
+        ("written", &b.written),
+        ("refused", &b.refused),
+        ("failed", &b.failed),
+    ] {
+        let _ = writeln!(
+            out,
+            "store_collector_backups_total{{result=\"{result}\"}} {}",
+            value.load(Ordering::Relaxed)
+        );
+    }
+    metric(
+        &mut out,
+        "store_collector_backup_last_pause_seconds",
+        "gauge",
+        "How long ingest waited while the newest backup read the state.",
+    );
+    let _ = writeln!(
+        out,
+        "store_collector_backup_last_pause_seconds {}",
+        b.last_pause_us.load(Ordering::Relaxed) as f64 / 1e6
+    );
+    metric(
+        &mut out,
+        "store_collector_backup_last_timestamp_seconds",
+        "gauge",
+        "When the newest backup written since start read the state (Unix seconds; 0: none).",
+    );
+    let _ = writeln!(
+        out,
+        "store_collector_backup_last_timestamp_seconds {}",
+        b.last_written_ms.load(Ordering::Relaxed) / 1000
+    );
     metric(
         &mut out,
         "store_collector_alerts_active",

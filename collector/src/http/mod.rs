@@ -38,6 +38,8 @@ pub struct ApiState {
     pub shared: Shared,
     pub rules: Arc<Runtime>,
     pub tokens: Tokens,
+    /// `POST /v1/admin/backup`.
+    pub backups: Arc<crate::backup::Backups>,
 }
 
 async fn dashboard() -> Html<&'static str> {

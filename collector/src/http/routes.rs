@@ -6,7 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Extension, Path, Query, State};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Extension, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::middleware;
 use axum::response::IntoResponse;
@@ -44,6 +45,12 @@ pub fn routes(state: ApiState) -> Router {
         .route(
             "/v1/alerts/{id}/explain",
             get(super::history::explain_alert),
+        )
+        .route(
+            "/v1/admin/backup",
+            post(backup).layer(DefaultBodyLimit::max(
+                crate::backup::online::MAX_REQUEST_BYTES,
+            )),
         )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -333,9 +340,29 @@ async fn reload_catalogue(
     }
 }
 
+/// `POST /v1/admin/backup` with `{"dest": "/absolute/path"}` (operator): writes a backup of the
+/// state as it stood between two commit groups and answers with its manifest.
+async fn backup(
+    State(state): State<ApiState>,
+    body: Bytes,
+) -> Result<Json<Value>, (StatusCode, Json<Value>)> {
+    use crate::backup::BackupError;
+    match state.backups.take(&state.rules, &body).await {
+        Ok((dest, manifest)) => Ok(Json(json!({ "dest": dest, "manifest": manifest }))),
+        Err(e) => {
+            let status = match &e {
+                BackupError::Refused(_) => StatusCode::BAD_REQUEST,
+                BackupError::Exists(_) | BackupError::Busy => StatusCode::CONFLICT,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            Err((status, Json(json!({"error": e.to_string()}))))
+        }
+    }
+}
+
 /// `GET /metrics`: Prometheus text format.
 async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
-    let text = super::metrics::render(&state.shared, &state.rules);
+    let text = super::metrics::render(&state.shared, &state.rules, &state.backups);
     (
         [(
             header::CONTENT_TYPE,

@@ -35,6 +35,7 @@ fn router(tokens: Tokens) -> (Router, tempfile::TempDir) {
         shared,
         rules,
         tokens,
+        backups: Arc::new(crate::backup::Backups::new("hq-1", dir.path())),
     };
     (routes(state), dir)
 }
@@ -217,6 +218,7 @@ async fn router_with_history(events: Vec<store_proto::Event>) -> (Router, tempfi
         ..Default::default()
     }));
     let state = ApiState {
+        backups: Arc::new(crate::backup::Backups::new("hq-1", dir.path())),
         shared,
         rules,
         tokens: both(),
@@ -404,4 +406,57 @@ async fn catalogue_reload_is_audited_with_the_tokens_name() {
             .2,
     );
     assert_eq!(none["entries"].as_array().unwrap().len(), 0);
+}
+
+/// `POST path` with a body and the operator's or viewer's token.
+async fn post_body(app: &Router, path: &str, token: &str, body: Vec<u8>) -> (StatusCode, String) {
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn backups_need_the_operator_and_a_sane_request() {
+    let (app, dir) = router(both());
+    let dest = dir.path().join("backup-1");
+    let good = serde_json::json!({ "dest": dest }).to_string().into_bytes();
+    let path = "/v1/admin/backup";
+    assert_eq!(
+        post_body(&app, path, VIEWER, good.clone()).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert!(!dest.exists());
+    let (status, body) = post_body(&app, path, OPERATOR, br#"{"dest": "rel"}"#.to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let oversized = format!(r#"{{"dest": "/{}"}}"#, "a".repeat(9000)).into_bytes();
+    assert_eq!(
+        post_body(&app, path, OPERATOR, oversized).await.0,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    let (status, body) = post_body(&app, path, OPERATOR, good.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["manifest"]["collector_id"], "hq-1");
+    assert!(dest.join("manifest.json").is_file());
+    let (status, body) = post_body(&app, path, OPERATOR, good).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (_, _, metrics) = send(&app, Method::GET, "/metrics", None).await;
+    assert!(
+        metrics.contains("store_collector_backups_total{result=\"written\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("store_collector_backups_total{result=\"refused\"} 2"),
+        "{metrics}"
+    );
 }

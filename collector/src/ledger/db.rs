@@ -46,6 +46,9 @@ const AGENT_PREFIX: &str = "agent/";
 const STORE_PREFIX: &str = "store/";
 const INTEL_PREFIX: &str = "intel/";
 
+/// One stored key and its value, as [`Db::entries`] returns them.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 /// Value of `agent/{store}/{agent}`.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct AgentRecord {
@@ -204,38 +207,29 @@ impl Db {
     }
 
     fn load(&self) -> Result<State, DbError> {
-        let mut state = State::default();
-        for item in self.db.scan_prefix(AGENT_PREFIX) {
-            let (key, value) = item.map_err(|e| self.sled(e))?;
-            let name = std::str::from_utf8(&key[AGENT_PREFIX.len()..])
-                .map_err(|e| self.corrupt(&key, e))?;
-            let (store_id, agent_id) = name
-                .split_once('/')
-                .ok_or_else(|| self.corrupt(&key, "key is not agent/{store}/{agent}"))?;
-            let record = AgentRecord::decode(value.as_ref()).map_err(|e| self.corrupt(&key, e))?;
-            let applied =
-                unflatten(&record.applied).ok_or_else(|| self.corrupt(&key, "bad ranges"))?;
-            let lost = unflatten(&record.lost).ok_or_else(|| self.corrupt(&key, "bad ranges"))?;
-            state.agents.insert(
-                AgentKey::new(store_id, agent_id),
-                AgentState::from_parts(applied, lost, record.last_batch_wall_ms),
-            );
+        let items = self
+            .db
+            .scan_prefix(AGENT_PREFIX)
+            .chain(self.db.scan_prefix(STORE_PREFIX))
+            .map(|item| item.map_err(|e| self.sled(e)));
+        decode_state(&self.path, items)
+    }
+
+    /// The ledger state that `entries` (as [`Db::entries`] returns them) hold, checked as
+    /// [`Db::open`] checks it: what a backup's manifest reports and a restore compares.
+    pub fn state_of_entries(path: &Path, entries: &[Entry]) -> Result<State, DbError> {
+        match entries.iter().find(|(k, _)| k.as_slice() == FORMAT_KEY) {
+            Some((_, v)) if v.as_slice() == FORMAT_VERSION => {}
+            found => {
+                return Err(DbError::Format {
+                    path: path.to_owned(),
+                    found: found
+                        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+                        .unwrap_or_default(),
+                })
+            }
         }
-        for item in self.db.scan_prefix(STORE_PREFIX) {
-            let (key, value) = item.map_err(|e| self.sled(e))?;
-            let store_id = std::str::from_utf8(&key[STORE_PREFIX.len()..])
-                .map_err(|e| self.corrupt(&key, e))?;
-            let record = StoreRecord::decode(value.as_ref()).map_err(|e| self.corrupt(&key, e))?;
-            state.stores.insert(
-                store_id.to_owned(),
-                StoreStats {
-                    kinds: record.kinds,
-                    foot_traffic_entries: record.foot_traffic_entries,
-                    foot_traffic_exits: record.foot_traffic_exits,
-                },
-            );
-        }
-        Ok(state)
+        decode_state(path, entries.iter().map(|(k, v)| Ok((k, v))))
     }
 
     /// Writes all records in `changes` atomically and durably. Blocking (fdatasync).
@@ -330,6 +324,19 @@ impl Db {
         self.db.generate_id().map_err(|e| self.sled(e))
     }
 
+    /// Every stored entry of the database, in key order (a backup's content). Blocking. Only
+    /// consistent when no commit runs meanwhile: the caller holds the commit lock
+    /// ([`crate::rules::Runtime::snapshot`]) or the only handle on the database.
+    pub fn entries(&self) -> Result<Vec<Entry>, DbError> {
+        self.db
+            .iter()
+            .map(|item| {
+                item.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .map_err(|e| self.sled(e))
+            })
+            .collect()
+    }
+
     /// The event filters recorded by the last [`Db::set_subscribed_filters`].
     pub fn subscribed_filters(&self) -> Result<Vec<String>, DbError> {
         let value = self.db.get(FILTERS_KEY).map_err(|e| self.sled(e))?;
@@ -351,6 +358,48 @@ impl Db {
             .map_err(|e| self.sled(e))?;
         self.sync()
     }
+}
+
+/// Decodes the `agent/...` and `store/...` records among `items`; other keys are skipped.
+fn decode_state<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+    path: &Path,
+    items: impl Iterator<Item = Result<(K, V), DbError>>,
+) -> Result<State, DbError> {
+    let corrupt = |key: &[u8], reason: &dyn std::fmt::Display| DbError::Corrupt {
+        path: path.to_owned(),
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: reason.to_string(),
+    };
+    let mut state = State::default();
+    for item in items {
+        let (key, value) = item?;
+        let (key, value) = (key.as_ref(), value.as_ref());
+        if let Some(name) = key.strip_prefix(AGENT_PREFIX.as_bytes()) {
+            let name = std::str::from_utf8(name).map_err(|e| corrupt(key, &e))?;
+            let (store_id, agent_id) = name
+                .split_once('/')
+                .ok_or_else(|| corrupt(key, &"key is not agent/{store}/{agent}"))?;
+            let record = AgentRecord::decode(value).map_err(|e| corrupt(key, &e))?;
+            let applied = unflatten(&record.applied).ok_or_else(|| corrupt(key, &"bad ranges"))?;
+            let lost = unflatten(&record.lost).ok_or_else(|| corrupt(key, &"bad ranges"))?;
+            state.agents.insert(
+                AgentKey::new(store_id, agent_id),
+                AgentState::from_parts(applied, lost, record.last_batch_wall_ms),
+            );
+        } else if let Some(store_id) = key.strip_prefix(STORE_PREFIX.as_bytes()) {
+            let store_id = std::str::from_utf8(store_id).map_err(|e| corrupt(key, &e))?;
+            let record = StoreRecord::decode(value).map_err(|e| corrupt(key, &e))?;
+            state.stores.insert(
+                store_id.to_owned(),
+                StoreStats {
+                    kinds: record.kinds,
+                    foot_traffic_entries: record.foot_traffic_entries,
+                    foot_traffic_exits: record.foot_traffic_exits,
+                },
+            );
+        }
+    }
+    Ok(state)
 }
 
 fn agent_key(key: &AgentKey) -> String {

@@ -17,6 +17,6 @@ pub mod dedup;
 pub(crate) mod fixtures;
 pub mod live;
 
-pub use db::{Changes, Db, DbError};
+pub use db::{Changes, Db, DbError, Entry};
 pub use dedup::{apply_batch, apply_batch_with, AgentState, Limits, Mark, Outcome, StoreStats};
 pub use live::{AgentKey, Counters, Live, Shared, State};

@@ -16,6 +16,8 @@
 //!   written in that same batch, so a crash can neither lose a delivery nor invent one.
 //!
 //! Readers (the HTTP API) see the engine through [`Runtime::read`], under the engine lock only.
+//! A backup reads the whole database through [`Runtime::snapshot`], under the commit lock: it
+//! waits for the group in hand and holds the next one off only while it reads.
 
 pub mod engine;
 mod output;
@@ -35,7 +37,7 @@ use crate::clock::{now_ms, RulesClock};
 use crate::config::{Config, OutputFormat};
 use crate::deliver::Outbox as DeliveryOutbox;
 use crate::history::{Actor, AuditEntry, AuditLog, Recorder};
-use crate::ledger::{AgentKey, Changes, Db, DbError};
+use crate::ledger::{AgentKey, Changes, Db, DbError, Entry};
 use crate::rules::engine::alerts::AckError;
 use crate::rules::engine::catalogue::Catalogue;
 use crate::rules::engine::{BatchInfo, Engine};
@@ -98,6 +100,15 @@ pub struct Runtime {
     deliveries: Arc<DeliveryOutbox>,
     /// History gauges; `enabled` says whether groups record their events.
     history: Arc<crate::history::Stats>,
+}
+
+/// The whole database as it stood between two commit groups ([`Runtime::snapshot`]).
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Every entry, in key order.
+    pub entries: Vec<Entry>,
+    /// How long writers were held off while it was read.
+    pub paused: std::time::Duration,
 }
 
 /// A changed `intel/...` key; `None` deletes it.
@@ -269,6 +280,21 @@ impl Runtime {
             .map_err(CommitError::from)?;
         self.hand_over(outputs);
         Ok(alert)
+    }
+
+    /// Reads every stored entry between two commit groups, for a backup: under the commit lock,
+    /// so no group, evaluation or acknowledgement is half-written in what it returns. Writers
+    /// wait for as long as the read takes (returned as `paused`); the copy is written to disk
+    /// by the caller after the lock is released.
+    pub async fn snapshot(&self) -> Result<Snapshot, CommitError> {
+        let _commit = self.commit.lock().await;
+        let started = std::time::Instant::now();
+        let db = self.db.clone();
+        let entries = tokio::task::spawn_blocking(move || db.entries()).await??;
+        Ok(Snapshot {
+            entries,
+            paused: started.elapsed(),
+        })
     }
 
     /// Runs `read` on the engine (a snapshot under the engine lock; keep it short, no I/O).
