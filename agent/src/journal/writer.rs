@@ -10,8 +10,13 @@ use store_drivers::{Record, RecordError};
 use tokio::sync::mpsc;
 use tracing::{debug, error};
 
+use std::time::Duration;
+
 use super::Journal;
 use crate::privacy::Privacy;
+
+/// How often retention is enforced without new events or marks.
+const RETENTION_EVERY: Duration = Duration::from_secs(10);
 
 /// Requests other than records: the uplink's trims and the agent's own events.
 #[derive(Debug)]
@@ -34,6 +39,9 @@ pub async fn run_writer(
     let mut journal = journal;
     let max_group = journal.cfg.group_max_events.max(1);
     let mut inputs_open = true;
+    // Age expiry and leftover retention steps run even when the store is quiet.
+    let mut retention = tokio::time::interval(RETENTION_EVERY);
+    retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Commit the agent's own pending events (a quarantine's DataLoss) before anything else.
     if !journal.internal.is_empty() {
         journal = commit(journal, Vec::new(), &privacy).await;
@@ -56,6 +64,10 @@ pub async fn run_writer(
                 Some(r) => r,
                 None => break,
             },
+            _ = retention.tick() => {
+                journal = blocking(journal, Journal::retention_step).await;
+                continue;
+            }
         };
         let mut group = Vec::with_capacity(64);
         group.push(first);
@@ -119,10 +131,23 @@ async fn trim(journal: Journal, mark: u64) -> Journal {
     match result {
         Ok(n) => debug!(
             mark,
-            removed = n,
-            "Journal trimmed to the collector's mark."
+            committed = n,
+            "Journal acknowledged the collector's mark."
         ),
         Err(e) => error!(error = %e, mark, "Journal trim failed; will retry at the next mark."),
     }
     journal
+}
+
+/// Runs one step of journal work on the blocking pool.
+async fn blocking(journal: Journal, f: fn(&mut Journal)) -> Journal {
+    tokio::task::spawn_blocking(move || {
+        let mut journal = journal;
+        crate::service::journal_busy(true);
+        f(&mut journal);
+        crate::service::journal_busy(false);
+        journal
+    })
+    .await
+    .expect("journal step does not panic")
 }
