@@ -231,7 +231,7 @@ fn handle(state: &mut State, ev: LinkEvent, marks: &mut Marks<'_>, counters: &mu
             MarkVerdict::Trim(mark) => {
                 let _ = marks.journal.send(JournalInput::Trim(mark));
             }
-            MarkVerdict::Nothing => {}
+            MarkVerdict::Nothing | MarkVerdict::Rewind { .. } => {}
             MarkVerdict::Forged { mark, bound } => {
                 counters.last_forged_mark = Some(mark);
                 if let Some(event) = marks.forged.on_forged(mark, bound, marks.topic, now) {
