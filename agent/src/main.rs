@@ -161,6 +161,13 @@ fn journal_command(command: JournalCommand) -> anyhow::Result<()> {
                 range(summary.next_seq),
                 range(summary.reserved_seq)
             );
+            println!(
+                "retained:    {} committed events ({} bytes) at or below acked seq {}; nothing held below seq {}",
+                summary.retained_events,
+                summary.retained_bytes,
+                range(summary.acked_seq),
+                range(summary.retain_floor)
+            );
             if let (Some(old), Some(new)) =
                 (summary.oldest_wall_time_ms, summary.newest_wall_time_ms)
             {
@@ -223,6 +230,10 @@ fn status_command(config: PathBuf, socket: Option<PathBuf>, json: bool) -> anyho
         j.ahead_of_collector,
         j.oldest_unacked_age_ms
             .map_or("-".to_owned(), |ms| format!("{:.1} s ago", ms as f64 / 1000.0))
+    );
+    println!(
+        "journal retention: {} committed events kept ({} bytes), acked seq {}, nothing held below seq {}",
+        j.retained_events, j.retained_bytes, j.acked_seq, j.retain_floor
     );
     if j.shed_events + j.coalesced_events + j.refused_events > 0 {
         println!(

@@ -15,6 +15,9 @@ use crate::{metrics, service, status, supervisor, uplink};
 /// Records waiting for the journal before drivers are slowed down.
 const SINK_CAPACITY: usize = 16 * 1024;
 
+/// Resend requests waiting for the uplink before more are refused.
+const RESEND_QUEUE: usize = 8;
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
@@ -80,11 +83,15 @@ pub async fn run(
             config.agent_id.clone(),
         ))
     });
+    // The uplink serves resend requests; `resend` is the asking side for whoever needs one
+    // (HQ's replay commands).
+    let (resend, resend_rx) = uplink::resend::ResendHandle::channel(RESEND_QUEUE);
     let uplink = tokio::spawn(uplink::run(
         config.clone(),
         uplink::BrokerAccess { credentials, tls },
         reader,
         journal_tx,
+        resend_rx,
         stop_rx,
         board.clone(),
     ));
@@ -113,6 +120,7 @@ pub async fn run(
         }
     }
     service::stopping();
+    drop(resend);
     status_server.abort();
     if let Some(m) = metrics_server {
         m.abort();
