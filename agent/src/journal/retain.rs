@@ -3,7 +3,7 @@
 //!
 //! Retained events are exactly the held seqs at or below the acknowledged mark (the highest
 //! committed mark this journal has seen, persisted as a meta entry); everything above it is in
-//! the in-memory [`super::index::Index`]. Retained events cost no memory per event: they are
+//! the in-memory index (`index.rs`). Retained events cost no memory per event: they are
 //! summarised in coarse [`Chunk`]s (seq span, count, bytes, newest event time), at most
 //! [`CHUNK_EVENTS`] events each, and sled is read when seqs are needed.
 //!
