@@ -364,7 +364,7 @@ impl Journal {
                 batch.remove(k);
             }
         }
-        self.retained = Retained::default();
+        self.retained = Retained::new(self.cfg.retain_age_secs);
         let floor = mark + 1;
         batch.insert(META_ACKED, &mark.to_be_bytes());
         batch.insert(META_FLOOR, &floor.to_be_bytes());

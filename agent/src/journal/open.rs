@@ -58,7 +58,8 @@ impl Journal {
         let mut quarantined_to = None;
         let mut loss_detail = None;
         let cache = cfg.cache_bytes;
-        let opened = match open_db(&path, cache) {
+        let age = cfg.retain_age_secs;
+        let opened = match open_db(&path, cache, age) {
             Ok(o) => o,
             Err(e @ JournalError::Locked { .. }) => return Err(e),
             Err(e) => {
@@ -73,7 +74,7 @@ impl Journal {
                     dest.display()
                 ));
                 quarantined_to = Some(dest);
-                open_db(&path, cache)?
+                open_db(&path, cache, age)?
             }
         };
         let Opened {
@@ -249,9 +250,9 @@ struct Kept {
 
 /// Opens sled and validates every entry. sled may panic on some corruptions: that is caught and
 /// reported as corruption, so the caller can quarantine instead of crash-looping.
-fn open_db(path: &Path, cache_bytes: u64) -> Result<Opened, JournalError> {
+fn open_db(path: &Path, cache_bytes: u64, retain_age_secs: u64) -> Result<Opened, JournalError> {
     let p = path.to_owned();
-    match std::panic::catch_unwind(move || open_db_inner(&p, cache_bytes)) {
+    match std::panic::catch_unwind(move || open_db_inner(&p, cache_bytes, retain_age_secs)) {
         Ok(r) => r,
         Err(panic) => Err(JournalError::Corrupt {
             path: path.to_owned(),
@@ -267,7 +268,11 @@ fn open_db(path: &Path, cache_bytes: u64) -> Result<Opened, JournalError> {
     }
 }
 
-fn open_db_inner(path: &Path, cache_bytes: u64) -> Result<Opened, JournalError> {
+fn open_db_inner(
+    path: &Path,
+    cache_bytes: u64,
+    retain_age_secs: u64,
+) -> Result<Opened, JournalError> {
     let corrupt = |detail: String| JournalError::Corrupt {
         path: path.to_owned(),
         detail,
@@ -316,7 +321,7 @@ fn open_db_inner(path: &Path, cache_bytes: u64) -> Result<Opened, JournalError> 
     let acked = meta(b"acked", META_ACKED)?;
     let floor = meta(b"retain_floor", META_FLOOR)?;
     let mut index = Index::default();
-    let mut retained = Retained::default();
+    let mut retained = Retained::new(retain_age_secs);
     let mut next_seq = None;
     for item in db.iter() {
         let (k, v) = item.map_err(|e| corrupt(format!("unreadable entry: {e}")))?;

@@ -13,8 +13,12 @@
 
 use std::collections::VecDeque;
 
-/// Most events summarised by one chunk: bounds how coarse age expiry is.
+/// Most events summarised by one chunk: bounds the work of dropping one.
 pub const CHUNK_EVENTS: u64 = 4096;
+
+/// A chunk spans at most this fraction of `retain_age_secs` in event time, so in a quiet store
+/// an event outlives the age limit by at most that much (a chunk expires as a whole).
+pub const SPANS_PER_AGE: i64 = 64;
 
 /// Most retained events deleted by one enforcement step outside budget pressure, so appends are
 /// never held up for long; the rest goes in later steps.
@@ -29,6 +33,8 @@ pub struct Chunk {
     pub bytes: u64,
     /// Newest `wall_time_ms` in the chunk: the chunk expires as a whole when this is too old.
     pub newest_ms: i64,
+    /// Oldest `wall_time_ms` in the chunk (only to bound its span).
+    oldest_ms: i64,
 }
 
 /// The retained part of the journal, as aggregates.
@@ -37,19 +43,38 @@ pub struct Retained {
     chunks: VecDeque<Chunk>,
     events: u64,
     bytes: u64,
+    /// Widest span of event times in one chunk.
+    max_span_ms: i64,
 }
 
 impl Retained {
+    /// Empty, for a retention age of `age_secs`.
+    pub fn new(age_secs: u64) -> Self {
+        let age_ms = i64::try_from(age_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        Self {
+            max_span_ms: (age_ms / SPANS_PER_AGE).max(1),
+            ..Self::default()
+        }
+    }
+
     /// A committed event joins retention; seqs arrive in ascending order.
     pub fn add(&mut self, seq: u64, bytes: u32, wall_ms: i64) {
         let bytes = u64::from(bytes);
+        let span = self.max_span_ms;
         match self.chunks.back_mut() {
-            Some(c) if c.events < CHUNK_EVENTS => {
+            Some(c)
+                if c.events < CHUNK_EVENTS
+                    && c.newest_ms
+                        .max(wall_ms)
+                        .saturating_sub(c.oldest_ms.min(wall_ms))
+                        <= span =>
+            {
                 debug_assert!(seq > c.last);
                 c.last = seq;
                 c.events += 1;
                 c.bytes += bytes;
                 c.newest_ms = c.newest_ms.max(wall_ms);
+                c.oldest_ms = c.oldest_ms.min(wall_ms);
             }
             _ => self.chunks.push_back(Chunk {
                 first: seq,
@@ -57,6 +82,7 @@ impl Retained {
                 events: 1,
                 bytes,
                 newest_ms: wall_ms,
+                oldest_ms: wall_ms,
             }),
         }
         self.events += 1;
@@ -65,18 +91,26 @@ impl Retained {
 
     /// The oldest retained event `seq` (of `bytes`) was deleted.
     pub fn remove_oldest(&mut self, seq: u64, bytes: u32) {
+        // Saturating: the aggregates must never wrap, even if sled and they ever disagreed.
+        while let Some(c) = self.chunks.front() {
+            if c.last >= seq {
+                break;
+            }
+            self.events = self.events.saturating_sub(c.events);
+            self.bytes = self.bytes.saturating_sub(c.bytes);
+            self.chunks.pop_front();
+        }
         let Some(c) = self.chunks.front_mut() else {
             return;
         };
-        debug_assert!(seq >= c.first && seq <= c.last);
-        c.events -= 1;
-        c.bytes -= u64::from(bytes);
+        c.events = c.events.saturating_sub(1);
+        c.bytes = c.bytes.saturating_sub(u64::from(bytes));
         c.first = seq + 1;
-        if c.events == 0 {
+        if c.events == 0 || c.first > c.last {
             self.chunks.pop_front();
         }
-        self.events -= 1;
-        self.bytes -= u64::from(bytes);
+        self.events = self.events.saturating_sub(1);
+        self.bytes = self.bytes.saturating_sub(u64::from(bytes));
     }
 
     pub fn events(&self) -> u64 {
@@ -157,7 +191,7 @@ impl<'a> Planner<'a> {
         let expired = chunks
             .get(self.chunk)
             .is_some_and(|c| c.newest_ms < self.goal.expire_before_ms);
-        let over = self.retained.bytes() - self.freed > self.goal.max_bytes;
+        let over = self.retained.bytes().saturating_sub(self.freed) > self.goal.max_bytes;
         if !(expired || over || self.freed < self.goal.need) {
             return false;
         }
@@ -173,7 +207,7 @@ mod tests {
 
     #[test]
     fn chunks_are_coarse_and_shrink_from_the_front() {
-        let mut r = Retained::default();
+        let mut r = Retained::new(3600);
         for seq in 1..=CHUNK_EVENTS * 2 + 1 {
             r.add(seq, 10, seq as i64);
         }
@@ -196,5 +230,16 @@ mod tests {
             .take_while(|&s| p.take(s, 10))
             .count() as u64;
         assert_eq!(taken, CHUNK_EVENTS - 1, "only the expired chunk goes");
+    }
+
+    #[test]
+    fn a_chunk_spans_a_bounded_stretch_of_event_time() {
+        // 64 s of age: a chunk spans at most 1 s of event time.
+        let mut r = Retained::new(64);
+        for seq in 1..=10 {
+            r.add(seq, 10, seq as i64 * 400);
+        }
+        assert_eq!(r.chunk_count(), 4, "{:?}", r.chunks());
+        assert!(r.chunks().iter().all(|c| c.newest_ms - c.oldest_ms <= 1000));
     }
 }
