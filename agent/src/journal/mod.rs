@@ -315,37 +315,60 @@ impl Journal {
     /// off, are deleted). Not fsynced: should a crash undo it, the events are sent again and the
     /// collector drops them as duplicates. Returns how many events left the unacknowledged set.
     pub fn trim(&mut self, mark: u64) -> Result<u64, JournalError> {
-        if mark <= self.trimmed_through {
-            return Ok(0);
+        let mut total = 0;
+        loop {
+            let (n, done) = self.trim_step(mark, retain::STEP_EVENTS)?;
+            total += n;
+            if done {
+                return Ok(total);
+            }
         }
-        let removed = self.index.remove_through(mark).len() as u64;
+    }
+
+    /// One bounded step of [`Journal::trim`]: at most `max_events` events, so appends wait
+    /// little behind a mark that covers a long backlog. Returns the events committed and whether
+    /// the journal has reached `mark`.
+    pub fn trim_step(&mut self, mark: u64, max_events: usize) -> Result<(u64, bool), JournalError> {
+        if mark <= self.trimmed_through {
+            return Ok((0, true));
+        }
         let from = self.trimmed_through.saturating_add(1);
+        // Scan sled, not the index, so nothing can linger unaccounted; the values give each
+        // event's time for the age limit.
+        let mut taken: Vec<(u64, u32, i64)> = Vec::new();
+        let mut to = mark;
+        for item in self.db.range(key(from)..=key(mark)) {
+            let (k, v) = item.map_err(|e| self.sled_err(e))?;
+            if k.len() != 8 {
+                continue;
+            }
+            let seq = u64::from_be_bytes(k.as_ref().try_into().expect("8 bytes"));
+            if taken.len() >= max_events.max(1) {
+                to = seq - 1;
+                break;
+            }
+            // An event that cannot be decoded is kept as long as a fresh one.
+            let wall = Event::decode(&v[1..])
+                .map(|e| e.wall_time_ms)
+                .unwrap_or_else(|_| clock::reported_ms());
+            taken.push((seq, (v.len() + 8) as u32, wall));
+        }
+        let removed = self.index.remove_through(to).len() as u64;
         if self.cfg.retain_max_bytes() == 0 {
-            self.delete_committed(from, mark)?;
+            self.delete_committed(from, to)?;
         } else {
-            // Scan sled, not the index, so nothing can linger unaccounted; the values give each
-            // event's time for the age limit.
-            for item in self.db.range(key(from)..=key(mark)) {
-                let (k, v) = item.map_err(|e| self.sled_err(e))?;
-                if k.len() != 8 {
-                    continue;
-                }
-                let seq = u64::from_be_bytes(k.as_ref().try_into().expect("8 bytes"));
-                // An event that cannot be decoded is kept as long as a fresh one.
-                let wall = Event::decode(&v[1..])
-                    .map(|e| e.wall_time_ms)
-                    .unwrap_or_else(|_| clock::reported_ms());
-                self.retained.add(seq, (v.len() + 8) as u32, wall);
+            for (seq, bytes, wall) in taken {
+                self.retained.add(seq, bytes, wall);
             }
             self.db
-                .insert(META_ACKED, &mark.to_be_bytes())
+                .insert(META_ACKED, &to.to_be_bytes())
                 .map_err(|e| self.sled_err(e))?;
         }
-        self.trimmed_through = mark;
-        self.stats.trimmed_through.store(mark, Ordering::Relaxed);
+        self.trimmed_through = to;
+        self.stats.trimmed_through.store(to, Ordering::Relaxed);
         self.retention_step();
         self.publish_stats();
-        Ok(removed)
+        Ok((removed, to == mark))
     }
 
     /// Retention off: deletes `from..=mark` at once, with the acked mark and the floor.

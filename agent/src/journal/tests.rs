@@ -489,3 +489,19 @@ fn retained_events_cost_no_memory_per_event() {
     assert_eq!(j.retained.chunk_count(), 3);
     assert_eq!(j.index.entries(), 0);
 }
+
+#[test]
+fn a_mark_over_a_long_backlog_is_applied_in_bounded_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut j, reader, _) = open(dir.path(), cfg_retain(1 << 30, 1 << 29, 3600));
+    seqs(
+        j.append((0..10).map(|n| scan_aged(n, 0)).collect())
+            .unwrap(),
+    );
+    assert_eq!(j.trim_step(10, 4).unwrap(), (4, false));
+    assert_eq!((reader.acked(), j.entries(), j.retained().0), (4, 6, 4));
+    assert_eq!(j.trim_step(10, 4).unwrap(), (4, false));
+    assert_eq!(j.trim_step(10, 4).unwrap(), (2, true));
+    assert_eq!((reader.acked(), j.entries(), j.retained().0), (10, 0, 10));
+    assert_eq!(j.trim_step(10, 4).unwrap(), (0, true));
+}
