@@ -33,7 +33,10 @@
 //!   it); it moves the retention floor, so "which seqs are no longer held" is always exact: below
 //!   the floor, none. With `retain_max_bytes = 0` the mark deletes at once (floor = mark + 1).
 //! - Retained events cost no memory per event (chunk aggregates, see [`retain`]); each
-//!   enforcement step outside budget pressure deletes at most [`retain::STEP_EVENTS`].
+//!   enforcement step outside budget pressure deletes at most [`retain::STEP_EVENTS`], and a
+//!   mark is applied at most that many events per step, so appends never wait long.
+//! - The floor is at least the lowest held seq at open: after a quarantine, nothing issued
+//!   before the new journal is claimed to be held.
 //! - A journal that cannot be opened is moved to `{state_dir}/quarantine/` and replaced; the agent
 //!   never crash-loops on it (opening and quarantine live in `open.rs`).
 

@@ -116,6 +116,15 @@ impl Journal {
         if let Some(c) = retained.chunks().back() {
             next_seq = next_seq.max(c.last + 1);
         }
+        // Below the lowest held seq nothing is held: after a quarantine or a lost folder that
+        // is everything issued before, which a restored collector must hear is gone.
+        let lowest = retained
+            .chunks()
+            .front()
+            .map(|c| c.first)
+            .or_else(|| index_first(&index))
+            .unwrap_or(next_seq);
+        let floor = floor.max(lowest);
         Self::assemble(
             path,
             db,
@@ -216,6 +225,18 @@ fn lost_journal_event(first: u64, last: u64, detail: String) -> Event {
     };
     clock::stamp(&mut ev);
     ev
+}
+
+fn index_first(index: &Index) -> Option<u64> {
+    [
+        EventClass::Diagnostic,
+        EventClass::FootTraffic,
+        EventClass::Business,
+        EventClass::Critical,
+    ]
+    .iter()
+    .filter_map(|c| index.class(*c).front().map(|e| e.0))
+    .min()
 }
 
 fn index_last(index: &Index) -> Option<u64> {
