@@ -379,7 +379,12 @@ impl State {
         if self.published < u64::MAX {
             claim.remove_range(self.published + 1, u64::MAX);
         }
-        self.done_above = claim;
+        // What the collector said it held above its old mark goes again, unless the new mark
+        // says so too (removed below); left out, it would be tracked nowhere.
+        let withdrawn = std::mem::replace(&mut self.done_above, claim);
+        for (a, b) in withdrawn.ranges() {
+            self.requeue(a, b);
+        }
         // What was committed since goes again; what the broker acknowledged may have reached
         // the collector only before its restore: again too.
         self.requeue(mark + 1, self.mark);

@@ -515,3 +515,20 @@ fn lost_replays_of_a_rewind_are_replayed_after_the_stall_timeout() {
     let sent: Vec<_> = drain(&mut s, t).iter().map(|p| (p.from, p.to)).collect();
     assert_eq!(sent, [(13, 20)]);
 }
+
+#[test]
+fn rewind_resends_what_an_earlier_mark_said_the_collector_held() {
+    let t = Instant::now();
+    let mut s = State::new(cfg(), Some(1), 20, t).acked(0);
+    s.on_connected();
+    let (a, _) = send(&mut s, 10);
+    s.on_puback(a, t);
+    // The collector holds 1..=5 and 15..=20; 11..=20 were never sent.
+    assert_eq!(s.on_mark(5, &[(15, 20)], t), MarkVerdict::Trim(5));
+    // Restored to 3 without them: 15..=20 must go out again, not be forgotten.
+    assert!(matches!(s.on_mark(3, &[], t), MarkVerdict::Rewind { .. }));
+    s.audit().unwrap();
+    let mut sent: Vec<_> = drain(&mut s, t).iter().map(|p| (p.from, p.to)).collect();
+    sent.sort_unstable();
+    assert_eq!(sent, [(4, 5), (6, 20)]);
+}
