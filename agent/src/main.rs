@@ -252,6 +252,12 @@ fn status_command(config: PathBuf, socket: Option<PathBuf>, json: bool) -> anyho
         u.reconnects,
         u.rewinds
     );
+    if u.restores + u.to_replay + u.resend_requests > 0 {
+        println!(
+            "uplink: collector restored {} times (mark went back), {} seqs waiting to be resent, {} resend requests ({} refused)",
+            u.restores, u.to_replay, u.resend_requests, u.resend_refused
+        );
+    }
     if u.forged_marks > 0 {
         println!(
             "uplink: {} FORGED commit marks ignored (last {}): someone else publishes on this agent's ack topic",
