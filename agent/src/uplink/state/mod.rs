@@ -406,21 +406,26 @@ impl State {
     }
 
     /// Takes every seq below `floor` out of what is queued (to send and to replay) and returns
-    /// them: the journal no longer holds them (the retention floor), so they can only be
-    /// reported as lost. Cheap when there are none (the usual case).
+    /// those above the collector's mark: the journal no longer holds them (the retention
+    /// floor), so they can only be reported as lost. Those at or below the mark (a resend
+    /// request's replays) are simply dropped: the collector has them. Cheap when there are none
+    /// (the usual case).
     pub fn take_unheld(&mut self, floor: u64) -> SeqSet {
         let mut out = SeqSet::new();
         if floor <= 1 {
             return out;
         }
+        let claimed = self.claimed;
         for set in [&mut self.todo, &mut self.replay] {
             while let Some((a, b)) = set.first_range() {
                 if a >= floor {
                     break;
                 }
                 let b = b.min(floor - 1);
-                out.insert_range(a, b);
                 set.remove_range(a, b);
+                if b > claimed {
+                    out.insert_range(a.max(claimed + 1), b);
+                }
             }
         }
         out

@@ -532,3 +532,14 @@ fn rewind_resends_what_an_earlier_mark_said_the_collector_held() {
     sent.sort_unstable();
     assert_eq!(sent, [(4, 5), (6, 20)]);
 }
+
+#[test]
+fn replays_the_collector_has_that_left_retention_are_dropped_not_reported() {
+    let t = Instant::now();
+    let mut s = committed_through_20(t);
+    s.queue_resend(&SeqSet::from_ranges([(3, 8)]));
+    // Retention dropped 1..=5 meanwhile: 3..=5 go unsent, and HQ has them: no loss to report.
+    assert!(s.take_unheld(6).is_empty());
+    let sent: Vec<_> = drain(&mut s, t).iter().map(|p| (p.from, p.to)).collect();
+    assert_eq!(sent, [(6, 8)]);
+}
