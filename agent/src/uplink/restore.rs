@@ -37,15 +37,12 @@ pub fn on_rewind(
     // Counting what is replayed reads the journal's keys: off the uplink's task.
     let reader = reader.clone();
     let requeued_above = state.todo_len();
+    let replay = state.replay_ranges(to.saturating_add(1), from);
     tokio::task::spawn_blocking(move || {
-        let resent = if to < from {
-            reader
-                .held(to + 1, from, u64::MAX)
-                .map(|s| s.len())
-                .unwrap_or(0)
-        } else {
-            0
-        };
+        let resent: u64 = replay
+            .into_iter()
+            .map(|(a, b)| reader.held(a, b, u64::MAX).map_or(0, |s| s.len()))
+            .sum();
         warn!(
             from,
             to,

@@ -233,6 +233,15 @@ impl State {
         self.replay.len()
     }
 
+    /// The ranges queued for replay within `from..=to`.
+    pub fn replay_ranges(&self, from: u64, to: u64) -> Vec<(u64, u64)> {
+        self.replay
+            .ranges()
+            .filter(|&(a, b)| b >= from && a <= to)
+            .map(|(a, b)| (a.max(from), b.min(to)))
+            .collect()
+    }
+
     /// The highest mark seen that is still believed (lower after a rewind).
     pub fn claimed(&self) -> u64 {
         self.claimed
