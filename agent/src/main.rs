@@ -161,6 +161,13 @@ fn journal_command(command: JournalCommand) -> anyhow::Result<()> {
                 range(summary.next_seq),
                 range(summary.reserved_seq)
             );
+            println!(
+                "retained:    {} committed events ({} bytes) at or below acked seq {}; nothing held below seq {}",
+                summary.retained_events,
+                summary.retained_bytes,
+                range(summary.acked_seq),
+                range(summary.retain_floor)
+            );
             if let (Some(old), Some(new)) =
                 (summary.oldest_wall_time_ms, summary.newest_wall_time_ms)
             {
@@ -224,6 +231,10 @@ fn status_command(config: PathBuf, socket: Option<PathBuf>, json: bool) -> anyho
         j.oldest_unacked_age_ms
             .map_or("-".to_owned(), |ms| format!("{:.1} s ago", ms as f64 / 1000.0))
     );
+    println!(
+        "journal retention: {} committed events kept ({} bytes), acked seq {}, nothing held below seq {}",
+        j.retained_events, j.retained_bytes, j.acked_seq, j.retain_floor
+    );
     if j.shed_events + j.coalesced_events + j.refused_events > 0 {
         println!(
             "journal budget: {} shed, {} coalesced, {} refused",
@@ -241,6 +252,12 @@ fn status_command(config: PathBuf, socket: Option<PathBuf>, json: bool) -> anyho
         u.reconnects,
         u.rewinds
     );
+    if u.restores + u.to_replay + u.resend_requests > 0 {
+        println!(
+            "uplink: collector restored {} times (mark went back), {} seqs waiting to be resent, {} resend requests ({} refused)",
+            u.restores, u.to_replay, u.resend_requests, u.resend_refused
+        );
+    }
     if u.forged_marks > 0 {
         println!(
             "uplink: {} FORGED commit marks ignored (last {}): someone else publishes on this agent's ack topic",

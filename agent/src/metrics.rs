@@ -47,14 +47,32 @@ pub fn render(s: &Snapshot, reader: &JournalReader) -> String {
     metric(
         "store_agent_journal_bytes",
         "gauge",
-        "Logical bytes held by the journal.",
+        "Logical bytes of events the collector has not committed.",
         &one(j.bytes_held as f64),
     );
     metric(
         "store_agent_journal_events",
         "gauge",
-        "Events held by the journal.",
+        "Events held by the journal that the collector has not committed.",
         &one(j.events_held as f64),
+    );
+    metric(
+        "store_agent_journal_retained_events",
+        "gauge",
+        "Committed events kept for refilling a restored collector.",
+        &one(j.retained_events as f64),
+    );
+    metric(
+        "store_agent_journal_retained_bytes",
+        "gauge",
+        "Logical bytes of retained events (counted in the byte budget too).",
+        &one(j.retained_bytes as f64),
+    );
+    metric(
+        "store_agent_journal_retain_floor_seq",
+        "gauge",
+        "Every seq below it is no longer held by the journal.",
+        &one(j.retain_floor as f64),
     );
     metric(
         "store_agent_journal_head_seq",
@@ -90,6 +108,30 @@ pub fn render(s: &Snapshot, reader: &JournalReader) -> String {
         "gauge",
         "The collector's committed mark.",
         &one(u.committed_seq as f64),
+    );
+    metric(
+        "store_agent_collector_restores_total",
+        "counter",
+        "Commit marks that went back (a collector restored from a backup), each counted once.",
+        &one(u.restores as f64),
+    );
+    metric(
+        "store_agent_replay_queued_seqs",
+        "gauge",
+        "Seqs queued to be sent again at or below the committed mark.",
+        &one(u.to_replay as f64),
+    );
+    metric(
+        "store_agent_resend_requests_total",
+        "counter",
+        "Resend requests served, by outcome.",
+        &[
+            (
+                "{outcome=\"queued\"}".to_owned(),
+                u.resend_requests.saturating_sub(u.resend_refused) as f64,
+            ),
+            ("{outcome=\"refused\"}".to_owned(), u.resend_refused as f64),
+        ],
     );
     metric(
         "store_agent_broker_connected",

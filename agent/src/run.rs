@@ -16,6 +16,9 @@ use crate::{metrics, service, status, supervisor, uplink};
 /// Records waiting for the journal before drivers are slowed down.
 const SINK_CAPACITY: usize = 16 * 1024;
 
+/// Resend requests waiting for the uplink before more are refused.
+const RESEND_QUEUE: usize = 8;
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
@@ -83,18 +86,23 @@ pub async fn run(
             config.agent_id.clone(),
         ))
     });
+    // The uplink serves resend requests; `resend` is the asking side for whoever needs one
+    // (HQ's replay commands).
+    let (resend, resend_rx) = uplink::resend::ResendHandle::channel(RESEND_QUEUE);
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(1);
     let (route, commands) = start_commands(
         &config,
         config_path.is_some().then_some(reload_tx),
         board.clone(),
         reader.clone(),
+        resend.clone(),
     )?;
     let uplink = tokio::spawn(uplink::run(
         config.clone(),
         uplink::BrokerAccess { credentials, tls },
         reader,
         journal_tx,
+        resend_rx,
         stop_rx,
         board.clone(),
         Some(route),
@@ -133,6 +141,7 @@ pub async fn run(
     }
     service::stopping();
     commands.abort();
+    drop(resend);
     status_server.abort();
     if let Some(m) = metrics_server {
         m.abort();
@@ -178,11 +187,9 @@ fn start_commands(
     reload: Option<mpsc::Sender<ReloadRequest>>,
     board: Arc<status::Board>,
     reader: crate::journal::JournalReader,
+    resend: uplink::resend::ResendHandle,
 ) -> Result<(command::CommandRoute, tokio::task::JoinHandle<()>), RunError> {
     let done = command::done::DoneStore::open(&config.state_dir, store_runtime::clock::now_ms())?;
-    // The uplink serves resend requests once it takes this receiver; until then a replay is
-    // answered "the uplink has stopped".
-    let (resend, _requests) = uplink::resend::ResendHandle::channel(8);
     let (store_id, agent_id) = (config.store_id.clone(), config.agent_id.clone());
     let status_board = board.clone();
     let parts = command::Parts {

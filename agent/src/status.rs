@@ -31,6 +31,17 @@ pub struct UplinkStatus {
     pub last_puback_wall_ms: Option<i64>,
     pub reconnects: u64,
     pub rewinds: u64,
+    /// Commit marks that went back (a collector restored from a backup), each counted once.
+    #[serde(default)]
+    pub restores: u64,
+    /// Seqs queued to be sent again at or below the mark (restores and resend requests).
+    #[serde(default)]
+    pub to_replay: u64,
+    /// Resend requests received, and those refused because too much waited already.
+    #[serde(default)]
+    pub resend_requests: u64,
+    #[serde(default)]
+    pub resend_refused: u64,
     /// Commit marks ignored because they claimed seqs this agent never published: someone else
     /// publishes on its `.../ack` topic (every message counts, repeats included).
     #[serde(default)]
@@ -79,6 +90,7 @@ pub struct Snapshot {
 pub struct JournalStatus {
     /// Highest durable seq.
     pub head_seq: u64,
+    /// Events not yet committed by the collector, and their bytes.
     pub events_held: u64,
     pub bytes_held: u64,
     /// How far the journal runs ahead of the collector's committed mark.
@@ -88,6 +100,18 @@ pub struct JournalStatus {
     pub shed_events: u64,
     pub coalesced_events: u64,
     pub refused_events: u64,
+    /// Committed events kept for refilling a restored collector, and their bytes (counted in
+    /// the byte budget too).
+    #[serde(default)]
+    pub retained_events: u64,
+    #[serde(default)]
+    pub retained_bytes: u64,
+    /// Every seq below it is no longer held.
+    #[serde(default)]
+    pub retain_floor: u64,
+    /// The highest committed mark the journal has seen.
+    #[serde(default)]
+    pub acked_seq: u64,
 }
 
 /// Shared by the uplink, the supervisor and the status server.
@@ -117,7 +141,7 @@ impl Board {
         let stats = reader.stats();
         let head = stats.head.load(Ordering::Relaxed);
         let oldest_unacked_age_ms = reader
-            .first_seq()
+            .first_unacked()
             .and_then(|seq| reader.get(seq))
             .map(|e| store_drivers::clock::wall_ms() - e.wall_time_ms);
         Snapshot {
@@ -134,6 +158,10 @@ impl Board {
                 shed_events: stats.shed_events.load(Ordering::Relaxed),
                 coalesced_events: stats.coalesced_events.load(Ordering::Relaxed),
                 refused_events: stats.rejected_events.load(Ordering::Relaxed),
+                retained_events: stats.retained_events.load(Ordering::Relaxed),
+                retained_bytes: stats.retained_bytes.load(Ordering::Relaxed),
+                retain_floor: stats.retain_floor.load(Ordering::Relaxed),
+                acked_seq: stats.trimmed_through.load(Ordering::Relaxed),
             },
             uplink,
             drivers: self.drivers.lock().expect("status lock").clone(),

@@ -1,7 +1,8 @@
 //! A forged retained commit mark against the real uplink, journal and a real Mosquitto (skipped
 //! when `/usr/sbin/mosquitto` is missing): events above what the agent published are neither
 //! trimmed nor held back, a forged `u64::MAX` does not stop later genuine marks, and HQ hears of
-//! the forgery through a TAMPERED device status. And a retained message as large as the broker
+//! the forgery through a TAMPERED device status. (Retention is off here, so a mark deletes what
+//! it covers and "trimmed" is visible as the journal's first held seq.) And a retained message as large as the broker
 //! allows, on a topic the agent subscribes to, does not put it into a reconnect loop.
 
 use std::net::{TcpListener, TcpStream};
@@ -85,11 +86,13 @@ impl Agent {
         ));
         let (stop_tx, stop_rx) = watch::channel(false);
         let board = Arc::new(Board::default());
+        let (_resend, resend_rx) = store_agent::uplink::resend::ResendHandle::channel(1);
         let uplink = tokio::spawn(store_agent::uplink::run(
             config,
             store_agent::uplink::BrokerAccess::default(),
             reader.clone(),
             journal_tx,
+            resend_rx,
             stop_rx,
             board.clone(),
             None,
@@ -228,7 +231,8 @@ async fn forged_marks_neither_trim_nor_hold_back_events() {
     let config = AgentConfig::parse(
         &format!(
             "store_id = \"s1\"\nagent_id = \"a1\"\nstate_dir = {:?}\n[mqtt]\nport = {port}\n\
-             keep_alive_secs = 5\n[uplink]\nlinger_ms = 0\nreconnect_min_ms = 50\nreconnect_max_ms = 200\n",
+             keep_alive_secs = 5\n[uplink]\nlinger_ms = 0\nreconnect_min_ms = 50\nreconnect_max_ms = 200\n\
+             [journal]\nretain_max_bytes = 0\n",
             dir.path().join("state")
         ),
         "test.toml",
@@ -331,7 +335,8 @@ async fn a_retained_status_as_large_as_the_broker_allows_does_not_loop_the_agent
     let config = AgentConfig::parse(
         &format!(
             "store_id = \"s1\"\nagent_id = \"a1\"\nstate_dir = {:?}\n[mqtt]\nport = {port}\n\
-             keep_alive_secs = 5\n[uplink]\nlinger_ms = 0\nreconnect_min_ms = 50\nreconnect_max_ms = 200\n",
+             keep_alive_secs = 5\n[uplink]\nlinger_ms = 0\nreconnect_min_ms = 50\nreconnect_max_ms = 200\n\
+             [journal]\nretain_max_bytes = 0\n",
             dir.path().join("state")
         ),
         "test.toml",

@@ -18,7 +18,12 @@ fn agent(args: &[&str]) -> std::process::Output {
 fn stats_and_dump_show_what_is_held() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let (mut j, _r, _) = Journal::open(dir.path(), JournalConfig::default()).unwrap();
+        // Retention off: the mark deletes (retention is shown by the next test).
+        let cfg = JournalConfig {
+            retain_max_bytes: Some(0),
+            ..JournalConfig::default()
+        };
+        let (mut j, _r, _) = Journal::open(dir.path(), cfg).unwrap();
         let scans = (0..5)
             .map(|i| Event {
                 device_id: "scanner-1".into(),
@@ -52,6 +57,40 @@ fn stats_and_dump_show_what_is_held() {
     assert_eq!(lines[0]["seq"], 4);
     assert_eq!(lines[0]["kind"], "scan");
     assert!(lines[0]["body"].as_str().unwrap().contains("code-3"));
+}
+
+#[test]
+fn stats_show_retained_events_and_the_floor() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut j, _r, _) = Journal::open(dir.path(), JournalConfig::default()).unwrap();
+        let scans = (0..5)
+            .map(|i| {
+                let mut e = Event {
+                    device_id: "scanner-1".into(),
+                    body: Some(Body::Scan(Scan {
+                        data: format!("code-{i}"),
+                        ..Default::default()
+                    })),
+                    ..Default::default()
+                };
+                store_drivers::clock::stamp(&mut e);
+                e
+            })
+            .collect();
+        j.append(scans).unwrap();
+        j.trim(2).unwrap();
+    }
+    let state = dir.path().to_str().unwrap();
+    let out = agent(&["journal", "stats", "--state-dir", state, "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(stats["events"], 5, "committed events stay, retained");
+    assert_eq!(stats["retained_events"], 2);
+    assert_eq!(stats["acked_seq"], 2);
+    let out = agent(&["journal", "stats", "--state-dir", state]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("retained:    2 committed events"), "{text}");
 }
 
 #[test]

@@ -140,8 +140,14 @@ pub fn run(data: &[u8]) {
                                 assert_eq!((mark, b), (committed, bound));
                                 assert!(committed > bound, "a plausible mark called forged");
                             }
+                            MarkVerdict::Rewind { from, to } => {
+                                assert_eq!(to, committed);
+                                assert!(to < from && from == claimed, "rewind {from} -> {to}");
+                            }
                         }
-                        if committed <= bound && committed >= claimed {
+                        // Every plausible mark is taken (a lower one as a rewind, which
+                        // replays what is below the applied mark and keeps it).
+                        if committed <= bound {
                             // What the state may leave unsent: held above the mark, published
                             // here, and (only) as long as the collector keeps saying so.
                             claimed = committed;

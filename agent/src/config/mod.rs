@@ -167,6 +167,16 @@ impl AgentConfig {
                 return Err(invalid(key, "must be greater than 0".to_owned()));
             }
         }
+        let retain = self.journal.retain_max_bytes();
+        if retain > 0 && retain >= self.journal.max_bytes {
+            return Err(invalid(
+                "journal.retain_max_bytes",
+                format!(
+                    "{retain} must be below journal.max_bytes ({}), which counts retained events too (0 disables retention)",
+                    self.journal.max_bytes
+                ),
+            ));
+        }
         if self.uplink.max_inflight > 1000 {
             return Err(invalid(
                 "uplink.max_inflight",

@@ -175,4 +175,19 @@ fn semantic_errors_name_the_key() {
         .unwrap_err()
         .to_string();
     assert!(e.starts_with("agent.toml:5: uplink.max_inflight:"), "{e}");
+    let text = format!("{MINIMAL}[journal]\nmax_bytes = 1000\nretain_max_bytes = 1000\n");
+    let e = AgentConfig::parse(&text, "agent.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("agent.toml:6: journal.retain_max_bytes:"),
+        "{e}"
+    );
+    // Unset, it follows a small budget instead of refusing it; 0 turns retention off.
+    let text = format!("{MINIMAL}[journal]\nmax_bytes = 1000\n");
+    let c = AgentConfig::parse(&text, "agent.toml").unwrap();
+    assert_eq!(c.journal.retain_max_bytes(), 500);
+    let text = format!("{MINIMAL}[journal]\nmax_bytes = 1000\nretain_max_bytes = 0\n");
+    let c = AgentConfig::parse(&text, "agent.toml").unwrap();
+    assert_eq!(c.journal.retain_max_bytes(), 0);
 }

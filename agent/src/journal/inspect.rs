@@ -10,7 +10,7 @@ use prost::Message;
 use store_proto::{kind_name, Event, EventClass};
 
 use super::seqfile::{Reservation, SeqFile};
-use super::{key, META_NEXT_SEQ};
+use super::{key, META_ACKED, META_FLOOR, META_NEXT_SEQ};
 
 /// Why a journal could not be inspected.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +40,13 @@ pub struct Summary {
     /// The seq reservation file, if present and readable.
     pub reserved_seq: Option<u64>,
     pub undecodable: u64,
+    /// The highest committed mark the journal has seen; events at or below it are retained.
+    pub acked_seq: Option<u64>,
+    /// Every seq below it is no longer held.
+    pub retain_floor: Option<u64>,
+    /// Events at or below the acked mark (kept for a restored collector), and their bytes.
+    pub retained_events: u64,
+    pub retained_bytes: u64,
 }
 
 /// An opened journal for reading.
@@ -72,6 +79,12 @@ impl Inspector {
             path: self.path.clone(),
             ..Default::default()
         };
+        let meta = |key: &[u8]| -> Option<u64> {
+            let v = self.db.get(key).ok()??;
+            v.as_ref().try_into().ok().map(u64::from_be_bytes)
+        };
+        s.acked_seq = meta(META_ACKED);
+        s.retain_floor = meta(META_FLOOR);
         for item in self.db.iter() {
             let (k, v) = item.map_err(|e| self.corrupt(format!("unreadable entry: {e}")))?;
             if k.as_ref() == META_NEXT_SEQ {
@@ -85,6 +98,10 @@ impl Inspector {
             s.events += 1;
             let size = (k.len() + v.len()) as u64;
             s.bytes += size;
+            if s.acked_seq.is_some_and(|a| seq <= a) {
+                s.retained_events += 1;
+                s.retained_bytes += size;
+            }
             s.first_seq = Some(s.first_seq.map_or(seq, |f| f.min(seq)));
             s.last_seq = Some(s.last_seq.map_or(seq, |l| l.max(seq)));
             let kind = match v.first().and_then(|t| EventClass::from_tag(*t)) {

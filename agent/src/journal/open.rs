@@ -22,10 +22,14 @@ use store_proto::{Body, Event, EventClass};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
+use prost::Message;
+
 use super::index::Index;
+use super::retain::Retained;
 use super::seqfile::{Reservation, SeqFile};
 use super::{
-    Journal, JournalError, JournalReader, JournalStats, OpenReport, AGENT_DEVICE_ID, META_NEXT_SEQ,
+    Journal, JournalError, JournalReader, JournalStats, OpenReport, AGENT_DEVICE_ID, META_ACKED,
+    META_FLOOR, META_NEXT_SEQ,
 };
 use crate::config::JournalConfig;
 
@@ -54,7 +58,8 @@ impl Journal {
         let mut quarantined_to = None;
         let mut loss_detail = None;
         let cache = cfg.cache_bytes;
-        let opened = match open_db(&path, cache) {
+        let age = cfg.retain_age_secs;
+        let opened = match open_db(&path, cache, age) {
             Ok(o) => o,
             Err(e @ JournalError::Locked { .. }) => return Err(e),
             Err(e) => {
@@ -69,13 +74,16 @@ impl Journal {
                     dest.display()
                 ));
                 quarantined_to = Some(dest);
-                open_db(&path, cache)?
+                open_db(&path, cache, age)?
             }
         };
         let Opened {
             db,
             data_file,
             index,
+            retained,
+            acked: journal_acked,
+            floor,
             next_seq: stored_next,
         } = opened;
         let Reservation { reserved, acked } = seqfile.get();
@@ -104,11 +112,29 @@ impl Journal {
         if let Some(last) = index_last(&index) {
             next_seq = next_seq.max(last + 1);
         }
+        // Retained seqs are issued too (a journal of only retained events has an empty index).
+        if let Some(c) = retained.chunks().back() {
+            next_seq = next_seq.max(c.last + 1);
+        }
+        // Below the lowest held seq nothing is held: after a quarantine or a lost folder that
+        // is everything issued before, which a restored collector must hear is gone.
+        let lowest = retained
+            .chunks()
+            .front()
+            .map(|c| c.first)
+            .or_else(|| index_first(&index))
+            .unwrap_or(next_seq);
+        let floor = floor.max(lowest);
         Self::assemble(
             path,
             db,
             data_file,
-            index,
+            Kept {
+                index,
+                retained,
+                acked: journal_acked,
+                floor,
+            },
             next_seq,
             seqfile,
             cfg,
@@ -122,21 +148,28 @@ impl Journal {
         path: PathBuf,
         db: sled::Db,
         data_file: File,
-        index: Index,
+        kept: Kept,
         next_seq: u64,
         seqfile: SeqFile,
         cfg: JournalConfig,
         internal: Vec<Event>,
         quarantined_to: Option<PathBuf>,
     ) -> Result<(Journal, JournalReader, OpenReport), JournalError> {
+        let Kept {
+            index,
+            retained,
+            acked,
+            floor,
+        } = kept;
         let head = next_seq - 1;
         let (head_tx, head_rx) = watch::channel(head);
         let stats = Arc::new(JournalStats::default());
         stats.head.store(head, Ordering::Relaxed);
+        stats.trimmed_through.store(acked, Ordering::Relaxed);
         let report = OpenReport {
             quarantined_to,
             next_seq,
-            held: index.entries(),
+            held: index.entries() + retained.events(),
         };
         let journal = Journal {
             path,
@@ -146,7 +179,9 @@ impl Journal {
             next_seq,
             seqfile,
             cfg,
-            trimmed_through: 0,
+            trimmed_through: acked,
+            retained,
+            floor,
             head_tx,
             stats: stats.clone(),
             internal,
@@ -156,6 +191,10 @@ impl Journal {
             next_seq,
             held = report.held,
             bytes = journal.index.bytes(),
+            retained = journal.retained.events(),
+            retained_bytes = journal.retained.bytes(),
+            acked,
+            retain_floor = floor,
             "Journal open."
         );
         let reader = JournalReader {
@@ -188,6 +227,18 @@ fn lost_journal_event(first: u64, last: u64, detail: String) -> Event {
     ev
 }
 
+fn index_first(index: &Index) -> Option<u64> {
+    [
+        EventClass::Diagnostic,
+        EventClass::FootTraffic,
+        EventClass::Business,
+        EventClass::Critical,
+    ]
+    .iter()
+    .filter_map(|c| index.class(*c).front().map(|e| e.0))
+    .min()
+}
+
 fn index_last(index: &Index) -> Option<u64> {
     [
         EventClass::Diagnostic,
@@ -204,14 +255,25 @@ struct Opened {
     db: sled::Db,
     data_file: File,
     index: Index,
+    retained: Retained,
+    acked: u64,
+    floor: u64,
     next_seq: Option<u64>,
+}
+
+/// What the journal holds, split at the acked mark.
+struct Kept {
+    index: Index,
+    retained: Retained,
+    acked: u64,
+    floor: u64,
 }
 
 /// Opens sled and validates every entry. sled may panic on some corruptions: that is caught and
 /// reported as corruption, so the caller can quarantine instead of crash-looping.
-fn open_db(path: &Path, cache_bytes: u64) -> Result<Opened, JournalError> {
+fn open_db(path: &Path, cache_bytes: u64, retain_age_secs: u64) -> Result<Opened, JournalError> {
     let p = path.to_owned();
-    match std::panic::catch_unwind(move || open_db_inner(&p, cache_bytes)) {
+    match std::panic::catch_unwind(move || open_db_inner(&p, cache_bytes, retain_age_secs)) {
         Ok(r) => r,
         Err(panic) => Err(JournalError::Corrupt {
             path: path.to_owned(),
@@ -227,7 +289,11 @@ fn open_db(path: &Path, cache_bytes: u64) -> Result<Opened, JournalError> {
     }
 }
 
-fn open_db_inner(path: &Path, cache_bytes: u64) -> Result<Opened, JournalError> {
+fn open_db_inner(
+    path: &Path,
+    cache_bytes: u64,
+    retain_age_secs: u64,
+) -> Result<Opened, JournalError> {
     let corrupt = |detail: String| JournalError::Corrupt {
         path: path.to_owned(),
         detail,
@@ -259,7 +325,24 @@ fn open_db_inner(path: &Path, cache_bytes: u64) -> Result<Opened, JournalError> 
         path: data_path.clone(),
         source,
     })?;
+    let meta = |name: &[u8], key: &[u8]| -> Result<u64, JournalError> {
+        match db.get(key) {
+            Ok(Some(v)) => <[u8; 8]>::try_from(v.as_ref())
+                .map(u64::from_be_bytes)
+                .map_err(|_| {
+                    corrupt(format!(
+                        "meta {} is not 8 bytes",
+                        String::from_utf8_lossy(name)
+                    ))
+                }),
+            Ok(None) => Ok(0),
+            Err(e) => Err(corrupt(format!("unreadable meta entry: {e}"))),
+        }
+    };
+    let acked = meta(b"acked", META_ACKED)?;
+    let floor = meta(b"retain_floor", META_FLOOR)?;
     let mut index = Index::default();
+    let mut retained = Retained::new(retain_age_secs);
     let mut next_seq = None;
     for item in db.iter() {
         let (k, v) = item.map_err(|e| corrupt(format!("unreadable entry: {e}")))?;
@@ -269,7 +352,17 @@ fn open_db_inner(path: &Path, cache_bytes: u64) -> Result<Opened, JournalError> 
                 .first()
                 .and_then(|t| EventClass::from_tag(*t))
                 .ok_or_else(|| corrupt(format!("entry {seq} has no valid class tag")))?;
-            index.push(seq, class, (v.len() + 8) as u32);
+            if seq <= acked {
+                // Retained: only its time is needed, for the age limit.
+                let wall = store_proto::Event::decode(&v[1..])
+                    .map(|e| e.wall_time_ms)
+                    .unwrap_or_else(|_| clock::reported_ms());
+                retained.add(seq, (v.len() + 8) as u32, wall);
+            } else {
+                index.push(seq, class, (v.len() + 8) as u32);
+            }
+        } else if k.as_ref() == META_ACKED || k.as_ref() == META_FLOOR {
+            // Read above.
         } else if k.as_ref() == META_NEXT_SEQ {
             let bytes: [u8; 8] = v
                 .as_ref()
@@ -284,6 +377,9 @@ fn open_db_inner(path: &Path, cache_bytes: u64) -> Result<Opened, JournalError> 
         db,
         data_file,
         index,
+        retained,
+        acked,
+        floor,
         next_seq,
     })
 }

@@ -7,6 +7,17 @@ fn cfg(max_bytes: u64) -> JournalConfig {
         group_max_events: 4096,
         cache_bytes: 8 << 20,
         seq_reserve: 1000,
+        // Most tests here are about the unacknowledged part: retention off, the old behaviour.
+        retain_max_bytes: Some(0),
+        ..JournalConfig::default()
+    }
+}
+
+fn cfg_retain(max_bytes: u64, retain_max_bytes: u64, retain_age_secs: u64) -> JournalConfig {
+    JournalConfig {
+        retain_max_bytes: Some(retain_max_bytes),
+        retain_age_secs,
+        ..cfg(max_bytes)
     }
 }
 
@@ -275,6 +286,9 @@ fn corrupt_journal_is_quarantined_and_seq_continues() {
     assert!(q.starts_with(dir.path().join("quarantine")) && q.exists());
     // Seqs up to 100 were issued and up to 1100 reserved: numbering continues above them.
     assert!(report.next_seq > 100, "next_seq {}", report.next_seq);
+    // Nothing below the new journal's first seq is held: a restored collector asking for
+    // those seqs hears they are gone.
+    assert_eq!(reader.retain_floor(), report.next_seq);
     let out = seqs(j.append(vec![scan(7)]).unwrap());
     // The DataLoss event comes first, then the new event.
     assert_eq!(out, [report.next_seq + 1]);
@@ -327,4 +341,170 @@ fn a_journal_in_use_is_refused_not_quarantined() {
         "a journal in use must never be moved aside"
     );
     assert_eq!(j.entries(), 3);
+}
+
+/// A scan stamped `age_ms` ago (retention ages events by their own time).
+fn scan_aged(n: u32, age_ms: i64) -> Event {
+    let mut e = scan(n);
+    e.wall_time_ms = clock::reported_ms() - age_ms;
+    e
+}
+
+/// Bytes one `scan_aged` event takes in the journal.
+fn scan_bytes(j: &mut Journal, reader: &JournalReader) -> u64 {
+    let before = j.bytes();
+    let seq = seqs(j.append(vec![scan_aged(0, 0)]).unwrap())[0];
+    let size = j.bytes() - before;
+    assert!(reader.get(seq).is_some());
+    size
+}
+
+fn held_seqs(reader: &JournalReader) -> Vec<u64> {
+    held(reader).iter().map(|e| e.seq).collect()
+}
+
+#[test]
+fn committed_events_are_retained_not_deleted_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut j, reader, _) = open(dir.path(), cfg_retain(1 << 30, 1 << 20, 3600));
+        seqs(
+            j.append((0..10).map(|n| scan_aged(n, 0)).collect())
+                .unwrap(),
+        );
+        assert_eq!(j.trim(6).unwrap(), 6);
+        assert_eq!(held_seqs(&reader).len(), 10, "the mark deletes nothing");
+        assert_eq!((j.entries(), j.retained().0), (4, 6));
+        assert_eq!(reader.first_unacked(), Some(7));
+        assert_eq!((reader.acked(), reader.retain_floor()), (6, 1));
+        let s = reader.stats();
+        assert_eq!(s.retained_events.load(Ordering::Relaxed), 6);
+        assert!(s.retained_bytes.load(Ordering::Relaxed) > 0);
+    }
+    let (j, reader, report) = open(dir.path(), cfg_retain(1 << 30, 1 << 20, 3600));
+    assert_eq!(report.held, 10);
+    assert_eq!((j.entries(), j.retained().0, j.acked()), (4, 6, 6));
+    assert_eq!(reader.first_unacked(), Some(7));
+    assert_eq!(reader.acked(), 6);
+}
+
+#[test]
+fn retention_drops_by_age_and_moves_the_floor_persistently() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut j, reader, _) = open(dir.path(), cfg_retain(1 << 30, 1 << 20, 3600));
+        // Seqs 1..=5 are two hours old, 6..=8 fresh.
+        let mut events: Vec<Event> = (0..5).map(|n| scan_aged(n, 7_200_000)).collect();
+        events.extend((5..8).map(|n| scan_aged(n, 0)));
+        seqs(j.append(events).unwrap());
+        // One chunk would expire only as a whole: commit the old ones first, alone.
+        j.trim(5).unwrap();
+        assert_eq!(held_seqs(&reader), [6, 7, 8], "expired on commit");
+        assert_eq!(j.retain_floor(), 6);
+        j.trim(8).unwrap();
+        assert_eq!(held_seqs(&reader), [6, 7, 8], "fresh ones stay");
+        assert_eq!(reader.retain_floor(), 6);
+    }
+    let (j, reader, _) = open(dir.path(), cfg_retain(1 << 30, 1 << 20, 3600));
+    assert_eq!((j.retain_floor(), reader.retain_floor()), (6, 6));
+    assert_eq!(j.retained().0, 3);
+}
+
+#[test]
+fn retention_drops_oldest_over_its_byte_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut j, reader, _) = open(dir.path(), cfg_retain(1 << 30, 1 << 20, 3600));
+    let size = scan_bytes(&mut j, &reader);
+    drop(j);
+    drop(reader);
+    let dir = tempfile::tempdir().unwrap();
+    // Room for three retained events.
+    let (mut j, reader, _) = open(dir.path(), cfg_retain(1 << 30, 3 * size, 3600));
+    seqs(
+        j.append((0..10).map(|n| scan_aged(n, 0)).collect())
+            .unwrap(),
+    );
+    j.trim(8).unwrap();
+    assert_eq!(held_seqs(&reader), [6, 7, 8, 9, 10]);
+    assert_eq!(j.retained(), (3, 3 * size));
+    assert_eq!(reader.retain_floor(), 6);
+    // Which requested seqs are gone is exact: everything below the floor.
+    assert_eq!(
+        reader
+            .held(1, 10, 100)
+            .unwrap()
+            .ranges()
+            .collect::<Vec<_>>(),
+        [(6, 10)]
+    );
+}
+
+#[test]
+fn budget_pressure_sheds_retained_first_without_data_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut j, reader, _) = open(dir.path(), cfg_retain(1 << 30, 1 << 20, 3600));
+    let size = scan_bytes(&mut j, &reader);
+    drop(j);
+    drop(reader);
+    let dir = tempfile::tempdir().unwrap();
+    // Budget for 6 events (plus the slack of append's per-event upper estimate), retention up
+    // to 5 of them.
+    let (mut j, reader, _) = open(dir.path(), cfg_retain(6 * size + 60, 5 * size, 3600));
+    seqs(j.append((0..6).map(|n| scan_aged(n, 0)).collect()).unwrap());
+    j.trim(4).unwrap();
+    assert_eq!(j.retained().0, 4);
+    // Three new events need room for one more than the budget has: retained 1..=3 go, nothing
+    // unacknowledged does, and no DataLoss is written.
+    let new = seqs(j.append((6..9).map(|n| scan_aged(n, 0)).collect()).unwrap());
+    assert_eq!(new, [7, 8, 9]);
+    assert_eq!(held_seqs(&reader), [4, 5, 6, 7, 8, 9]);
+    assert_eq!(reader.retain_floor(), 4);
+    assert!(loss_events(&held(&reader)).is_empty());
+    assert_eq!(reader.stats().shed_events.load(Ordering::Relaxed), 0);
+    // Once retention is empty, the budget sheds unacknowledged events as before.
+    let more = seqs(j.append(vec![scan_aged(9, 0), scan_aged(10, 0)]).unwrap());
+    assert_eq!(more.len(), 2);
+    assert_eq!(j.retained().0, 0);
+    assert_eq!(loss_events(&held(&reader)).len(), 1, "now a DataLoss");
+}
+
+#[test]
+fn retention_off_deletes_at_the_mark_and_sets_the_floor() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut j, reader, _) = open(dir.path(), cfg(1 << 30));
+    seqs(j.append((0..5).map(|n| scan_aged(n, 0)).collect()).unwrap());
+    j.trim(3).unwrap();
+    assert_eq!(held_seqs(&reader), [4, 5]);
+    assert_eq!(
+        (j.retained().0, reader.retain_floor(), reader.acked()),
+        (0, 4, 3)
+    );
+}
+
+#[test]
+fn retained_events_cost_no_memory_per_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut j, _reader, _) = open(dir.path(), cfg_retain(1 << 30, 1 << 29, 3600));
+    let n = 3 * retain::CHUNK_EVENTS as u32;
+    seqs(j.append((0..n).map(|n| scan_aged(n, 0)).collect()).unwrap());
+    j.trim(u64::from(n)).unwrap();
+    assert_eq!(j.retained().0, u64::from(n));
+    assert_eq!(j.retained.chunk_count(), 3);
+    assert_eq!(j.index.entries(), 0);
+}
+
+#[test]
+fn a_mark_over_a_long_backlog_is_applied_in_bounded_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut j, reader, _) = open(dir.path(), cfg_retain(1 << 30, 1 << 29, 3600));
+    seqs(
+        j.append((0..10).map(|n| scan_aged(n, 0)).collect())
+            .unwrap(),
+    );
+    assert_eq!(j.trim_step(10, 4).unwrap(), (4, false));
+    assert_eq!((reader.acked(), j.entries(), j.retained().0), (4, 6, 4));
+    assert_eq!(j.trim_step(10, 4).unwrap(), (4, false));
+    assert_eq!(j.trim_step(10, 4).unwrap(), (2, true));
+    assert_eq!((reader.acked(), j.entries(), j.retained().0), (10, 0, 10));
+    assert_eq!(j.trim_step(10, 4).unwrap(), (0, true));
 }

@@ -10,8 +10,13 @@ use store_drivers::{Record, RecordError};
 use tokio::sync::mpsc;
 use tracing::{debug, error};
 
+use std::time::Duration;
+
 use super::Journal;
 use crate::privacy::Privacy;
+
+/// How often retention is enforced without new events or marks.
+const RETENTION_EVERY: Duration = Duration::from_secs(10);
 
 /// Requests other than records: the uplink's trims and the agent's own events.
 #[derive(Debug)]
@@ -34,6 +39,11 @@ pub async fn run_writer(
     let mut journal = journal;
     let max_group = journal.cfg.group_max_events.max(1);
     let mut inputs_open = true;
+    // Age expiry and leftover retention steps run even when the store is quiet.
+    let mut retention = tokio::time::interval(RETENTION_EVERY);
+    retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A mark not yet applied in full: applied step by step between groups of records.
+    let mut pending_trim: Option<u64> = None;
     // Commit the agent's own pending events (a quarantine's DataLoss) before anything else.
     if !journal.internal.is_empty() {
         journal = commit(journal, Vec::new(), &privacy).await;
@@ -44,7 +54,12 @@ pub async fn run_writer(
             biased;
             input = inputs.recv(), if inputs_open => {
                 match input {
-                    Some(JournalInput::Trim(mark)) => journal = trim(journal, mark).await,
+                    Some(JournalInput::Trim(mark)) => {
+                        let mark = pending_trim.map_or(mark, |p| p.max(mark));
+                        let (j, done) = trim(journal, mark).await;
+                        journal = j;
+                        pending_trim = (!done).then_some(mark);
+                    }
                     Some(JournalInput::Event(event)) => {
                         journal = commit(journal, vec![Record { event: *event, reply: None }], &privacy).await;
                     }
@@ -56,6 +71,17 @@ pub async fn run_writer(
                 Some(r) => r,
                 None => break,
             },
+            _ = std::future::ready(()), if pending_trim.is_some() => {
+                let mark = pending_trim.take().expect("checked");
+                let (j, done) = trim(journal, mark).await;
+                journal = j;
+                pending_trim = (!done).then_some(mark);
+                continue;
+            }
+            _ = retention.tick() => {
+                journal = blocking(journal, Journal::retention_step).await;
+                continue;
+            }
         };
         let mut group = Vec::with_capacity(64);
         group.push(first);
@@ -106,23 +132,44 @@ async fn commit(journal: Journal, group: Vec<Record>, privacy: &Privacy) -> Jour
     journal
 }
 
-async fn trim(journal: Journal, mark: u64) -> Journal {
+/// One bounded trim step; returns whether the mark is applied in full (a failure counts as
+/// done: the next mark retries).
+async fn trim(journal: Journal, mark: u64) -> (Journal, bool) {
     let (journal, result) = tokio::task::spawn_blocking(move || {
         let mut journal = journal;
         crate::service::journal_busy(true);
-        let result = journal.trim(mark);
+        let result = journal.trim_step(mark, super::retain::STEP_EVENTS);
         crate::service::journal_busy(false);
         (journal, result)
     })
     .await
     .expect("journal trim does not panic");
     match result {
-        Ok(n) => debug!(
-            mark,
-            removed = n,
-            "Journal trimmed to the collector's mark."
-        ),
-        Err(e) => error!(error = %e, mark, "Journal trim failed; will retry at the next mark."),
+        Ok((n, done)) => {
+            debug!(
+                mark,
+                committed = n,
+                done,
+                "Journal acknowledged the collector's mark."
+            );
+            (journal, done)
+        }
+        Err(e) => {
+            error!(error = %e, mark, "Journal trim failed; will retry at the next mark.");
+            (journal, true)
+        }
     }
-    journal
+}
+
+/// Runs one step of journal work on the blocking pool.
+async fn blocking(journal: Journal, f: fn(&mut Journal)) -> Journal {
+    tokio::task::spawn_blocking(move || {
+        let mut journal = journal;
+        crate::service::journal_busy(true);
+        f(&mut journal);
+        crate::service::journal_busy(false);
+        journal
+    })
+    .await
+    .expect("journal step does not panic")
 }

@@ -5,11 +5,17 @@
 //! so PUBACKs drive the in-flight window and the resend cursor, while journal entries are deleted
 //! only below the collector's committed mark (retained on `.../ack`). See [`state`] for the
 //! bookkeeping and `link` for the connection.
+//!
+//! A mark that goes back (a collector restored from a backup) is refilled from the journal's
+//! retention window (`restore`); requests to resend held events ([`resend`]) are served
+//! between the other work (`serve`). Both go out as historical batches after live events.
 
 mod batch;
 pub mod forged;
 mod link;
 pub mod resend;
+mod restore;
+mod serve;
 pub mod state;
 
 pub use batch::Identity;
@@ -37,11 +43,13 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// Runs the uplink until `shutdown` turns true and everything journaled is sent and
 /// acknowledged by the broker (bounded by `SHUTDOWN_GRACE`; at once when disconnected).
+/// Serves resend requests from `resend` (see [`resend::ResendHandle::channel`]).
 pub async fn run(
     config: AgentConfig,
     access: BrokerAccess,
     reader: JournalReader,
     journal: mpsc::UnboundedSender<JournalInput>,
+    mut resend: mpsc::Receiver<resend::ResendRequest>,
     mut shutdown: watch::Receiver<bool>,
     board: Arc<Board>,
     commands: Option<crate::command::CommandRoute>,
@@ -62,12 +70,18 @@ pub async fn run(
     }
     let mut head_rx = reader.subscribe();
     let head = *head_rx.borrow_and_update();
+    // Retained events (at or below the acked mark) are not sent again unless a mark goes back.
     let mut state = State::new(
         config.uplink.clone(),
-        reader.first_seq(),
+        reader.first_unacked(),
         head,
         Instant::now(),
-    );
+    )
+    .acked(reader.acked());
+    let (prepared_tx, mut prepared_rx) = mpsc::unbounded_channel();
+    let mut preparing = false;
+    let mut refused_log = store_runtime::log_limit::LogLimit::<()>::default();
+    let mut resend_open = true;
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut mode = state.mode();
@@ -79,6 +93,7 @@ pub async fn run(
     let mut forged = ForgedMarks::default();
     loop {
         crate::service::uplink_tick();
+        restore::settle_unheld(&mut state, &reader, &journal);
         fill(&mut state, &reader, &link, &identity, &config);
         // A mark claimed before this run's resend caught up applies as it does.
         if let Some(mark) = state.due_trim(Instant::now()) {
@@ -105,7 +120,7 @@ pub async fn run(
         tokio::select! {
             ev = events.recv() => match ev {
                 Some(ev) => {
-                    let mut marks = Marks { journal: &journal, forged: &mut forged, topic: &ack_topic };
+                    let mut marks = Marks { journal: &journal, forged: &mut forged, topic: &ack_topic, reader: &reader };
                     handle(&mut state, ev, &mut marks, &mut counters);
                 }
                 None => break, // the connection task ended after a disconnect request
@@ -118,6 +133,24 @@ pub async fn run(
                     // The journal writer is gone (shutdown): nothing new will become durable,
                     // and a closed channel would wake this loop on every turn.
                     head_open = false;
+                }
+            }
+            // One resend request at a time is looked up in the journal (off this task).
+            req = resend.recv(), if resend_open && !preparing => match req {
+                Some(req) => {
+                    counters.resend_requests += 1;
+                    preparing = true;
+                    serve::prepare(req, reader.clone(), prepared_tx.clone());
+                }
+                None => resend_open = false,
+            },
+            Some(p) = prepared_rx.recv(), if preparing => {
+                preparing = false;
+                if let Err(e) = serve::finish(&mut state, p) {
+                    counters.resend_refused += 1;
+                    if let Some(n) = refused_log.note(&(), 1, tokio::time::Instant::now()) {
+                        warn!(error = %e, refused = n, "Resend request refused (at most one line a minute).");
+                    }
                 }
             }
             // Lingering live events are due.
@@ -169,6 +202,9 @@ struct Counters {
     latency_count: u64,
     latency_sum_s: f64,
     last_forged_mark: Option<u64>,
+    resend_requests: u64,
+    /// Resend requests refused (invalid, too large, or too much waiting already).
+    resend_refused: u64,
 }
 
 impl Counters {
@@ -201,6 +237,10 @@ fn publish_status(board: &Board, state: &State, counters: &Counters) {
         last_puback_wall_ms: counters.last_puback_wall_ms,
         reconnects: counters.reconnects,
         rewinds: state.rewinds,
+        restores: state.restores,
+        to_replay: state.replay_len(),
+        resend_requests: counters.resend_requests,
+        resend_refused: counters.resend_refused,
         forged_marks: state.forged_marks,
         last_forged_mark: counters.last_forged_mark,
         puback_latency_buckets: counters.latency_buckets.to_vec(),
@@ -214,6 +254,7 @@ struct Marks<'a> {
     journal: &'a mpsc::UnboundedSender<JournalInput>,
     forged: &'a mut ForgedMarks,
     topic: &'a str,
+    reader: &'a JournalReader,
 }
 
 fn handle(state: &mut State, ev: LinkEvent, marks: &mut Marks<'_>, counters: &mut Counters) {
@@ -241,6 +282,9 @@ fn handle(state: &mut State, ev: LinkEvent, marks: &mut Marks<'_>, counters: &mu
                 let _ = marks.journal.send(JournalInput::Trim(mark));
             }
             MarkVerdict::Nothing => {}
+            MarkVerdict::Rewind { from, to } => {
+                restore::on_rewind(state, from, to, marks.reader, marks.journal);
+            }
             MarkVerdict::Forged { mark, bound } => {
                 counters.last_forged_mark = Some(mark);
                 if let Some(event) = marks.forged.on_forged(mark, bound, marks.topic, now) {

@@ -38,6 +38,27 @@
 //!
 //! "Published" means handed to the MQTT client (before its PUBACK): the collector may commit a
 //! batch before this agent sees the broker's PUBACK for it.
+//!
+//! # A mark going back: the collector was restored
+//! A plausible mark below the highest one seen (`claimed`, which starts at the journal's
+//! persisted acked mark after a restart) means the collector lost state: HQ restored it from a
+//! backup (or the broker restored an old retained mark, which then only costs duplicates). The
+//! state answers [`MarkVerdict::Rewind`] once: the seqs in `(new mark, applied mark]` (held in the
+//! journal's retention window) go to the *replay* set, everything PUBACKed above the applied mark
+//! goes back to `todo`, and what the new mark's `done_above` names is skipped. The caller then
+//! takes what the journal no longer holds out with [`State::take_unheld`] (one `DataLoss` for
+//! it). The same low mark again is then no longer below `claimed`: nothing happens twice; a
+//! later rewind works the same way. The applied mark never goes down: trims only move up, and
+//! the journal keeps what is replayed in retention.
+//!
+//! # Replays
+//! The replay set holds seqs at or below the applied mark to send again as historical batches
+//! (a rewind, or a resend request through [`super::resend`]). They never enter the mark
+//! bookkeeping: a replayed batch's PUBACK only frees its window slot, and a replay lost with the
+//! connection is queued again. Live events and the backlog go first; replays share the drain
+//! budget. Should the broker lose a rewind's replays, the collector's mark stays below the
+//! applied one with nothing left to send: after `stall_timeout` with a collector online, the
+//! rest is replayed again.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -69,6 +90,8 @@ pub struct InFlight {
     pub sent_at: Instant,
     /// `published` before this batch, restored if the batch never reached the client.
     published_before: u64,
+    /// A replay (seqs at or below the mark): outside the mark bookkeeping.
+    pub replay: bool,
 }
 
 /// What a commit mark means for the journal.
@@ -82,6 +105,10 @@ pub enum MarkVerdict {
     /// The mark claims seqs this agent cannot have published (above `bound`, the highest seq it
     /// can have sent in this or an earlier run): ignored as a whole.
     Forged { mark: u64, bound: u64 },
+    /// The mark went back from `from` (the highest seen) to `to`: the collector lost state.
+    /// `(to, from]` is queued for replay; the caller takes out what the journal no longer holds
+    /// ([`State::take_unheld`]) and records it in one `DataLoss`.
+    Rewind { from: u64, to: u64 },
 }
 
 /// What to send next: the seq range to read from the journal.
@@ -90,6 +117,8 @@ pub struct Pick {
     pub from: u64,
     pub to: u64,
     pub historical: bool,
+    /// From the replay set (see the module header).
+    pub replay: bool,
 }
 
 #[derive(Debug)]
@@ -108,6 +137,11 @@ pub struct State {
     start_head: u64,
     /// Seqs above the mark the collector already holds (from its last mark message).
     done_above: SeqSet,
+    /// Seqs at or below the applied mark to send again (rewinds and resend requests).
+    replay: SeqSet,
+    /// While a rewind is being refilled with nothing left to replay: since when, at which
+    /// claimed mark (see the module header).
+    recover_since: Option<(u64, Instant)>,
     stall_since: Option<Instant>,
     collectors: HashSet<String>,
     head: u64,
@@ -119,6 +153,8 @@ pub struct State {
     /// When the oldest live seq not yet sent became durable (for the linger).
     live_since: Option<Instant>,
     pub rewinds: u64,
+    /// Marks that went back (a restored collector), each counted once.
+    pub restores: u64,
     /// Commit marks ignored as forged (every message, repeats included).
     pub forged_marks: u64,
 }
@@ -141,6 +177,8 @@ impl State {
             published: 0,
             start_head: head,
             done_above: SeqSet::new(),
+            replay: SeqSet::new(),
+            recover_since: None,
             stall_since: None,
             collectors: HashSet::new(),
             head,
@@ -150,10 +188,22 @@ impl State {
             next_id: 1,
             live_since: None,
             rewinds: 0,
+            restores: 0,
             forged_marks: 0,
         };
         s.reclassify();
         s
+    }
+
+    /// Resumes after a restart at the journal's persisted acked mark: the highest mark an
+    /// earlier run accepted (so it had published that far). A later mark below it is a rewind.
+    pub fn acked(mut self, acked: u64) -> Self {
+        self.mark = acked;
+        self.claimed = acked;
+        self.published = self.published.max(acked);
+        self.todo.remove_through(acked);
+        self.reclassify();
+        self
     }
 
     pub fn mode(&self) -> Mode {
@@ -176,6 +226,38 @@ impl State {
 
     pub fn todo_len(&self) -> u64 {
         self.todo.len()
+    }
+
+    /// Seqs queued for replay (not counting those in flight).
+    pub fn replay_len(&self) -> u64 {
+        self.replay.len()
+    }
+
+    /// The ranges queued for replay within `from..=to`.
+    pub fn replay_ranges(&self, from: u64, to: u64) -> Vec<(u64, u64)> {
+        self.replay
+            .ranges()
+            .filter(|&(a, b)| b >= from && a <= to)
+            .map(|(a, b)| (a.max(from), b.min(to)))
+            .collect()
+    }
+
+    /// The highest mark seen that is still believed (lower after a rewind).
+    pub fn claimed(&self) -> u64 {
+        self.claimed
+    }
+
+    /// Sends `first..=last` again: at or below the applied mark as a replay, above it as usual.
+    fn requeue(&mut self, first: u64, last: u64) {
+        if first > last {
+            return;
+        }
+        if first <= self.mark {
+            self.replay.insert_range(first, last.min(self.mark));
+        }
+        if last > self.mark {
+            self.todo.insert_range(first.max(self.mark + 1), last);
+        }
     }
 
     pub fn collector_online(&self) -> bool {
@@ -220,8 +302,13 @@ impl State {
         // Collector statuses are retained: the broker tells them again after we resubscribe,
         // and a wiped broker must not leave us believing a collector is listening.
         self.collectors.clear();
-        for (_, b) in self.inflight.drain() {
-            self.todo.insert_range(b.first.max(self.mark + 1), b.last);
+        let lost: Vec<InFlight> = self.inflight.drain().map(|(_, b)| b).collect();
+        for b in lost {
+            if b.replay {
+                self.requeue(b.first, b.last);
+            } else if b.last > self.mark {
+                self.todo.insert_range(b.first.max(self.mark + 1), b.last);
+            }
         }
         self.reclassify();
     }
@@ -229,8 +316,13 @@ impl State {
     /// The broker acknowledged a batch; returns how long that took.
     pub fn on_puback(&mut self, id: u64, now: Instant) -> Option<Duration> {
         let b = self.inflight.remove(&id)?;
-        self.broker_acked
-            .insert_range(b.first.max(self.mark + 1), b.last);
+        if b.replay {
+            return Some(now.saturating_duration_since(b.sent_at));
+        }
+        if b.last > self.mark {
+            self.broker_acked
+                .insert_range(b.first.max(self.mark + 1), b.last);
+        }
         if self.stall_since.is_none() && !self.broker_acked.is_empty() {
             self.stall_since = Some(now);
         }
@@ -251,7 +343,7 @@ impl State {
             return MarkVerdict::Forged { mark, bound };
         }
         if mark < self.claimed {
-            return MarkVerdict::Nothing; // a stale retained message
+            return self.rewind(mark, done_above);
         }
         self.claimed = mark;
         // What the collector holds needs no sending, now or after a rewind; only what this run
@@ -273,8 +365,8 @@ impl State {
         for b in self.inflight.values() {
             withdrawn.remove_range(b.first, b.last);
         }
-        for (a, b) in withdrawn.ranges() {
-            self.todo.insert_range(a, b);
+        for (a, b) in withdrawn.ranges().collect::<Vec<_>>() {
+            self.requeue(a, b);
         }
         for (a, b) in self.done_above.ranges() {
             self.todo.remove_range(a, b);
@@ -283,6 +375,97 @@ impl State {
             Some(to) => MarkVerdict::Trim(to),
             None => MarkVerdict::Nothing,
         }
+    }
+
+    /// The collector's mark went back from `claimed` to `mark` (see the module header).
+    fn rewind(&mut self, mark: u64, done_above: &[(u64, u64)]) -> MarkVerdict {
+        let from = self.claimed;
+        self.claimed = mark;
+        self.restores += 1;
+        self.recover_since = None;
+        let mut claim = SeqSet::from_ranges(done_above.iter().copied());
+        claim.remove_through(mark);
+        if self.published < u64::MAX {
+            claim.remove_range(self.published + 1, u64::MAX);
+        }
+        // What the collector said it held above its old mark goes again, unless the new mark
+        // says so too (removed below); left out, it would be tracked nowhere.
+        let withdrawn = std::mem::replace(&mut self.done_above, claim);
+        for (a, b) in withdrawn.ranges() {
+            self.requeue(a, b);
+        }
+        // What was committed since goes again; what the broker acknowledged may have reached
+        // the collector only before its restore: again too.
+        self.requeue(mark + 1, self.mark);
+        for (a, b) in std::mem::take(&mut self.broker_acked).ranges() {
+            self.todo.insert_range(a, b);
+        }
+        self.stall_since = None;
+        for b in self.inflight.values() {
+            if !b.replay {
+                self.todo.remove_range(b.first, b.last);
+            }
+        }
+        for (a, b) in self.done_above.ranges() {
+            self.todo.remove_range(a, b);
+            self.replay.remove_range(a, b);
+        }
+        self.reclassify();
+        MarkVerdict::Rewind { from, to: mark }
+    }
+
+    /// Takes every seq below `floor` out of what is queued (to send and to replay) and returns
+    /// those above the collector's mark: the journal no longer holds them (the retention
+    /// floor), so they can only be reported as lost. Those at or below the mark (a resend
+    /// request's replays) are simply dropped: the collector has them. Cheap when there are none
+    /// (the usual case).
+    pub fn take_unheld(&mut self, floor: u64) -> SeqSet {
+        let mut out = SeqSet::new();
+        if floor <= 1 {
+            return out;
+        }
+        let claimed = self.claimed;
+        for set in [&mut self.todo, &mut self.replay] {
+            while let Some((a, b)) = set.first_range() {
+                if a >= floor {
+                    break;
+                }
+                let b = b.min(floor - 1);
+                set.remove_range(a, b);
+                if b > claimed {
+                    out.insert_range(a.max(claimed + 1), b);
+                }
+            }
+        }
+        out
+    }
+
+    /// Queues the held seqs of a resend request: at or below the applied mark as replays,
+    /// above it to be sent (again); seqs in flight are on their way already. Returns how many
+    /// seqs were queued.
+    pub fn queue_resend(&mut self, held: &SeqSet) -> u64 {
+        let mut queued = 0;
+        for (a, b) in held.ranges() {
+            if a > self.head {
+                break;
+            }
+            let b = b.min(self.head);
+            let mut add = SeqSet::from_ranges([(a, b)]);
+            for f in self.inflight.values() {
+                if !f.replay {
+                    add.remove_range(f.first, f.last);
+                }
+            }
+            for (x, y) in add.ranges().collect::<Vec<_>>() {
+                queued += y - x + 1;
+                self.broker_acked.remove_range(x, y);
+                self.requeue(x, y);
+            }
+        }
+        if self.broker_acked.is_empty() {
+            self.stall_since = None;
+        }
+        queued
     }
 
     /// Moves the applied mark up to what is both claimed by the collector and published in this
@@ -342,7 +525,40 @@ impl State {
             self.reclassify();
             return true;
         }
-        false
+        self.recovery_stalled(now)
+    }
+
+    /// A rewind's replays all went out, yet the collector's mark stays below the applied one
+    /// for `stall_timeout` with a collector online: the broker lost some; replay the rest.
+    fn recovery_stalled(&mut self, now: Instant) -> bool {
+        let idle = self.claimed < self.mark
+            && self.replay.is_empty()
+            && !self.inflight.values().any(|b| b.replay)
+            && self.collector_online();
+        if !idle {
+            self.recover_since = None;
+            return false;
+        }
+        match self.recover_since {
+            Some((claimed, since)) if claimed == self.claimed => {
+                if now.saturating_duration_since(since)
+                    < Duration::from_secs(self.cfg.stall_timeout_secs)
+                {
+                    return false;
+                }
+            }
+            _ => {
+                self.recover_since = Some((self.claimed, now));
+                return false;
+            }
+        }
+        self.recover_since = None;
+        self.replay.insert_range(self.claimed + 1, self.mark);
+        for (a, b) in self.done_above.ranges() {
+            self.replay.remove_range(a, b);
+        }
+        self.rewinds += 1;
+        true
     }
 
     /// The next range to read and send, if the window and the drain budget allow.
@@ -363,26 +579,45 @@ impl State {
                     from,
                     to,
                     historical: false,
+                    replay: false,
                 });
             }
         }
-        let (from, to) = self.todo.first_range()?;
-        if from >= self.live_from {
-            return None; // live events lingering
+        let paced = self.cfg.backlog_events_per_sec > 0 && self.tokens <= 0.0;
+        if let Some((from, to)) = self.todo.first_range() {
+            if from < self.live_from {
+                if paced {
+                    return None;
+                }
+                return Some(Pick {
+                    from,
+                    to: to.min(self.live_from - 1),
+                    historical: true,
+                    replay: false,
+                });
+            }
+            // Live events lingering: replays may use the slot meanwhile.
         }
-        if self.cfg.backlog_events_per_sec > 0 && self.tokens <= 0.0 {
+        let (from, to) = self.replay.first_range()?;
+        if paced {
             return None;
         }
         Some(Pick {
             from,
-            to: to.min(self.live_from - 1),
+            to,
             historical: true,
+            replay: true,
         })
     }
 
     /// A batch that could not be handed to the client after all: back to the to-send set.
     pub fn on_disconnected_batch(&mut self, id: u64) {
         if let Some(b) = self.inflight.remove(&id) {
+            if b.replay {
+                self.requeue(b.first, b.last);
+                self.tokens += b.events as f64;
+                return;
+            }
             if self.published == b.last {
                 // It never left: it must not count as published (see the module header).
                 self.published = b.published_before;
@@ -401,7 +636,7 @@ impl State {
         for (a, b) in self.broker_acked.ranges() {
             all.insert_range(a, b);
         }
-        for b in self.inflight.values() {
+        for b in self.inflight.values().filter(|b| !b.replay) {
             all.insert_range(b.first, b.last);
         }
         all
@@ -414,6 +649,9 @@ impl State {
     ///   flight are disjoint) and `broker_acked`; neither `todo` nor `broker_acked` holds a seq
     ///   at or below the mark.
     pub fn audit(&self) -> Result<(), String> {
+        if self.replay.last().is_some_and(|l| l > self.mark) {
+            return Err(format!("replay holds seqs above the mark {}", self.mark));
+        }
         if self.mark > self.published {
             return Err(format!(
                 "mark {} above published {}",
@@ -436,7 +674,7 @@ impl State {
         let mut batches: Vec<(u64, u64)> = self
             .inflight
             .values()
-            .filter(|b| b.last > self.mark)
+            .filter(|b| !b.replay && b.last > self.mark)
             .map(|b| (b.first.max(self.mark.saturating_add(1)), b.last))
             .collect();
         batches.sort_unstable();
@@ -458,12 +696,31 @@ impl State {
     /// Nothing is held in `from..=to` any more (trimmed or shed): nothing to send there.
     pub fn skip(&mut self, from: u64, to: u64) {
         self.todo.remove_range(from, to);
+        self.replay.remove_range(from, to);
     }
 
     /// A batch covering `from..=to` with `events` events was handed to the MQTT client.
     pub fn sent(&mut self, from: u64, to: u64, events: usize, historical: bool) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
+        // The replay set and todo are disjoint (at or below the mark, above it).
+        if self.replay.contains(from) {
+            self.replay.remove_range(from, to);
+            self.inflight.insert(
+                id,
+                InFlight {
+                    first: from,
+                    last: to,
+                    historical: true,
+                    events,
+                    sent_at: Instant::now(),
+                    published_before: self.published,
+                    replay: true,
+                },
+            );
+            self.tokens -= events as f64;
+            return id;
+        }
         self.todo.remove_range(from, to);
         self.inflight.insert(
             id,
@@ -474,6 +731,7 @@ impl State {
                 events,
                 sent_at: Instant::now(),
                 published_before: self.published,
+                replay: false,
             },
         );
         self.published = self.published.max(to);

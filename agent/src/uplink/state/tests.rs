@@ -61,9 +61,9 @@ fn mark_trims_and_stall_rewinds_only_with_a_collector_online() {
     s.on_puback(b, t);
     assert_eq!(s.on_mark(5, &[], t), MarkVerdict::Trim(5));
     assert_eq!(
-        s.on_mark(4, &[], t),
+        s.on_mark(5, &[], t),
         MarkVerdict::Nothing,
-        "marks never go back"
+        "a repeated mark changes nothing"
     );
     assert_eq!(s.pick(t), None, "all sent and acked by the broker");
     let later = t + Duration::from_secs(6);
@@ -365,4 +365,181 @@ fn a_batch_that_never_reached_the_client_does_not_count_as_published() {
     assert!(matches!(s.on_mark(9, &[], t), MarkVerdict::Forged { .. }));
     assert_eq!(send_all(&mut s, t), 9);
     assert_eq!(s.on_mark(9, &[], t), MarkVerdict::Trim(9));
+}
+
+/// Sends everything pickable as batches of at most `cfg().batch_max_events`, PUBACKs them, and
+/// returns the picks.
+fn drain(s: &mut State, t: Instant) -> Vec<Pick> {
+    let mut out = Vec::new();
+    while let Some(p) = s.pick(t) {
+        let id = s.sent(p.from, p.to, (p.to - p.from + 1) as usize, p.historical);
+        s.on_puback(id, t);
+        out.push(p);
+        assert!(out.len() < 1000, "picks never end");
+    }
+    out
+}
+
+/// An agent that sent and had committed 1..=20.
+fn committed_through_20(t: Instant) -> State {
+    let mut s = State::new(cfg(), Some(1), 20, t).acked(0);
+    s.on_connected();
+    drain(&mut s, t);
+    assert_eq!(s.on_mark(20, &[], t), MarkVerdict::Trim(20));
+    s
+}
+
+#[test]
+fn rewind_replays_exactly_what_is_held_and_reports_the_rest_once() {
+    let t = Instant::now();
+    let mut s = committed_through_20(t);
+    // HQ restored: its mark is back at 12 and it holds 15..=16 above it.
+    assert_eq!(
+        s.on_mark(12, &[(15, 16)], t),
+        MarkVerdict::Rewind { from: 20, to: 12 }
+    );
+    // The journal's retention floor is 14: 13 is gone.
+    let lost: Vec<_> = s.take_unheld(14).ranges().collect();
+    assert_eq!(lost, [(13, 13)]);
+    let picks = drain(&mut s, t);
+    let sent: Vec<_> = picks.iter().map(|p| (p.from, p.to)).collect();
+    assert_eq!(sent, [(14, 14), (17, 20)], "done_above skipped");
+    assert!(picks.iter().all(|p| p.historical && p.replay));
+    assert_eq!(s.mark(), 20, "the applied mark never goes down");
+    s.audit().unwrap();
+    // The same low mark again (retained, on reconnect): no second rewind, nothing lost twice.
+    assert_eq!(s.on_mark(12, &[(15, 16)], t), MarkVerdict::Nothing);
+    assert!(s.take_unheld(14).is_empty());
+    assert_eq!(s.pick(t), None);
+    assert_eq!(s.restores, 1);
+    // The collector catches up; a later restore rewinds again.
+    assert_eq!(s.on_mark(20, &[], t), MarkVerdict::Nothing);
+    assert_eq!(
+        s.on_mark(17, &[], t),
+        MarkVerdict::Rewind { from: 20, to: 17 }
+    );
+    let sent: Vec<_> = drain(&mut s, t).iter().map(|p| (p.from, p.to)).collect();
+    assert_eq!(sent, [(18, 20)]);
+    assert_eq!(s.restores, 2);
+}
+
+#[test]
+fn rewind_resends_what_the_broker_acknowledged_above_the_mark() {
+    let t = Instant::now();
+    let mut s = committed_through_20(t);
+    s.on_head(25, t);
+    let picks = drain(&mut s, t);
+    assert_eq!((picks[0].from, picks[0].to), (21, 25));
+    assert_eq!(
+        s.on_mark(18, &[], t),
+        MarkVerdict::Rewind { from: 20, to: 18 }
+    );
+    let sent: Vec<_> = drain(&mut s, t)
+        .iter()
+        .map(|p| (p.from, p.to, p.replay))
+        .collect();
+    assert_eq!(
+        sent,
+        [(21, 25, false), (19, 20, true)],
+        "backlog first, then replays"
+    );
+    s.audit().unwrap();
+    // Once the collector is past them, the mark moves on as usual.
+    assert_eq!(s.on_mark(25, &[], t), MarkVerdict::Trim(25));
+}
+
+#[test]
+fn restart_resumes_at_the_persisted_mark_and_a_lower_one_is_a_rewind() {
+    let t = Instant::now();
+    // The journal holds 1..=30 (1..=20 retained) and persisted the acked mark 20.
+    let mut s = State::new(cfg(), Some(1), 30, t).acked(20);
+    s.on_connected();
+    let p = s.pick(t).unwrap();
+    assert_eq!(
+        (p.from, p.to),
+        (21, 30),
+        "retained events are not resent at start"
+    );
+    assert_eq!(s.on_mark(20, &[], t), MarkVerdict::Nothing);
+    assert_eq!(
+        s.on_mark(15, &[], t),
+        MarkVerdict::Rewind { from: 20, to: 15 }
+    );
+}
+
+#[test]
+fn a_resend_request_below_the_mark_does_not_move_the_mark() {
+    let t = Instant::now();
+    let mut s = committed_through_20(t);
+    s.on_head(22, t);
+    let held = SeqSet::from_ranges([(5, 8), (10, 10), (19, 22)]);
+    assert_eq!(s.queue_resend(&held), 9);
+    s.audit().unwrap();
+    let picks = drain(&mut s, t);
+    let sent: Vec<_> = picks.iter().map(|p| (p.from, p.to, p.replay)).collect();
+    assert_eq!(
+        sent,
+        [
+            (21, 22, false),
+            (5, 8, true),
+            (10, 10, true),
+            (19, 20, true)
+        ]
+    );
+    assert_eq!(s.mark(), 20);
+    s.audit().unwrap();
+    // A replay lost with the connection is queued again, still outside the bookkeeping.
+    assert!(s.queue_resend(&SeqSet::from_ranges([(3, 4)])) == 2);
+    let p = s.pick(t).unwrap();
+    s.sent(p.from, p.to, 2, p.historical);
+    s.on_disconnected();
+    s.on_connected();
+    let p = s.pick(t).unwrap();
+    assert_eq!((p.from, p.to, p.replay), (3, 4, true));
+    assert_eq!(s.on_mark(22, &[], t), MarkVerdict::Trim(22));
+    s.audit().unwrap();
+}
+
+#[test]
+fn lost_replays_of_a_rewind_are_replayed_after_the_stall_timeout() {
+    let t = Instant::now();
+    let mut s = committed_through_20(t);
+    s.on_collector("hq", true);
+    assert!(matches!(s.on_mark(10, &[], t), MarkVerdict::Rewind { .. }));
+    drain(&mut s, t);
+    // The broker lost them: the collector stays at 12.
+    assert_eq!(s.on_mark(12, &[], t), MarkVerdict::Nothing);
+    assert!(!s.tick(t));
+    assert!(!s.tick(t + Duration::from_secs(1)));
+    assert!(s.tick(t + Duration::from_secs(6)));
+    let sent: Vec<_> = drain(&mut s, t).iter().map(|p| (p.from, p.to)).collect();
+    assert_eq!(sent, [(13, 20)]);
+}
+
+#[test]
+fn rewind_resends_what_an_earlier_mark_said_the_collector_held() {
+    let t = Instant::now();
+    let mut s = State::new(cfg(), Some(1), 20, t).acked(0);
+    s.on_connected();
+    let (a, _) = send(&mut s, 10);
+    s.on_puback(a, t);
+    // The collector holds 1..=5 and 15..=20; 11..=20 were never sent.
+    assert_eq!(s.on_mark(5, &[(15, 20)], t), MarkVerdict::Trim(5));
+    // Restored to 3 without them: 15..=20 must go out again, not be forgotten.
+    assert!(matches!(s.on_mark(3, &[], t), MarkVerdict::Rewind { .. }));
+    s.audit().unwrap();
+    let mut sent: Vec<_> = drain(&mut s, t).iter().map(|p| (p.from, p.to)).collect();
+    sent.sort_unstable();
+    assert_eq!(sent, [(4, 5), (6, 20)]);
+}
+
+#[test]
+fn replays_the_collector_has_that_left_retention_are_dropped_not_reported() {
+    let t = Instant::now();
+    let mut s = committed_through_20(t);
+    s.queue_resend(&SeqSet::from_ranges([(3, 8)]));
+    // Retention dropped 1..=5 meanwhile: 3..=5 go unsent, and HQ has them: no loss to report.
+    assert!(s.take_unheld(6).is_empty());
+    let sent: Vec<_> = drain(&mut s, t).iter().map(|p| (p.from, p.to)).collect();
+    assert_eq!(sent, [(6, 8)]);
 }
