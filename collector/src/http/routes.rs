@@ -33,6 +33,7 @@ pub fn routes(state: ApiState) -> Router {
         .route("/v1/gaps", get(gaps))
         .route("/v1/unknown-gtins", get(unknown_gtins))
         .route("/v1/catalogue/reload", post(reload_catalogue))
+        .merge(super::reports::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             super::auth::require_token,

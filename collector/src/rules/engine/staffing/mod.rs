@@ -37,6 +37,7 @@ use crate::rules::engine::staff::Staff;
 use crate::rules::engine::traffic::{Traffic, WINDOW_MS};
 
 pub mod forecast;
+pub mod plan;
 pub mod rules;
 
 const HOUR_MS: i64 = 3_600_000;

@@ -414,6 +414,21 @@ impl Stock {
             .collect()
     }
 
+    /// Stores with positions.
+    pub fn stores(&self) -> impl Iterator<Item = &str> {
+        self.stores.keys().map(String::as_str)
+    }
+
+    /// GTINs of `store` whose position is at or below zero.
+    pub fn out_of_stock<'a>(&'a self, store: &str) -> impl Iterator<Item = &'a str> + 'a {
+        self.stores
+            .get(store)
+            .into_iter()
+            .flatten()
+            .filter(|(_, k)| k.pos.value() <= 0.0)
+            .map(|(gtin, _)| gtin.as_str())
+    }
+
     /// One position (`gtin` normalised to 14 digits).
     pub fn position(&self, store: &str, gtin: &str) -> Option<f64> {
         Some(self.stores.get(store)?.get(gtin)?.pos.value())
