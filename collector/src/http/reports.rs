@@ -31,13 +31,22 @@ pub fn routes() -> Router<ApiState> {
         .route("/v1/stores/{store}/staffing-plan", get(staffing_plan))
 }
 
-/// A 400 naming the parameter.
-fn bad(param: &str, message: String) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({ "error": format!("{param}: {message}") })),
-    )
-        .into_response()
+/// A bad query parameter: answered 400 with `{"error": "{param}: {message}"}`.
+#[derive(Debug)]
+struct BadParam {
+    param: &'static str,
+    message: String,
+}
+
+impl IntoResponse for BadParam {
+    fn into_response(self) -> Response {
+        let error = format!("{}: {}", self.param, self.message);
+        (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response()
+    }
+}
+
+fn bad(param: &'static str, message: String) -> BadParam {
+    BadParam { param, message }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -56,7 +65,7 @@ enum Format {
     Csv,
 }
 
-fn format(q: &Option<String>) -> Result<Format, Response> {
+fn format(q: &Option<String>) -> Result<Format, BadParam> {
     match q.as_deref() {
         None | Some("json") => Ok(Format::Json),
         Some("csv") => Ok(Format::Csv),
@@ -65,8 +74,8 @@ fn format(q: &Option<String>) -> Result<Format, Response> {
 }
 
 /// `from` and `to` as local days (inclusive), at most [`MAX_DAYS`] apart.
-fn days(q: &ReportQuery) -> Result<(i64, i64), Response> {
-    let date = |name: &str, v: &Option<String>| -> Result<i64, Response> {
+fn days(q: &ReportQuery) -> Result<(i64, i64), BadParam> {
+    let date = |name: &'static str, v: &Option<String>| -> Result<i64, BadParam> {
         let v = v
             .as_deref()
             .ok_or_else(|| bad(name, "missing (a local date YYYY-MM-DD)".to_owned()))?;
@@ -83,27 +92,24 @@ fn days(q: &ReportQuery) -> Result<(i64, i64), Response> {
 }
 
 /// `GET /v1/kpis?scope=store|region|chain&id=&granularity=hour|day&from=&to=&format=json|csv`.
-async fn kpis(State(state): State<ApiState>, Query(q): Query<ReportQuery>) -> Response {
-    let fmt = match format(&q.format) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+async fn kpis(
+    State(state): State<ApiState>,
+    Query(q): Query<ReportQuery>,
+) -> Result<Response, BadParam> {
+    let fmt = format(&q.format)?;
     let granularity = match q.granularity.as_deref() {
         None | Some("day") => Granularity::Day,
         Some("hour") => Granularity::Hour,
-        Some(other) => return bad("granularity", format!("{other:?} is not hour or day")),
+        Some(other) => return Err(bad("granularity", format!("{other:?} is not hour or day"))),
     };
-    let (from, to) = match days(&q) {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
+    let (from, to) = days(&q)?;
     let scope = q.scope.as_deref().unwrap_or("");
     let id = q.id.clone().unwrap_or_default();
     if scope != "chain" && id.is_empty() {
-        return bad("id", format!("missing (the {scope} to report)"));
+        return Err(bad("id", format!("missing (the {scope} to report)")));
     }
     if id.len() > MAX_ID_LEN {
-        return bad("id", format!("longer than {MAX_ID_LEN} bytes"));
+        return Err(bad("id", format!("longer than {MAX_ID_LEN} bytes")));
     }
     let (stores, rows) = match scope {
         "store" => state.rules.read(|engine| {
@@ -127,10 +133,15 @@ async fn kpis(State(state): State<ApiState>, Query(q): Query<ReportQuery>) -> Re
             );
             (stores, rows)
         }),
-        "" => return bad("scope", "missing (store, region or chain)".to_owned()),
-        other => return bad("scope", format!("{other:?} is not store, region or chain")),
+        "" => return Err(bad("scope", "missing (store, region or chain)".to_owned())),
+        other => {
+            return Err(bad(
+                "scope",
+                format!("{other:?} is not store, region or chain"),
+            ))
+        }
     };
-    match fmt {
+    Ok(match fmt {
         Format::Json => Json(json!({
             "scope": scope,
             "id": if scope == "chain" { None } else { Some(id) },
@@ -142,7 +153,7 @@ async fn kpis(State(state): State<ApiState>, Query(q): Query<ReportQuery>) -> Re
         }))
         .into_response(),
         Format::Csv => csv(kpi_csv(&rows)),
-    }
+    })
 }
 
 const KPI_COLUMNS: [&str; 21] = [
@@ -214,24 +225,18 @@ async fn stockouts(
     State(state): State<ApiState>,
     Path(store): Path<String>,
     Query(q): Query<StockoutQuery>,
-) -> Response {
-    let fmt = match format(&q.format) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+) -> Result<Response, BadParam> {
+    let fmt = format(&q.format)?;
     let range = ReportQuery {
         from: q.from,
         to: q.to,
         ..ReportQuery::default()
     };
-    let (from, to) = match days(&range) {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
+    let (from, to) = days(&range)?;
     let gtins = state
         .rules
         .read(|engine| query::stockouts(&engine.kpi, &store, from, to));
-    match fmt {
+    Ok(match fmt {
         Format::Json => {
             let gtins: Vec<_> = gtins
                 .iter()
@@ -253,7 +258,7 @@ async fn stockouts(
             }
             csv(out)
         }
-    }
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -266,16 +271,13 @@ async fn staffing_plan(
     State(state): State<ApiState>,
     Path(store): Path<String>,
     Query(q): Query<PlanQuery>,
-) -> Response {
-    let fmt = match format(&q.format) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+) -> Result<Response, BadParam> {
+    let fmt = format(&q.format)?;
     let now = state.rules.now_ms();
     let hours = state
         .rules
         .read(|engine| plan::next_week(&engine.traffic, &store, engine.profiles.get(&store), now));
-    match fmt {
+    Ok(match fmt {
         Format::Json => Json(json!({ "store_id": store, "hours": hours })).into_response(),
         Format::Csv => {
             let mut out = String::new();
@@ -303,7 +305,7 @@ async fn staffing_plan(
             }
             csv(out)
         }
-    }
+    })
 }
 
 fn opt(v: Option<f64>) -> String {

@@ -35,7 +35,8 @@ async fn app() -> (Router, tempfile::TempDir) {
     let rules = Arc::new(Runtime::open(&config, Arc::new(db), outputs).unwrap());
     // s1 (Berlin): 40 entries and 10 sales of 1500 cents at 10:00 local.
     // s2 (Lisbon, one hour behind): 60 entries and 5 sales of 1000 cents at 09:00 local.
-    let mut s1 = vec![entries(T10, 40)];
+    // And one counter interval 500 days old: refused by the KPIs' window, and counted.
+    let mut s1 = vec![entries(T10, 40), entries(T10 - 500 * 86_400_000, 7)];
     s1.extend((0..10).map(|i| sale(T10 + i * MIN, 1500)));
     let mut s2 = vec![entries(T10, 60)];
     s2.extend((0..5).map(|i| sale(T10 + i * MIN, 1000)));
@@ -229,6 +230,11 @@ async fn bad_parameters_are_refused_naming_the_parameter() {
     assert!(body.contains("to: missing"), "{body}");
     let (status, _, _) = get(&app, "/v1/stores/s1/staffing-plan?format=pdf").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, _, metrics) = get(&app, "/metrics").await;
+    assert!(
+        metrics.contains("store_collector_kpi_refused_total{reason=\"out_of_window\"} 1"),
+        "{metrics}"
+    );
     // Without the token: refused like every /v1 read.
     let request = Request::get("/v1/kpis?scope=chain&from=2026-12-01&to=2026-12-01")
         .body(Body::empty())

@@ -64,6 +64,9 @@ pub struct Kpis {
     sampled: BTreeMap<String, i64>,
     /// Newest "now" seen, for stamping acknowledgements.
     now_ms: i64,
+    /// The minute of the last sampling pass and the hour of the last pruning pass: evaluation
+    /// runs after every commit group, the passes at most once per minute and hour.
+    last_pass: (i64, i64),
     pub stats: KpiStats,
     log: LogLimit<&'static str>,
 }
@@ -145,6 +148,15 @@ impl Kpis {
     ) {
         self.now_ms = self.now_ms.max(now_ms);
         let minute = now_ms.div_euclid(MIN_MS) * MIN_MS;
+        let hour = now_ms.div_euclid(60 * MIN_MS);
+        if hour != self.last_pass.1 {
+            self.last_pass.1 = hour;
+            self.prune(now_ms);
+        }
+        if minute == self.last_pass.0 {
+            return;
+        }
+        self.last_pass.0 = minute;
         let mut stores: BTreeSet<String> = self.stores.keys().cloned().collect();
         stores.extend(stock.stores().map(str::to_owned));
         for store in stores {
@@ -192,7 +204,6 @@ impl Kpis {
                 }
             }
         }
-        self.prune(now_ms);
     }
 
     /// Counts the alert book's lifecycle changes since the last call.
@@ -201,7 +212,8 @@ impl Kpis {
             let profile = profiles.get(&store);
             let at = match change {
                 Lifecycle::Raised => raised_at,
-                Lifecycle::Acknowledged => self.now_ms,
+                // Right after a restart "now" may not be known yet; never before the raise.
+                Lifecycle::Acknowledged => self.now_ms.max(raised_at),
                 Lifecycle::Resolved(at) => at,
             };
             let c = Counters {
@@ -211,7 +223,8 @@ impl Kpis {
                 ..Counters::default()
             };
             let day = profile.local_day(at);
-            if self.add(&store, (day, profile.hour_start(at)), self.now_ms, &c)
+            let now = self.now_ms.max(at);
+            if self.add(&store, (day, profile.hour_start(at)), now, &c)
                 && change == Lifecycle::Acknowledged
             {
                 if let Some(row) = self.stores.get_mut(&store).and_then(|d| d.get_mut(&day)) {
