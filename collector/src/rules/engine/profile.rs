@@ -109,7 +109,8 @@ impl StoreProfile {
     /// Local wall time of `utc_ms` written as if it were UTC ms: its day and minute are the
     /// local calendar day and time of day.
     pub fn local_ms(&self, utc_ms: i64) -> i64 {
-        utc_ms + self.offset_ms(utc_ms)
+        // Saturating: an event time from a hostile payload can be anywhere in i64.
+        utc_ms.saturating_add(self.offset_ms(utc_ms))
     }
 
     /// The instant (UTC ms) of a local wall time given as by [`StoreProfile::local_ms`]. A time
@@ -118,7 +119,7 @@ impl StoreProfile {
     /// at the first minute that exists after 02:30's place.
     pub fn utc_of_local(&self, local_ms: i64) -> i64 {
         let Some(tz) = &self.zone else {
-            return local_ms - i64::from(self.utc_offset_minutes) * 60_000;
+            return local_ms.saturating_sub(i64::from(self.utc_offset_minutes) * 60_000);
         };
         let Ok(civil) = Timestamp::from_millisecond(local_ms).map(|t| t.to_zoned(TimeZone::UTC))
         else {

@@ -42,6 +42,9 @@ pub mod query;
 
 const MIN_MS: i64 = 60_000;
 const DAY_MS: i64 = 86_400_000;
+/// Most units one sale line may add: a line beyond this is a broken or hostile input, and
+/// unbounded sums could reach infinity, which JSON cannot store.
+pub const MAX_LINE_UNITS: f64 = 1_000_000.0;
 /// Most minutes one sample may account for (see the module docs).
 pub const MAX_GAP_MINUTES: i64 = 15;
 
@@ -50,7 +53,8 @@ pub const MAX_GAP_MINUTES: i64 = 15;
 pub struct KpiStats {
     /// Events whose time is outside the kept window (too old, or more than a day ahead).
     pub out_of_window: u64,
-    /// Sale lines with a negative or non-finite quantity (not counted as units).
+    /// Sale lines with a negative, non-finite or absurd (> [`MAX_LINE_UNITS`]) quantity (not
+    /// counted as units).
     pub bad_quantity: u64,
 }
 
@@ -83,7 +87,7 @@ impl Kpis {
                         c.transactions = 1;
                         c.sales_minor = tx.total_minor;
                         for line in &tx.items {
-                            if line.quantity.is_finite() && line.quantity >= 0.0 {
+                            if (0.0..=MAX_LINE_UNITS).contains(&line.quantity) {
                                 c.units += line.quantity;
                             } else {
                                 self.stats.bad_quantity += 1;
@@ -113,7 +117,8 @@ impl Kpis {
             }
             _ => return,
         };
-        self.add(ctx.store, ctx.profile_day_hour(t), ctx.now_ms, &c);
+        let at = (ctx.profile.local_day(t), ctx.profile.hour_start(t));
+        self.add(ctx.store, at, ctx.now_ms, &c);
     }
 
     /// Adds `c` at `(local day, hour start)` of `store`, if inside the kept window.
@@ -264,13 +269,6 @@ impl Kpis {
     /// Stores with KPI rows.
     pub fn stores(&self) -> impl Iterator<Item = &str> {
         self.stores.keys().map(String::as_str)
-    }
-}
-
-impl Ctx<'_> {
-    /// Local day and hour start of `t` in this event's store.
-    fn profile_day_hour(&self, t: i64) -> (i64, i64) {
-        (self.profile.local_day(t), self.profile.hour_start(t))
     }
 }
 

@@ -25,7 +25,7 @@ fn ms(s: &str) -> i64 {
 }
 
 fn tx(kind: TransactionKind, at: i64, total: i64, units: f64) -> Event {
-    let items = if units > 0.0 {
+    let items = if units != 0.0 {
         vec![LineItem {
             gtin: GTIN.into(),
             quantity: units,
@@ -270,4 +270,30 @@ fn alerts_raised_acknowledged_resolved_and_time_to_acknowledge() {
     // Mean (60 + 120 + 600) / 3 = 260 s; median 120 s.
     assert_eq!(rows[0].mean_ack_seconds, Some(260.0));
     assert_eq!(rows[0].median_ack_seconds, Some(120.0));
+}
+
+#[test]
+fn hostile_quantities_and_totals_cannot_break_the_sums() {
+    let cat = Catalogue::default();
+    let p = StoreProfile::default();
+    let mut k = Kpis::default();
+    let t = MONDAY + 10 * H;
+    let c = ctx("s1", &p, &cat, t, false);
+    for q in [f64::NAN, -1.0, 1e300, f64::INFINITY] {
+        k.apply(&c, &tx(TransactionKind::Sale, t, i64::MAX, q));
+    }
+    assert_eq!(k.stats.bad_quantity, 4);
+    let day = p.local_day(t);
+    let row = &k.days("s1").unwrap()[&day].total;
+    // Four sales, no units, and the totals saturate instead of wrapping.
+    assert_eq!((row.transactions, row.units), (4, 0.0));
+    assert_eq!(row.sales_minor, i64::MAX);
+    // What is saved loads back.
+    let mut saved = Vec::new();
+    k.save(&mut saved);
+    let mut again = Kpis::default();
+    for (key, v) in &saved {
+        again.load(key, v.as_ref().unwrap()).unwrap();
+    }
+    assert_eq!(again.days("s1"), k.days("s1"));
 }
