@@ -17,8 +17,10 @@
 //! [`day::DAILY_DAYS`]; an event older than that, or more than a day ahead of now, is refused and
 //! counted in [`KpiStats`] (a hostile or broken clock cannot create rows outside the window).
 //!
-//! **Storage.** One JSON key per store and local day, `{store}/{day}` (days since 1970-01-01),
-//! written with the commit group like every part (ARCHITECTURE.md invariant 6).
+//! **Storage.** Per store and local day (days since 1970-01-01), `{store}/{day}` for the sums and
+//! hours and `{store}/{day}/stockouts` for the stock-outs per GTIN (rewritten only by the
+//! minute's sampling, not by every sale), written with the commit group like every part
+//! (ARCHITECTURE.md invariant 6).
 
 use std::collections::{BTreeMap, BTreeSet};
 use tokio::time::Instant;
@@ -64,6 +66,7 @@ pub struct Kpis {
     /// store → local day → row.
     stores: BTreeMap<String, BTreeMap<i64, StoreDay>>,
     dirty: BTreeSet<(String, i64)>,
+    dirty_stockouts: BTreeSet<(String, i64)>,
     /// The minute last sampled per store (not saved: after a restart sampling starts afresh).
     sampled: BTreeMap<String, i64>,
     /// Newest "now" seen, for stamping acknowledgements.
@@ -201,10 +204,11 @@ impl Kpis {
                 let (day, hour) = (profile.local_day(at), profile.hour_start(at));
                 if self.add(&store, (day, hour), now_ms, &c) {
                     let row = self.stores.get_mut(&store).and_then(|d| d.get_mut(&day));
-                    if let Some(row) = row {
+                    if let (Some(row), false) = (row, out.is_empty()) {
                         for gtin in &out {
-                            row.stockout(gtin, 1);
+                            row.stockouts.add(gtin, 1);
                         }
+                        self.dirty_stockouts.insert((store.clone(), day));
                     }
                 }
             }
@@ -251,6 +255,7 @@ impl Kpis {
                 }
                 days.pop_first();
                 self.dirty.insert((store.clone(), day));
+                self.dirty_stockouts.insert((store.clone(), day));
             }
             for (day, row) in days.range_mut(..today - HOURLY_DAYS) {
                 if !row.hours.is_empty() {
@@ -272,33 +277,57 @@ impl Kpis {
     }
 }
 
-/// Saved keys: `{store}/{day}` → JSON of [`StoreDay`].
+/// Saved keys: `{store}/{day}` → JSON of [`StoreDay`] (sums, hours, acknowledgement delays) and
+/// `{store}/{day}/stockouts` → JSON of [`day::Stockouts`].
 impl Persist for Kpis {
     const PART: &'static str = "kpi";
 
     fn save(&mut self, out: &mut Vec<(String, Option<Vec<u8>>)>) {
         for (store, day) in std::mem::take(&mut self.dirty) {
-            let value = self
-                .stores
-                .get(&store)
-                .and_then(|d| d.get(&day))
-                .map(|row| serde_json::to_vec(row).expect("plain struct serialises"));
-            out.push((format!("{store}/{day}"), value));
+            let row = self.stores.get(&store).and_then(|d| d.get(&day));
+            out.push((format!("{store}/{day}"), row.map(to_json)));
+        }
+        for (store, day) in std::mem::take(&mut self.dirty_stockouts) {
+            let row = self.stores.get(&store).and_then(|d| d.get(&day));
+            let value = row
+                .filter(|r| !r.stockouts.is_empty())
+                .map(|r| to_json(&r.stockouts));
+            out.push((format!("{store}/{day}/stockouts"), value));
         }
     }
 
     fn load(&mut self, key: &str, value: &[u8]) -> Result<(), String> {
-        let (store, day) = key
-            .rsplit_once('/')
-            .and_then(|(s, d)| Some((s, d.parse::<i64>().ok()?)))
-            .ok_or_else(|| format!("unknown key {key:?}"))?;
-        let row: StoreDay = serde_json::from_slice(value).map_err(|e| e.to_string())?;
-        self.stores
+        let mut parts = key.split('/');
+        let (store, day, rest) = (parts.next(), parts.next(), parts.next());
+        let day = day.and_then(|d| d.parse::<i64>().ok());
+        let (Some(store), Some(day), None) = (store, day, parts.next()) else {
+            return Err(format!("unknown key {key:?}"));
+        };
+        let row = self
+            .stores
             .entry(store.to_owned())
             .or_default()
-            .insert(day, row);
+            .entry(day)
+            .or_default();
+        match rest {
+            None => {
+                let mut loaded: StoreDay =
+                    serde_json::from_slice(value).map_err(|e| e.to_string())?;
+                // Keys load in order, so this day's stock-outs may already be there.
+                loaded.stockouts = std::mem::take(&mut row.stockouts);
+                *row = loaded;
+            }
+            Some("stockouts") => {
+                row.stockouts = serde_json::from_slice(value).map_err(|e| e.to_string())?;
+            }
+            Some(_) => return Err(format!("unknown key {key:?}")),
+        }
         Ok(())
     }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("plain struct serialises")
 }
 
 #[cfg(test)]

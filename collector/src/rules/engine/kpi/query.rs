@@ -152,11 +152,11 @@ pub fn stockouts(kpis: &Kpis, store: &str, from: i64, to: i64) -> Vec<(String, f
         .flatten()
         .filter(|(d, _)| (from..=to).contains(*d))
     {
-        for (gtin, m) in &row.stockouts {
+        for (gtin, m) in &row.stockouts.by_gtin {
             *minutes.entry(gtin.clone()).or_default() += m;
         }
-        if row.stockout_other_minutes > 0 {
-            *minutes.entry("other".to_owned()).or_default() += row.stockout_other_minutes;
+        if row.stockouts.other_minutes > 0 {
+            *minutes.entry("other".to_owned()).or_default() += row.stockouts.other_minutes;
         }
     }
     let mut out: Vec<(String, f64)> = minutes

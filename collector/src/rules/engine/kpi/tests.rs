@@ -137,6 +137,22 @@ fn a_store_day_by_hand() {
         store_rows(&again.kpi, "s1", &berlin(), day, day, Granularity::Hour),
         hours
     );
+    // The stock-outs have a key of their own, written only by the minute's sampling.
+    assert!(saved
+        .iter()
+        .any(|(k, _)| *k == format!("intel/kpi/s1/{day}/stockouts")));
+    assert_eq!(
+        stockouts(&again.kpi, "s1", day, day),
+        stockouts(&engine.kpi, "s1", day, day)
+    );
+    engine.apply(batch, now, &ft(t11 + 45 * MIN, 1, 0));
+    let saved = engine.save();
+    let kpi_keys: Vec<&str> = saved
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| k.starts_with("intel/kpi/"))
+        .collect();
+    assert_eq!(kpi_keys, [format!("intel/kpi/s1/{day}")]);
 }
 
 #[test]
