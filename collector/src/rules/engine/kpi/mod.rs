@@ -183,11 +183,11 @@ impl Kpis {
             let out: Vec<String> = stock.out_of_stock(&store).map(str::to_owned).collect();
             // The minutes just past: (minute − gap, minute], each in its own local hour.
             for k in 0..gap {
-                let m = minute - k * MIN_MS;
-                if !profile.is_open(m - 1) {
+                // The last millisecond of the minute ending at `minute − k`.
+                let at = minute - k * MIN_MS - 1;
+                if !profile.is_open(at) {
                     continue;
                 }
-                let at = m - 1;
                 let c = Counters {
                     stockout_minutes: out.len() as u64,
                     understaffed_minutes: u64::from(
