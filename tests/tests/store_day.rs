@@ -2,8 +2,8 @@
 //! stock alerts (LOW, OUT), the transfer suggestion, the UNDERSTAFFED signal and the returns-spike
 //! anomaly, on MQTT and on the HTTP API, and nothing else; the collector's history holds every
 //! event of the day exactly once and its audit log the acknowledgement with the token that made
-//! it, before and after a SIGKILL. See `store_tests::store_day` for the day and why each outcome
-//! follows.
+//! it, before and after a SIGKILL; the day's KPIs on the API match what the script sent. See
+//! `store_tests::store_day` for the day and why each outcome follows.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use store_tests::http;
 use store_tests::mqtt_probe::{Message, MqttProbe};
-use store_tests::store_day::{DayStack, NOTEBOOKS, PENS};
+use store_tests::store_day::{steps, DayStack, NOTEBOOKS, PENS};
 use store_tests::wait::wait_for;
 use store_tests::{serial, TestEnv};
 
@@ -62,6 +62,29 @@ fn assert_history_is_the_day(rows: &[(String, String, u64)], stored: u64) {
         let expected: Vec<u64> = (1..=seqs.len() as u64).collect();
         assert_eq!(seqs, &expected, "history of {store}/{agent}");
     }
+}
+
+/// Per store, from the script's own lines: (entries, sales, sales in cents, returns, returns in
+/// cents).
+fn sent_kpis() -> std::collections::BTreeMap<&'static str, (u64, u64, i64, u64, i64)> {
+    let mut out = std::collections::BTreeMap::new();
+    for step in steps() {
+        let v: Value = serde_json::from_str(&step.line).unwrap();
+        let k = out.entry(step.store).or_insert((0, 0, 0, 0, 0));
+        match (v["type"].as_str(), v["kind"].as_str()) {
+            (Some("foot_traffic"), _) => k.0 += v["entries"].as_u64().unwrap(),
+            (Some("pos_transaction"), Some("sale")) => {
+                k.1 += 1;
+                k.2 += v["total_minor"].as_i64().unwrap();
+            }
+            (Some("pos_transaction"), Some("return")) => {
+                k.3 += 1;
+                k.4 += v["total_minor"].as_i64().unwrap();
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 #[test]
@@ -297,13 +320,43 @@ fn scripted_store_day_raises_exactly_the_expected_alerts_and_signals() {
         "the acknowledgement was not published"
     );
 
+    // The day's KPIs from the API equal what the script sent, counted from its lines.
+    let sent = sent_kpis();
+    // s1: 40 quarters × 5 + 4 rush quarters × 60 = 440 entries; 19 sales (3 notebooks, 18 pens)
+    // of 250 cents a unit = 5250 cents; 8 returns = 2000 cents. s2: 44 × 5 = 220 entries.
+    assert_eq!(sent["s1"], (440, 19, 5250, 8, 2000), "the script changed");
+    assert_eq!(sent["s2"], (220, 0, 0, 0, 0), "the script changed");
+    let kpi_row = |d: &DayStack, query: &str| -> Result<Value, String> {
+        let v = d.api_json(&format!("/v1/kpis?{query}&from=2026-11-21&to=2026-11-21"))?;
+        Ok(v["rows"][0].clone())
+    };
+    for store in ["s1", "s2"] {
+        let row = kpi_row(&day, &format!("scope=store&id={store}")).unwrap();
+        let (entries, transactions, sales, returns, returns_minor) = sent[store];
+        assert_eq!(row["period"], "2026-11-21", "{row}");
+        assert_eq!(row["entries"], entries, "{store}: {row}");
+        assert_eq!(row["transactions"], transactions, "{store}: {row}");
+        assert_eq!(row["sales_minor"], sales, "{store}: {row}");
+        assert_eq!(row["returns"], returns, "{store}: {row}");
+        assert_eq!(row["returns_minor"], returns_minor, "{store}: {row}");
+    }
+    // Region north: 19 sales / 660 entries, a ratio of the sums.
+    let north = kpi_row(&day, "scope=region&id=north").unwrap();
+    assert_eq!(north["entries"], 660, "{north}");
+    assert!(
+        (north["conversion"].as_f64().unwrap() - 19.0 / 660.0).abs() < 1e-12,
+        "{north}"
+    );
+
     // The rules' state is durable: after a SIGKILL and restart, HQ shows the same alerts (with
-    // their ids and lifecycle) and the same stock positions.
+    // their ids and lifecycle), the same stock positions and the same KPI sums.
     let snapshot = |d: &DayStack| -> Result<Value, String> {
+        let s1 = kpi_row(d, "scope=store&id=s1")?;
         Ok(serde_json::json!({
             "alerts": d.api_json("/v1/alerts?state=all")?["alerts"],
             "s1": d.api_json("/v1/stores/s1/positions")?["positions"],
             "s2": d.api_json("/v1/stores/s2/positions")?["positions"],
+            "kpi_s1": [s1["entries"].clone(), s1["transactions"].clone(), s1["sales_minor"].clone()],
         }))
     };
     let before = snapshot(&day).unwrap();

@@ -85,7 +85,7 @@ pub struct Config {
     /// key has a documented default (see `config/collector.example.toml`).
     #[serde(default)]
     pub rules: toml::Table,
-    /// Per-store profiles: `[store.{id}]` with `region`, `utc_offset_minutes`, `open`, `close`,
+    /// Per-store profiles: `[store.{id}]` with `region`, `timezone` (or `utc_offset_minutes`), `open`, `close`,
     /// and `[store.{id}.rules.*]` overriding the chain's thresholds key by key.
     #[serde(default)]
     pub store: toml::Table,

@@ -250,7 +250,10 @@ fn example_store_profile_parses_when_uncommented() {
     let c = Config::parse(&format!("{text}\n{store}"), "example").unwrap_or_else(|e| panic!("{e}"));
     let p = c.profiles().unwrap();
     let s = p.get("store-0001");
-    assert_eq!((s.region.as_str(), s.utc_offset_minutes), ("north", 60));
+    assert_eq!(s.region.as_str(), "north");
+    // Europe/Berlin: 09:00Z on 2026-12-01 is 10:00, on 2026-07-01 11:00.
+    assert_eq!(s.local_hour(1_796_115_600_000), 10);
+    assert_eq!(s.local_hour(1_782_896_400_000), 11);
     assert_eq!(s.rules.staffing.min_staff, 3);
     assert_eq!(p.get("other").rules.staffing.min_staff, 2);
 }
@@ -338,4 +341,23 @@ fn deliver_errors_name_line_and_key() {
         "{MINIMAL}[[deliver.webhook]]\nname = \"erp\"\nurl = \"https://erp/\"\n"
     ));
     assert!(e.contains("secret_file"), "{e}");
+}
+
+#[test]
+fn store_timezone_errors_name_line_and_key() {
+    let e = err(&format!(
+        "{MINIMAL}[store.s1]\nregion = \"north\"\ntimezone = \"Europe/Berlln\"\n"
+    ));
+    assert!(
+        e.starts_with("config/collector.toml:5: store.s1.timezone: "),
+        "{e}"
+    );
+    assert!(e.contains("Europe/Berlln"), "{e}");
+    let e = err(&format!(
+        "{MINIMAL}[store.s1]\ntimezone = \"Europe/Berlin\"\nutc_offset_minutes = 60\n"
+    ));
+    assert!(
+        e.starts_with("config/collector.toml:4: store.s1.timezone: "),
+        "{e}"
+    );
 }

@@ -189,6 +189,22 @@ pub fn render(shared: &Shared, rules: &Runtime, backups: &Backups) -> String {
         }
     });
     deliveries(&mut out, rules);
+    metric(
+        &mut out,
+        "store_collector_kpi_refused_total",
+        "counter",
+        "Input the KPIs did not count, by reason (since start).",
+    );
+    let kpi = rules.read(|engine| engine.kpi.stats.clone());
+    for (reason, n) in [
+        ("out_of_window", kpi.out_of_window),
+        ("bad_quantity", kpi.bad_quantity),
+    ] {
+        let _ = writeln!(
+            out,
+            "store_collector_kpi_refused_total{{reason=\"{reason}\"}} {n}"
+        );
+    }
     out
 }
 

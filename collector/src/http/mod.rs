@@ -10,6 +10,7 @@
 //! - [`auth`]: tokens, roles and security headers;
 //! - `routes`: the router, the `/v1/*` handlers and `/metrics`;
 //! - `history`: the history, audit and explain routes;
+//! - `reports`: KPIs, stock-out hours and the staffing plan, as JSON or CSV;
 //! - [`stats`]: the body of `GET /v1/stats`;
 //! - `metrics`: the Prometheus text;
 //! - `dashboard.html`: the single-page dashboard, served as is.
@@ -17,6 +18,9 @@
 pub mod auth;
 mod history;
 mod metrics;
+mod reports;
+#[cfg(test)]
+mod reports_tests;
 mod routes;
 pub mod stats;
 #[cfg(test)]

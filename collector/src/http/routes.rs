@@ -52,6 +52,7 @@ pub fn routes(state: ApiState) -> Router {
                 crate::backup::online::MAX_REQUEST_BYTES,
             )),
         )
+        .merge(super::reports::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             super::auth::require_token,

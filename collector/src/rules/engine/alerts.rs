@@ -87,8 +87,23 @@ pub enum AckError {
     NotFound(String),
 }
 
+/// A step in an alert's life, as the KPIs count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    Raised,
+    Acknowledged,
+    /// Resolved at this "now" (ms).
+    Resolved(i64),
+}
+
+/// Lifecycle steps kept for the KPIs between two drains; past this many, older ones are dropped
+/// (the engine drains them at every save, so this only bounds a misuse).
+const MAX_LIFECYCLE: usize = 10_000;
+
 #[derive(Debug, Default)]
 pub struct AlertBook {
+    /// (store, step, raised at) since the last [`AlertBook::take_lifecycle`].
+    lifecycle: Vec<(String, Lifecycle, i64)>,
     /// Active (open or acknowledged) alerts by key.
     active: BTreeMap<String, Alert>,
     /// Resolved alerts per store, newest last.
@@ -133,6 +148,7 @@ impl AlertBook {
         alert.id = format!("{}-{}", alert.store_id, self.next_id);
         alert.state = AlertState::Open as i32;
         alert.raised_at_ms = now_ms;
+        self.note(&alert.store_id, Lifecycle::Raised, now_ms);
         self.published.push(alert.clone());
         self.active.insert(key.to_owned(), alert);
         self.dirty_active.insert(key.to_owned());
@@ -153,6 +169,11 @@ impl AlertBook {
         alert.resolved_at_ms = now_ms;
         alert.event_time_ms = event_time_ms;
         alert.message = message.into();
+        self.note(
+            &alert.store_id,
+            Lifecycle::Resolved(now_ms),
+            alert.raised_at_ms,
+        );
         self.published.push(alert.clone());
         let past = self.past.entry(alert.store_id.clone()).or_default();
         past.push_back(alert.clone());
@@ -194,7 +215,21 @@ impl AlertBook {
         alert.acknowledged_by = by.to_owned();
         self.dirty_active.insert(key.clone());
         self.published.push(alert.clone());
-        Ok(alert.clone())
+        let alert = alert.clone();
+        self.note(&alert.store_id, Lifecycle::Acknowledged, alert.raised_at_ms);
+        Ok(alert)
+    }
+
+    fn note(&mut self, store: &str, step: Lifecycle, raised_at_ms: i64) {
+        if self.lifecycle.len() >= MAX_LIFECYCLE {
+            self.lifecycle.remove(0);
+        }
+        self.lifecycle.push((store.to_owned(), step, raised_at_ms));
+    }
+
+    /// Lifecycle steps since the last call: (store, step, raised at ms).
+    pub fn take_lifecycle(&mut self) -> Vec<(String, Lifecycle, i64)> {
+        std::mem::take(&mut self.lifecycle)
     }
 
     /// Alerts changed since the last call, in order, for publishing.

@@ -11,6 +11,8 @@
 //! - [`traffic`]: entries/exits per store in 15-minute windows, occupancy.
 //! - [`staff`]: who is on duty (badge scans, roster fallback).
 //! - [`staffing`]: needed vs on-duty staff now and next hour (with its traffic forecast) → signals.
+//! - [`kpi`]: KPI sums per store, local hour and day (conversion, sales, stock-out and staffing
+//!   hours, alert handling), summed into regions and the chain when read.
 //! - [`anomaly`]: returns spikes, void rates, silent or offline devices, stuck door counters, agent
 //!   clocks that are off.
 //!
@@ -27,6 +29,7 @@ pub mod anomaly;
 pub mod catalogue;
 #[cfg(test)]
 mod fixtures;
+pub mod kpi;
 pub mod part;
 pub mod persist;
 pub mod profile;
@@ -63,6 +66,7 @@ pub struct Engine {
     pub staff: staff::Staff,
     pub staffing: staffing::Staffing,
     pub anomaly: anomaly::Anomalies,
+    pub kpi: kpi::Kpis,
     pub outbox: Outbox,
 }
 
@@ -91,6 +95,7 @@ impl Engine {
         self.traffic.apply(&ctx, ev);
         self.staff.apply(&ctx, ev);
         self.anomaly.apply(&ctx, ev, &mut self.outbox);
+        self.kpi.apply(&ctx, ev);
     }
 
     /// Re-evaluates the time- and cross-store rules; called after each commit group and on a
@@ -107,16 +112,23 @@ impl Engine {
         );
         self.anomaly
             .evaluate(&self.profiles, &self.traffic, now_ms, &mut self.outbox);
+        self.kpi
+            .evaluate(&self.profiles, &self.stock, &self.staffing, now_ms);
     }
 
     /// Changed state of every part, as `intel/{part}/{key}` keys for the store's commit batch.
     pub fn save(&mut self) -> Vec<(String, Option<Vec<u8>>)> {
         let mut out = Vec::new();
+        // Alert steps are counted here, the one place every raise, acknowledgement and
+        // resolution passes before it is committed.
+        self.kpi
+            .take_alerts(&self.profiles, &mut self.outbox.alerts);
         save_part(&mut self.stock, &mut out);
         save_part(&mut self.traffic, &mut out);
         save_part(&mut self.staff, &mut out);
         save_part(&mut self.staffing, &mut out);
         save_part(&mut self.anomaly, &mut out);
+        save_part(&mut self.kpi, &mut out);
         save_part(&mut self.outbox.alerts, &mut out);
         out
     }
@@ -135,6 +147,7 @@ impl Engine {
             staff::Staff::PART => self.staff.load(key, value),
             staffing::Staffing::PART => self.staffing.load(key, value),
             anomaly::Anomalies::PART => self.anomaly.load(key, value),
+            kpi::Kpis::PART => self.kpi.load(key, value),
             AlertBook::PART => self.outbox.alerts.load(key, value),
             other => return Err(format!("{full_key}: unknown part {other:?}")),
         };

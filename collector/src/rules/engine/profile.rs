@@ -1,4 +1,5 @@
-//! Per-store profiles: region, local time and opening hours, and the rules' thresholds as chain
+//! Per-store profiles: region, local time (an IANA zone with daylight saving, or a fixed offset)
+//! and opening hours, and the rules' thresholds as chain
 //! defaults (`[rules.*]` in the collector's config) merged with per-store overrides
 //! (`[store.{id}.rules.*]`).
 //!
@@ -11,6 +12,8 @@
 
 use std::collections::HashMap;
 
+use jiff::tz::{AmbiguousOffset, TimeZone};
+use jiff::Timestamp;
 use serde::Deserialize;
 
 use super::anomaly::rules::AnomalyRules;
@@ -39,9 +42,13 @@ struct StoreTable {
     /// Region used for transfer suggestions: stock moves between stores of one region.
     #[serde(default = "default_region")]
     region: String,
-    /// Offset of the store's local time from UTC, minutes (e.g. 60 for CET in winter).
+    /// Offset of the store's local time from UTC, minutes (e.g. 60 for CET in winter). Kept for
+    /// old configs; `timezone` follows daylight saving and is preferred. Not both.
     #[serde(default)]
-    utc_offset_minutes: i32,
+    utc_offset_minutes: Option<i32>,
+    /// IANA time zone, e.g. "Europe/Berlin" (the tz database is compiled into the binary).
+    #[serde(default)]
+    timezone: Option<String>,
     /// Opening time, local, "HH:MM".
     #[serde(default = "default_open")]
     open: String,
@@ -67,7 +74,10 @@ fn default_close() -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreProfile {
     pub region: String,
+    /// Fixed offset from UTC, minutes; used only when `zone` is `None`.
     pub utc_offset_minutes: i32,
+    /// The store's IANA zone, when configured: local time then follows daylight saving.
+    pub zone: Option<TimeZone>,
     /// Opening and closing minute of the local day (0..1440).
     pub open_minute: u32,
     pub close_minute: u32,
@@ -79,6 +89,7 @@ impl Default for StoreProfile {
         StoreProfile {
             region: default_region(),
             utc_offset_minutes: 0,
+            zone: None,
             open_minute: 8 * 60,
             close_minute: 20 * 60,
             rules: RulesConfig::default(),
@@ -87,8 +98,64 @@ impl Default for StoreProfile {
 }
 
 impl StoreProfile {
-    fn local_ms(&self, utc_ms: i64) -> i64 {
-        utc_ms + i64::from(self.utc_offset_minutes) * 60_000
+    /// Offset of local time from UTC at the instant `utc_ms`, ms.
+    fn offset_ms(&self, utc_ms: i64) -> i64 {
+        match (&self.zone, Timestamp::from_millisecond(utc_ms)) {
+            (Some(tz), Ok(ts)) => i64::from(tz.to_offset(ts).seconds()) * 1000,
+            _ => i64::from(self.utc_offset_minutes) * 60_000,
+        }
+    }
+
+    /// Local wall time of `utc_ms` written as if it were UTC ms: its day and minute are the
+    /// local calendar day and time of day.
+    pub fn local_ms(&self, utc_ms: i64) -> i64 {
+        // Saturating: an event time from a hostile payload can be anywhere in i64.
+        utc_ms.saturating_add(self.offset_ms(utc_ms))
+    }
+
+    /// The instant (UTC ms) of a local wall time given as by [`StoreProfile::local_ms`]. A time
+    /// that happens twice (clocks go back) is its first occurrence; a time that does not exist
+    /// (clocks go forward) is the instant the clocks jump, so "opens at 02:30" on that day opens
+    /// at the first minute that exists after 02:30's place.
+    pub fn utc_of_local(&self, local_ms: i64) -> i64 {
+        let Some(tz) = &self.zone else {
+            return local_ms.saturating_sub(i64::from(self.utc_offset_minutes) * 60_000);
+        };
+        let Ok(civil) = Timestamp::from_millisecond(local_ms).map(|t| t.to_zoned(TimeZone::UTC))
+        else {
+            return local_ms;
+        };
+        let secs = |o: jiff::tz::Offset| i64::from(o.seconds()) * 1000;
+        match tz.to_ambiguous_timestamp(civil.datetime()).offset() {
+            AmbiguousOffset::Unambiguous { offset } => local_ms - secs(offset),
+            AmbiguousOffset::Fold { before, .. } => local_ms - secs(before),
+            AmbiguousOffset::Gap { before, after } => {
+                // Read with the later offset the time lies before the jump; the next transition
+                // from there is the jump itself.
+                let probe = local_ms - secs(after);
+                Timestamp::from_millisecond(probe)
+                    .ok()
+                    .and_then(|ts| tz.following(ts).next())
+                    .map(|t| t.timestamp().as_millisecond())
+                    .unwrap_or(local_ms - secs(before))
+            }
+        }
+    }
+
+    /// The same local time of day `days` local days earlier (UTC ms): "this hour last week"
+    /// stays the same wall-clock hour across a daylight-saving change.
+    pub fn days_before(&self, utc_ms: i64, days: i64) -> i64 {
+        self.utc_of_local(self.local_ms(utc_ms) - days * DAY_MS)
+    }
+
+    /// Local calendar day of `utc_ms`, as days since 1970-01-01.
+    pub fn local_day(&self, utc_ms: i64) -> i64 {
+        self.local_ms(utc_ms).div_euclid(DAY_MS)
+    }
+
+    /// Start (UTC ms) of local calendar day `day` (days since 1970-01-01).
+    pub fn start_of_local_day(&self, day: i64) -> i64 {
+        self.utc_of_local(day * DAY_MS)
     }
 
     /// Minute of the local day, 0..1440.
@@ -98,7 +165,7 @@ impl StoreProfile {
 
     /// Local weekday, 0 = Monday .. 6 = Sunday (1970-01-01 was a Thursday).
     pub fn local_weekday(&self, utc_ms: i64) -> u32 {
-        ((self.local_ms(utc_ms).div_euclid(DAY_MS) + 3).rem_euclid(7)) as u32
+        ((self.local_day(utc_ms) + 3).rem_euclid(7)) as u32
     }
 
     /// Local hour of the day, 0..24.
@@ -106,22 +173,25 @@ impl StoreProfile {
         self.local_minute(utc_ms) / 60
     }
 
-    /// Start (UTC ms) of the local hour containing `utc_ms`.
+    /// Start (UTC ms) of the local hour containing `utc_ms` (when the clocks go back, the two
+    /// hours with the same wall-clock time are two hours).
     pub fn hour_start(&self, utc_ms: i64) -> i64 {
         utc_ms - self.local_ms(utc_ms).rem_euclid(HOUR_MS)
     }
 
-    /// Start (UTC ms) of the local day containing `utc_ms`.
+    /// Start (UTC ms) of the local day containing `utc_ms` (a day can be 23 or 25 hours long).
     pub fn day_start(&self, utc_ms: i64) -> i64 {
-        utc_ms - self.local_ms(utc_ms).rem_euclid(DAY_MS)
+        self.start_of_local_day(self.local_day(utc_ms))
     }
 
     /// Start (UTC ms) of the opening session containing or preceding `utc_ms` (a store open past
     /// midnight started today's session yesterday).
     pub fn session_start(&self, utc_ms: i64) -> i64 {
-        let opened = self.day_start(utc_ms) + i64::from(self.open_minute) * 60_000;
+        let open = i64::from(self.open_minute) * 60_000;
+        let day = self.local_day(utc_ms);
+        let opened = self.utc_of_local(day * DAY_MS + open);
         if opened > utc_ms {
-            opened - DAY_MS
+            self.utc_of_local((day - 1) * DAY_MS + open)
         } else {
             opened
         }
@@ -206,11 +276,25 @@ impl Profiles {
                 key: format!("{key}.close"),
                 message: format!("{:?} is not a time \"HH:MM\"", table.close),
             })?;
+            let zone = match (&table.timezone, table.utc_offset_minutes) {
+                (Some(_), Some(_)) => {
+                    return Err(ProfileError {
+                        key: format!("{key}.timezone"),
+                        message: "give either timezone or utc_offset_minutes, not both".to_owned(),
+                    })
+                }
+                (Some(name), None) => Some(TimeZone::get(name).map_err(|e| ProfileError {
+                    key: format!("{key}.timezone"),
+                    message: format!("{name:?} is not a known IANA time zone: {e}"),
+                })?),
+                (None, _) => None,
+            };
             out.insert(
                 id.clone(),
                 StoreProfile {
                     region: table.region,
-                    utc_offset_minutes: table.utc_offset_minutes,
+                    utc_offset_minutes: table.utc_offset_minutes.unwrap_or(0),
+                    zone,
                     open_minute,
                     close_minute,
                     rules,
@@ -269,6 +353,88 @@ mod tests {
         assert_eq!(p.hour_start(t), 1_795_424_400_000); // 09:00Z = 10:00 local
         assert!(p.is_open(t));
         assert!(!p.is_open(t + 11 * HOUR_MS));
+    }
+
+    fn ms(s: &str) -> i64 {
+        s.parse::<Timestamp>().unwrap().as_millisecond()
+    }
+
+    fn berlin(open: &str) -> StoreProfile {
+        let rules: toml::Table = toml::from_str("").unwrap();
+        let stores: toml::Table = toml::from_str(&format!(
+            "[s1]\ntimezone = \"Europe/Berlin\"\nopen = \"{open}\"\nclose = \"20:00\"\n"
+        ))
+        .unwrap();
+        Profiles::from_tables(&rules, &stores)
+            .unwrap()
+            .get("s1")
+            .clone()
+    }
+
+    #[test]
+    fn daylight_saving_days_have_23_and_25_hours() {
+        let p = berlin("08:00");
+        // Clocks go forward at 01:00Z on 2026-03-29: that local day is 23 hours long.
+        let spring = ms("2026-03-29T10:00:00Z");
+        assert_eq!(p.day_start(spring), ms("2026-03-28T23:00:00Z"));
+        assert_eq!(p.day_start(spring + DAY_MS), ms("2026-03-29T22:00:00Z"));
+        assert_eq!(p.local_hour(ms("2026-03-29T00:59:00Z")), 1);
+        assert_eq!(p.local_hour(ms("2026-03-29T01:00:00Z")), 3);
+        // Clocks go back at 01:00Z on 2026-10-25: 25 hours, 02:00 twice as two hours.
+        let fall = ms("2026-10-25T10:00:00Z");
+        assert_eq!(p.day_start(fall), ms("2026-10-24T22:00:00Z"));
+        assert_eq!(p.day_start(fall + DAY_MS), ms("2026-10-25T23:00:00Z"));
+        let first = ms("2026-10-25T00:30:00Z");
+        let second = ms("2026-10-25T01:30:00Z");
+        assert_eq!((p.local_hour(first), p.local_hour(second)), (2, 2));
+        assert_eq!(p.hour_start(first), ms("2026-10-25T00:00:00Z"));
+        assert_eq!(p.hour_start(second), ms("2026-10-25T01:00:00Z"));
+        // Opening at 08:00 local: 07:00Z in winter, 06:00Z in summer.
+        assert!(p.is_open(ms("2026-12-01T07:00:00Z")));
+        assert!(!p.is_open(ms("2026-12-01T06:59:00Z")));
+        assert!(p.is_open(ms("2026-07-01T06:00:00Z")));
+        assert_eq!(p.local_weekday(ms("2026-03-29T22:30:00Z")), 0); // Monday 00:30 CEST
+                                                                    // The same hour a week earlier is the same wall-clock hour.
+        assert_eq!(
+            p.days_before(ms("2026-03-30T08:00:00Z"), 7),
+            ms("2026-03-23T09:00:00Z")
+        );
+    }
+
+    #[test]
+    fn an_opening_time_that_does_not_exist_or_happens_twice() {
+        let p = berlin("02:30");
+        // 02:30 does not exist on 2026-03-29: the session opens when the clocks jump (03:00).
+        assert_eq!(
+            p.session_start(ms("2026-03-29T10:00:00Z")),
+            ms("2026-03-29T01:00:00Z")
+        );
+        assert!(p.is_open(ms("2026-03-29T01:00:00Z")));
+        assert!(!p.is_open(ms("2026-03-29T00:59:00Z")));
+        // 02:30 happens twice on 2026-10-25: the session opens at the first one.
+        assert_eq!(
+            p.session_start(ms("2026-10-25T10:00:00Z")),
+            ms("2026-10-25T00:30:00Z")
+        );
+        assert!(p.is_open(ms("2026-10-25T00:30:00Z")));
+    }
+
+    #[test]
+    fn timezone_errors_name_the_key() {
+        let rules: toml::Table = toml::from_str("").unwrap();
+        let both: toml::Table =
+            toml::from_str("[s1]\ntimezone = \"Europe/Berlin\"\nutc_offset_minutes = 60\n")
+                .unwrap();
+        let err = Profiles::from_tables(&rules, &both).unwrap_err();
+        assert_eq!(err.key, "store.s1.timezone");
+        assert!(err.message.contains("not both"), "{err}");
+        let unknown: toml::Table = toml::from_str("[s1]\ntimezone = \"Mars/Olympus\"\n").unwrap();
+        let err = Profiles::from_tables(&rules, &unknown).unwrap_err();
+        assert_eq!(err.key, "store.s1.timezone");
+        assert!(err.message.contains("Mars/Olympus"), "{err}");
+        let old: toml::Table = toml::from_str("[s1]\nutc_offset_minutes = 60\n").unwrap();
+        let p = Profiles::from_tables(&rules, &old).unwrap();
+        assert_eq!(p.get("s1").local_hour(ms("2026-07-01T09:00:00Z")), 10);
     }
 
     #[test]

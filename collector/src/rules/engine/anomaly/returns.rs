@@ -107,16 +107,18 @@ impl StoreAnomaly {
         rules: &AnomalyRules,
         hour: i64,
     ) -> f64 {
-        let today = profile.day_start(hour);
-        let known_days = (today - profile.day_start(self.first_seen_ms)) / DAY_MS;
+        // Counted in local days: a daylight-saving day is 23 or 25 hours long.
+        let day = profile.local_day(hour);
+        let known_days = day - profile.local_day(self.first_seen_ms);
         let days = known_days.clamp(0, i64::from(rules.returns_baseline_days));
         let per_day = open_hours_per_day(profile);
         if days == 0 || per_day <= 0.0 {
             return 0.0;
         }
+        let today = profile.start_of_local_day(day);
         let sum: u32 = self
             .returns
-            .range(today - days * DAY_MS..today)
+            .range(profile.start_of_local_day(day - days)..today)
             .map(|(_, n)| *n)
             .sum();
         f64::from(sum) / (days as f64 * per_day)

@@ -1,6 +1,7 @@
 //! Next-hour traffic forecast: same weekday and hour over the last weeks, scaled by today's trend.
 //!
-//! For the hour `h` after the current one, with `W` = `forecast_weeks`:
+//! For the hour `h` after the current one, with `W` = `forecast_weeks` (a week earlier means the
+//! same local wall-clock hour seven local days earlier, across a daylight-saving change too):
 //!
 //! ```text
 //! weeks    = the w in 1..=W for which the store has traffic on the local day of h − 7w days
@@ -22,8 +23,6 @@ use crate::rules::engine::profile::StoreProfile;
 use crate::rules::engine::traffic::Traffic;
 
 const HOUR_MS: i64 = 3_600_000;
-const WEEK_MS: i64 = 7 * 86_400_000;
-const DAY_MS: i64 = 86_400_000;
 
 /// A forecast for one hour, with the terms of the formula (for messages and the API).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -40,6 +39,38 @@ pub struct Forecast {
     pub entries: f64,
 }
 
+/// Mean entries in the local hour starting at `h` over the same weekday and hour of `weeks`
+/// earlier weeks, taken among `candidates` (weeks back, in order) that have traffic on that local
+/// day: (weeks used, mean). `None` when no candidate week has data.
+pub fn baseline(
+    traffic: &Traffic,
+    store: &str,
+    profile: &StoreProfile,
+    h: i64,
+    candidates: impl Iterator<Item = i64>,
+    weeks: u32,
+) -> Option<(u32, f64)> {
+    let h_day = profile.local_day(h);
+    let (mut used, mut sum) = (0u32, 0.0);
+    for w in candidates {
+        if used >= weeks {
+            break;
+        }
+        let day = h_day - 7 * w;
+        let (from, to) = (
+            profile.start_of_local_day(day),
+            profile.start_of_local_day(day + 1),
+        );
+        if !traffic.has_data_between(store, from, to) {
+            continue;
+        }
+        used += 1;
+        let past = profile.days_before(h, 7 * w);
+        sum += traffic.entries_between(store, past, past + HOUR_MS) as f64;
+    }
+    (used > 0).then(|| (used, sum / f64::from(used)))
+}
+
 /// Forecast of the entries in the local hour after the one containing `now_ms`; `None` when no
 /// past week has data.
 pub fn next_hour(
@@ -51,16 +82,25 @@ pub fn next_hour(
 ) -> Option<Forecast> {
     let h = profile.hour_start(now_ms) + HOUR_MS;
     let today = profile.day_start(now_ms);
-    let h_day = profile.day_start(h);
+    let h_day = profile.local_day(h);
     let (mut weeks, mut sum_next, mut sum_past) = (0u32, 0.0, 0.0);
     for w in 1..=i64::from(rules.forecast_weeks) {
-        let off = w * WEEK_MS;
-        if !traffic.has_data_between(store, h_day - off, h_day - off + DAY_MS) {
+        let day = h_day - 7 * w;
+        let (from, to) = (
+            profile.start_of_local_day(day),
+            profile.start_of_local_day(day + 1),
+        );
+        if !traffic.has_data_between(store, from, to) {
             continue;
         }
         weeks += 1;
-        sum_next += traffic.entries_between(store, h - off, h - off + HOUR_MS) as f64;
-        sum_past += traffic.entries_in(store, today - off, now_ms - off, now_ms);
+        let past = profile.days_before(h, 7 * w);
+        sum_next += traffic.entries_between(store, past, past + HOUR_MS) as f64;
+        let (day_then, now_then) = (
+            profile.days_before(today, 7 * w),
+            profile.days_before(now_ms, 7 * w),
+        );
+        sum_past += traffic.entries_in(store, day_then, now_then, now_ms);
     }
     if weeks == 0 {
         return None;

@@ -21,6 +21,9 @@
 //! an outage), that hour is judged again on its full count; if it was understaffed, a signal marked
 //! `retrospective` is published (recorded, not paged). It does not replace the current signal.
 //!
+//! **Next week.** [`plan`] gives every opening hour of the next seven local days its forecast
+//! entries and the staff [`rules::judge`] says they need: the same rule as the signals.
+//!
 //! Signals are computed for stores with traffic, for hours in which the store is open.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,6 +40,7 @@ use crate::rules::engine::staff::Staff;
 use crate::rules::engine::traffic::{Traffic, WINDOW_MS};
 
 pub mod forecast;
+pub mod plan;
 pub mod rules;
 
 const HOUR_MS: i64 = 3_600_000;

@@ -347,3 +347,74 @@ mod forecast_tests {
         assert!(next_hour(&t, "s1", &p, &rules, now - 3 * WEEK_MS).is_none());
     }
 }
+
+/// Next week's plan from four weeks of traffic.
+mod plan_tests {
+    use super::*;
+    use crate::rules::engine::staffing::plan::next_week;
+
+    /// Four weeks (2026-11-23 .. 2026-12-20): 10 entries an hour on weekdays and Sundays, 130 on
+    /// Saturdays, 08:00–20:00. The plan made on Monday 2026-12-21 at 12:00 covers Tue 22 .. Mon 28.
+    fn four_weeks(p: &StoreProfile, now: i64) -> Traffic {
+        let cat = Catalogue::default();
+        let c = ctx("s1", p, &cat, now, false);
+        let mut t = Traffic::default();
+        for d in 0..28 {
+            let day = MONDAY + d * DAY_MS;
+            let per_hour = if d % 7 == 5 { 130 } else { 10 };
+            for h in 8..20 {
+                t.apply(&c, &ft(day + h * H, per_hour, 0));
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn saturday_needs_more_staff_than_weekdays_and_closed_hours_are_absent() {
+        let p = StoreProfile::default();
+        let now = MONDAY + 4 * WEEK + 12 * H;
+        let t = four_weeks(&p, now);
+        let plan = next_week(&t, "s1", &p, now);
+        // 7 days × 12 opening hours (08:00..20:00); nothing at night.
+        assert_eq!(plan.len(), 84);
+        assert!(plan.iter().all(|h| (8..20).contains(&h.hour)));
+        assert_eq!(plan[0].date, "2026-12-22");
+        assert_eq!(plan[83].date, "2026-12-28");
+
+        let sat: Vec<_> = plan.iter().filter(|h| h.date == "2026-12-26").collect();
+        let tue: Vec<_> = plan.iter().filter(|h| h.date == "2026-12-22").collect();
+        assert_eq!(sat.len(), 12);
+        // Saturday: 130/h at STAR 25 → ceil(5.2) = 6; Tuesday: 10/h → max(2, ceil(0.4)) = 2.
+        for h in &sat {
+            assert_eq!(h.forecast_entries, Some(130.0));
+            assert_eq!(h.weeks, 4);
+            assert_eq!(h.needed_staff, 6);
+        }
+        for h in &tue {
+            assert_eq!(h.forecast_entries, Some(10.0));
+            assert_eq!(h.needed_staff, 2);
+        }
+        // Monday the 28th is seven days ahead: a week back is today (not over), so its weeks
+        // are 2..=5 back (Dec 14, 7, Nov 30, 23), not today's partial 12:00 hour.
+        let mon = plan.last().unwrap();
+        assert_eq!((mon.weeks, mon.forecast_entries), (4, Some(10.0)));
+    }
+
+    #[test]
+    fn the_plan_uses_the_staffing_rule_of_the_signals() {
+        let mut p = StoreProfile::default();
+        p.rules.staffing.target_star = 50.0;
+        p.rules.staffing.min_staff = 1;
+        let now = MONDAY + 4 * WEEK + 12 * H;
+        let t = four_weeks(&p, now);
+        let plan = next_week(&t, "s1", &p, now);
+        for h in &plan {
+            let (_, needed) = judge(&p.rules.staffing, h.forecast_entries.unwrap(), 0);
+            assert_eq!(h.needed_staff, needed);
+        }
+        // 130 / 50 → 3 on Saturday; 10 / 50 → min_staff 1 on weekdays.
+        let sat = plan.iter().find(|h| h.date == "2026-12-26").unwrap();
+        assert_eq!(sat.needed_staff, 3);
+        assert_eq!(plan[0].needed_staff, 1);
+    }
+}

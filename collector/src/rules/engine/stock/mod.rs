@@ -414,6 +414,21 @@ impl Stock {
             .collect()
     }
 
+    /// Stores with positions.
+    pub fn stores(&self) -> impl Iterator<Item = &str> {
+        self.stores.keys().map(String::as_str)
+    }
+
+    /// GTINs of `store` whose position is at or below zero.
+    pub fn out_of_stock<'a>(&'a self, store: &str) -> impl Iterator<Item = &'a str> + 'a {
+        self.stores
+            .get(store)
+            .into_iter()
+            .flatten()
+            .filter(|(_, k)| k.pos.value() <= 0.0)
+            .map(|(gtin, _)| gtin.as_str())
+    }
+
     /// One position (`gtin` normalised to 14 digits).
     pub fn position(&self, store: &str, gtin: &str) -> Option<f64> {
         Some(self.stores.get(store)?.get(gtin)?.pos.value())
@@ -471,12 +486,13 @@ fn cached_view(
         };
     };
     let rop = item.reorder_point.or_else(|| {
-        let today = profile.day_start(now_ms);
-        let first = profile.day_start(k.first_ms);
-        let from = first.max(today - i64::from(rules.demand_days) * DAY_MS);
-        let days: Vec<f64> = (0..)
-            .map(|i| from + i * DAY_MS)
-            .take_while(|d| *d < today)
+        // Local days, not 24-hour steps: a daylight-saving day is 23 or 25 hours long, and the
+        // demand is keyed by each local day's start.
+        let today = profile.local_day(now_ms);
+        let first = profile.local_day(k.first_ms);
+        let from = first.max(today - i64::from(rules.demand_days));
+        let days: Vec<f64> = (from..today)
+            .map(|d| profile.start_of_local_day(d))
             .map(|d| k.days.get(&d).copied().unwrap_or(0.0).max(0.0))
             .collect();
         if days.len() < rules.min_demand_days as usize {

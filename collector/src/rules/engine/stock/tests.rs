@@ -212,6 +212,31 @@ fn derived_reorder_point_from_daily_sales() {
     assert_eq!(w.stock.positions("s9")[0].reorder_point, Some(51.0));
 }
 
+/// The same week of milk sales as above in Berlin, across the night the clocks go back
+/// (Sunday 2026-10-25 has 25 hours): every local day's sales are found, so the ROP is the same 50.
+#[test]
+fn derived_reorder_point_across_a_daylight_saving_change() {
+    let mut w = World::new();
+    let p = StoreProfile {
+        zone: Some(jiff::tz::TimeZone::get("Europe/Berlin").unwrap()),
+        ..StoreProfile::default()
+    };
+    w.profiles.insert("s8", p.clone());
+    // Thursday 2026-10-22 .. Wednesday 2026-10-28, noon-ish local.
+    let thursday = p.local_day(1_792_663_200_000); // 2026-10-22T10:00:00Z
+    w.live(
+        "s8",
+        receive(p.start_of_local_day(thursday) + 8 * H, MILK, 500),
+    );
+    for (i, q) in [7.0, 13.0, 7.0, 13.0, 7.0, 13.0, 10.0].iter().enumerate() {
+        let day = p.start_of_local_day(thursday + i as i64);
+        w.live("s8", sale(day + 12 * H, MILK, *q));
+    }
+    w.eval(p.start_of_local_day(thursday + 7) + H);
+    let v = &w.stock.positions("s8")[0];
+    assert_eq!((v.position, v.reorder_point), (430.0, Some(50.0)));
+}
+
 #[test]
 fn late_backlog_around_a_count() {
     // Live first: a count of 40 at 10:00 and a sale of 2 at 10:30; then the backlog drains: a
