@@ -13,7 +13,8 @@
 //!    events and commits its state in the same sled batch, then hands over alerts and signals;
 //! 4. [`http`]: the API and dashboard read what was committed.
 //!
-//! Beside them: [`config`] (the TOML file), [`clock`] (wall clock and the rules' "now"),
+//! Beside them: [`command`] (commands from HQ to agents: the durable command book, publishing,
+//! results), [`config`] (the TOML file), [`clock`] (wall clock and the rules' "now"),
 //! [`broker`] (optional embedded rumqttd).
 //!
 //! Exactly once: the dedup state and the state change it guards are written in one sled batch,
@@ -22,6 +23,7 @@
 
 pub mod broker;
 pub mod clock;
+pub mod command;
 pub mod config;
 pub mod http;
 pub mod ingest;
@@ -117,6 +119,12 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
         None => (config.mqtt.host.clone(), config.mqtt.port),
     };
 
+    let (commands, command_wakes) = {
+        let (db, config) = (db.clone(), config.clone());
+        tokio::task::spawn_blocking(move || command::Commands::open(db, &config)).await??
+    };
+    info!(outstanding = commands.outstanding(), "Command book loaded.");
+
     let tokens = api_tokens(&config)?;
     if !tokens.any() && !config.api.listen.ip().is_loopback() {
         warn!(listen = %config.api.listen, "The HTTP API has no token and listens beyond loopback: anyone who reaches it can read it (acknowledging and reloading stay refused without [api] token_file).");
@@ -125,6 +133,7 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
         shared: shared.clone(),
         rules: rules.clone(),
         tokens,
+        commands: commands.clone(),
     };
 
     let listener = tokio::net::TcpListener::bind(config.api.listen)
@@ -175,7 +184,14 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
             }
         })
     };
-    let ingest = ingest::Ingest::new(&config, conn.clone(), &db, shared, ack_tx.clone(), rules)?;
+    let commands_task = tokio::spawn(command::publish::run(
+        commands.clone(),
+        conn.clone(),
+        rules.clone(),
+        command_wakes,
+    ));
+    let ingest = ingest::Ingest::new(&config, conn.clone(), &db, shared, ack_tx.clone(), rules)?
+        .with_commands(commands.inbox());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut ingest_task = tokio::spawn(ingest.run(notice_rx, stop_rx));
 
@@ -240,6 +256,8 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
     }
     let _ = tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, acks_task).await;
     outputs_task.abort();
+    // Every change of the command book is durable before it is acted on: nothing to finish.
+    commands_task.abort();
     let _ = api_stop_tx.send(());
     let _ = tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, api).await;
     info!("Stopped.");

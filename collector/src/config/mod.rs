@@ -12,6 +12,7 @@
 
 mod api;
 mod broker;
+mod commands;
 mod ingest;
 mod intel;
 mod mqtt;
@@ -28,6 +29,8 @@ use self::api::default_api;
 pub use self::api::ApiConfig;
 use self::broker::default_embedded_broker;
 pub use self::broker::{EmbeddedBrokerConfig, EMBEDDED_BROKER_MAX_PACKET_BYTES};
+use self::commands::default_commands;
+pub use self::commands::CommandsConfig;
 use self::ingest::{default_ack, default_ingest};
 pub use self::ingest::{AckConfig, IngestConfig};
 use self::intel::default_intel;
@@ -71,6 +74,9 @@ pub struct Config {
     /// The rules engine: catalogue, clock and output format.
     #[serde(default = "default_intel")]
     pub intel: IntelConfig,
+    /// Commands from HQ to agents: per-agent and rate bounds, resending, how long they are kept.
+    #[serde(default = "default_commands")]
+    pub commands: CommandsConfig,
     /// Chain-wide rule thresholds: `[rules.stock]`, `[rules.staffing]`, `[rules.anomaly]`. Every
     /// key has a documented default (see `config/collector.example.toml`).
     #[serde(default)]
@@ -310,6 +316,33 @@ impl Config {
         }
         if self.ingest.max_stores == 0 {
             return fail(&["ingest", "max_stores"], "must be at least 1".to_owned());
+        }
+        if !crate::ingest::valid_id(&self.api.token_name) {
+            return fail(
+                &["api", "token_name"],
+                format!(
+                    "{:?} is not a valid name (1 to {} characters of A-Z, a-z, 0-9, '_', '.', '-')",
+                    self.api.token_name,
+                    crate::ingest::MAX_ID_LEN
+                ),
+            );
+        }
+        for (key, zero) in [
+            (
+                "max_outstanding_per_agent",
+                self.commands.max_outstanding_per_agent == 0,
+            ),
+            (
+                "max_publishes_per_sec",
+                self.commands.max_publishes_per_sec == 0,
+            ),
+            ("resend_after_secs", self.commands.resend_after_secs == 0),
+            ("keep_commands", self.commands.keep_commands == 0),
+            ("keep_days", self.commands.keep_days == 0),
+        ] {
+            if zero {
+                return fail(&["commands", key], "must be at least 1".to_owned());
+            }
         }
         if let Err(e) = self.profiles() {
             let parts: Vec<&str> = e.key.split('.').collect();

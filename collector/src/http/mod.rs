@@ -9,11 +9,13 @@
 //!
 //! - [`auth`]: tokens, roles and security headers;
 //! - `routes`: the router, the `/v1/*` handlers and `/metrics`;
+//! - `commands`: the command routes (issue, list, read) over [`crate::command`];
 //! - [`stats`]: the body of `GET /v1/stats`;
 //! - `metrics`: the Prometheus text;
 //! - `dashboard.html`: the single-page dashboard, served as is.
 
 pub mod auth;
+mod commands;
 mod metrics;
 mod routes;
 pub mod stats;
@@ -36,6 +38,7 @@ pub struct ApiState {
     pub shared: Shared,
     pub rules: Arc<Runtime>,
     pub tokens: Tokens,
+    pub commands: Arc<crate::command::Commands>,
 }
 
 async fn dashboard() -> Html<&'static str> {

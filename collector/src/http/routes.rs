@@ -1,5 +1,6 @@
 //! The `/v1/*` handlers: stores and agents, stock positions, traffic, alerts (with
-//! acknowledgement), staffing signals, gaps, unknown GTINs and catalogue reload.
+//! acknowledgement), staffing signals, gaps, unknown GTINs and catalogue reload; the command
+//! routes (`super::commands`) are registered here too.
 //!
 //! All reads are snapshots taken under short locks, no I/O; the one write (acknowledging an
 //! alert) goes through [`crate::rules::Runtime::acknowledge`].
@@ -33,6 +34,12 @@ pub fn routes(state: ApiState) -> Router {
         .route("/v1/gaps", get(gaps))
         .route("/v1/unknown-gtins", get(unknown_gtins))
         .route("/v1/catalogue/reload", post(reload_catalogue))
+        .route(
+            "/v1/stores/{store}/agents/{agent}/commands",
+            post(super::commands::issue),
+        )
+        .route("/v1/commands", get(super::commands::list))
+        .route("/v1/commands/{id}", get(super::commands::get))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             super::auth::require_token,
@@ -311,7 +318,7 @@ async fn reload_catalogue(
 
 /// `GET /metrics`: Prometheus text format.
 async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
-    let text = super::metrics::render(&state.shared, &state.rules);
+    let text = super::metrics::render(&state.shared, &state.rules, &state.commands);
     (
         [(
             header::CONTENT_TYPE,

@@ -24,8 +24,10 @@ fn router(tokens: Tokens) -> (Router, tempfile::TempDir) {
     )
     .unwrap();
     let (db, state) = Db::open(&dir.path().join("state")).unwrap();
+    let db = Arc::new(db);
     let (outputs, _) = mpsc::unbounded_channel();
-    let rules = Arc::new(Runtime::open(&config, Arc::new(db), outputs).unwrap());
+    let rules = Arc::new(Runtime::open(&config, db.clone(), outputs).unwrap());
+    let (commands, _) = crate::command::Commands::open(db, &config).unwrap();
     let shared: Shared = Arc::new(Mutex::new(Live {
         collector_id: "hq-1".into(),
         state,
@@ -35,6 +37,7 @@ fn router(tokens: Tokens) -> (Router, tempfile::TempDir) {
         shared,
         rules,
         tokens,
+        commands,
     };
     (routes(state), dir)
 }

@@ -156,6 +156,12 @@ impl<M: Mqtt> Ingest<M> {
         })
     }
 
+    /// Hands agents' statuses and command results to the command book as well.
+    pub fn with_commands(mut self, inbox: crate::command::Inbox) -> Self {
+        self.decoder = self.decoder.with_commands(inbox);
+        self
+    }
+
     /// Runs until `stop` turns true. On stop, the group in hand is committed and
     /// acknowledged first; publishes not yet taken stay unacknowledged and the broker redelivers
     /// them to the next run.
