@@ -309,3 +309,15 @@ fn the_dashboard_keeps_the_token_out_of_the_url_and_local_storage() {
     assert!(!page.contains("localStorage.setItem"));
     assert!(!page.contains("localStorage.getItem"));
 }
+
+#[test]
+fn the_dashboard_sends_commands_and_shows_results_as_text_only() {
+    let page = include_str!("dashboard.html");
+    assert!(page.contains("/commands`"));
+    assert!(page.contains("/v1/commands?limit="));
+    for kind in ["status_report", "\"replay\"", "set_scan_mode"] {
+        assert!(page.contains(kind), "{kind}");
+    }
+    // Result messages come from agents: never parsed as markup.
+    assert!(!page.contains("innerHTML"));
+}
