@@ -439,7 +439,7 @@ impl Book {
     }
 
     /// Removes (durably) the oldest commands beyond [`Limits::keep`] or issued more than
-    /// [`Limits::keep_ms`] ago, at most [`PRUNE_BATCH`] per call; returns how many. Blocking.
+    /// [`Limits::keep_ms`] ago, at most `PRUNE_BATCH` (1000) per call; returns how many. Blocking.
     pub fn prune(&mut self, now_ms: i64) -> Result<usize, DbError> {
         let over = self.records.len().saturating_sub(self.limits.keep);
         let oldest_kept = now_ms - self.limits.keep_ms;

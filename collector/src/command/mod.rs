@@ -10,7 +10,7 @@
 //! it. A command past its expiry is never published and becomes `expired`.
 //!
 //! - [`request`]: the API's JSON body → a checked [`Request`];
-//! - [`time`]: RFC 3339 times in requests;
+//! - `time`: RFC 3339 times in requests;
 //! - [`book`]: the durable book, its states, bounds and pruning;
 //! - [`publish`]: the task that publishes (rate limited), sweeps expiry and prunes;
 //! - [`results`]: results from agents, bounded, matched and recorded.
