@@ -98,7 +98,12 @@ fn start_collector(dir: &Path, mqtt_port: u16) -> Collector {
     )
     .unwrap();
     let log = dir.join("collector.log");
-    let log_file = std::fs::File::create(&log).unwrap();
+    // Appended: a restarted collector's log follows the first one's.
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .unwrap();
     let child = Process::new(env!("CARGO_BIN_EXE_store-collector"))
         .args(["run", "--config"])
         .arg(&config)
@@ -438,4 +443,45 @@ async fn commands_reach_online_agents_wait_for_offline_ones_and_expire() {
         .map(|c| c["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, vec![id.as_str()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_command_survives_sigkill_and_reaches_an_agent_online_at_start_up() {
+    if !Path::new(MOSQUITTO).exists() {
+        eprintln!("SKIPPED: {MOSQUITTO} is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_mosquitto, port) = start_mosquitto(dir.path());
+    let mut collector = start_collector(dir.path(), port);
+    let mut a1 = agent(port, "a1").await;
+    let (status, record) = post_command(
+        collector.api,
+        "a1",
+        OPERATOR,
+        json!({"kind": "set_log_filter", "filter": "store_agent=debug", "duration_secs": 60}),
+    );
+    assert_eq!(status, 202, "{record}");
+    let id = record["id"].as_str().unwrap().to_owned();
+    assert_eq!(command_record(collector.api, &id)["state"], "pending");
+
+    // The collector dies; the agent comes online while it is away.
+    collector._child.0.kill().unwrap();
+    collector._child.0.wait().unwrap();
+    a1.online().await;
+    collector = start_collector(dir.path(), port);
+
+    // At start-up it reads the retained online status and sends what the book still holds.
+    let command = a1.next_command().await;
+    assert_eq!(command.id, id);
+    assert_eq!(
+        command.kind,
+        Some(command::Kind::SetLogFilter(store_proto::v1::SetLogFilter {
+            filter: "store_agent=debug".into(),
+            duration_s: 60,
+        }))
+    );
+    let sent = wait_record(collector.api, &id, "sent", |r| r["state"] == "sent").await;
+    assert_eq!(sent["attempts"], 1);
+    assert_eq!(sent["issued_by"], "ops-alice");
 }

@@ -30,6 +30,9 @@ const PRUNE_BATCH: usize = 1_000;
 pub const MAX_MESSAGE_CHARS: usize = 1_024;
 /// Most `not_retained` ranges kept of one result.
 pub const MAX_NOT_RETAINED: usize = 64;
+/// Largest `detail_json` kept; a larger one is replaced by a note of its size, so the book's
+/// size stays bounded by its command count (and records stay in sled's fsynced main log).
+pub const MAX_DETAIL_BYTES: usize = 16 * 1024;
 
 /// Where a command is in its life (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -79,9 +82,12 @@ pub struct Answer {
 impl Answer {
     /// The recorded form of a result (strings bounded, ranges capped).
     pub fn from_result(result: &CommandResult, now_ms: i64) -> Answer {
-        let detail = (!result.detail_json.is_empty()).then(|| {
-            serde_json::from_str(&result.detail_json)
-                .unwrap_or_else(|_| Value::String(result.detail_json.clone()))
+        let json = &result.detail_json;
+        let detail = (!json.is_empty()).then(|| {
+            if json.len() > MAX_DETAIL_BYTES {
+                return serde_json::json!({ "not_kept": "detail too large", "bytes": json.len() });
+            }
+            serde_json::from_str(json).unwrap_or_else(|_| Value::String(json.clone()))
         });
         Answer {
             ok: result.ok,
@@ -553,6 +559,14 @@ mod tests {
         );
         assert_eq!(book.outstanding_count(), 0);
         assert!(book.take_due(&a1, 1_000, 10).unwrap().is_empty());
+        let mut huge = result(&id, true);
+        huge.detail_json = format!("\"{}\"", "x".repeat(MAX_DETAIL_BYTES));
+        assert_eq!(
+            Answer::from_result(&huge, 0).detail,
+            Some(
+                serde_json::json!({"not_kept": "detail too large", "bytes": MAX_DETAIL_BYTES + 2})
+            )
+        );
         let answered = book.get(&id).unwrap().clone();
         let answer = answered.result.as_ref().unwrap();
         assert!(answer.ok);

@@ -87,7 +87,8 @@ impl Decoder {
     }
 
     /// The agent key and batch of a publish, or `None` (counted and logged) when it is not ours
-    /// or cannot be decoded. Agents' statuses go to the rules' presence.
+    /// or cannot be decoded. Agents' statuses go to the rules' presence and, like command
+    /// results, to the command book's inbox when there is one.
     pub fn decode(
         &mut self,
         incoming: &Incoming,
