@@ -157,3 +157,100 @@ async fn sweep_book(commands: &Arc<Commands>) {
         Err(e) => error!(error = %e, "Command book sweep task failed."),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use prost::Message;
+    use store_proto::v1::{AgentStatus, Command};
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::command::request::Kind;
+    use crate::command::Request;
+    use crate::config::Config;
+    use crate::ingest::fake_mqtt::FakeMqtt;
+    use crate::ledger::Db;
+
+    /// Commands published so far, in order.
+    fn published(fake: &FakeMqtt) -> Vec<(String, Command)> {
+        fake.published()
+            .into_iter()
+            .map(|(topic, retain, payload)| {
+                assert!(!retain, "commands are never retained");
+                (topic, Command::decode(payload.as_slice()).unwrap())
+            })
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn publishes_only_to_online_agents_and_never_faster_than_the_rate() {
+        const RATE: u64 = 5;
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::parse(
+            &format!(
+                "collector_id = \"hq-1\"\nstate_dir = \"/unused\"\n[commands]\n\
+                 max_publishes_per_sec = {RATE}\nmax_outstanding_per_agent = 50\n"
+            ),
+            "t.toml",
+        )
+        .unwrap();
+        let (db, _) = Db::open(&dir.path().join("state")).unwrap();
+        let db = Arc::new(db);
+        let (outputs, _) = mpsc::unbounded_channel();
+        let rules = Arc::new(Runtime::open(&config, db.clone(), outputs).unwrap());
+        let (commands, wakes) = Commands::open(db, &config).unwrap();
+        let (a1, a2) = (AgentKey::new("s1", "a1"), AgentKey::new("s1", "a2"));
+        let request = Request {
+            kind: Kind::StatusReport,
+            expires_in_secs: 600,
+        };
+        let offline = commands.issue(&a2, request.clone(), now_ms()).unwrap();
+        for _ in 0..20 {
+            commands.issue(&a1, request.clone(), now_ms()).unwrap();
+        }
+        let fake = FakeMqtt::default();
+        let online = AgentStatus {
+            online: true,
+            ..Default::default()
+        }
+        .encode_to_vec();
+        assert!(rules.note_status(a1.clone(), &online));
+        let task = tokio::spawn(run(commands.clone(), fake.clone(), rules, wakes));
+        // The issued wake-ups find a1 online and a2 not.
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(20);
+        loop {
+            let n = published(&fake).len() as u64;
+            let elapsed = started.elapsed().as_secs_f64();
+            // The bucket starts full (RATE) and refills at RATE per second, however slow the
+            // machine: more than that means the bound is broken.
+            assert!(
+                n as f64 <= RATE as f64 * (1.0 + elapsed) + 1.0,
+                "{n} publishes after {elapsed:.2} s"
+            );
+            if n == 20 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "only {n} of 20 published");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // 15 beyond the first burst take at least 3 s at 5 per second (less one refill tick).
+        assert!(
+            started.elapsed() >= Duration::from_millis(2_800),
+            "{:?}",
+            started.elapsed()
+        );
+        let sent = published(&fake);
+        assert!(sent
+            .iter()
+            .all(|(topic, c)| topic == "stores/s1/agents/a1/cmd" && c.agent_id == "a1"));
+        assert_eq!(commands.counters.sent_count(), 20);
+        assert_eq!(
+            commands.get(&offline.id).unwrap().state,
+            crate::command::State::Pending
+        );
+        task.abort();
+    }
+}

@@ -19,7 +19,7 @@
 pub mod acks;
 pub mod decode;
 #[cfg(test)]
-mod fake_mqtt;
+pub(crate) mod fake_mqtt;
 mod filters;
 pub mod gaps;
 mod group;
