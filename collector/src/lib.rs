@@ -17,7 +17,8 @@
 //! from a durable outbox written in the same batch.
 //!
 //! Beside them: [`config`] (the TOML file), [`clock`] (wall clock and the rules' "now"),
-//! [`broker`] (optional embedded rumqttd), [`backup`] (backup and restore of the state).
+//! [`broker`] (optional embedded rumqttd), [`backup`] (backup and restore of the state),
+//! [`command`] (commands from HQ to agents: the durable command book, publishing, results).
 //!
 //! Exactly once: the dedup state and the state change it guards are written in one sled batch,
 //! made durable (flush + fdatasync) before the broker gets its PUBACK and before the mark moves
@@ -26,6 +27,7 @@
 pub mod backup;
 pub mod broker;
 pub mod clock;
+pub mod command;
 pub mod config;
 pub mod deliver;
 pub mod history;
@@ -132,6 +134,12 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
         None => (config.mqtt.host.clone(), config.mqtt.port),
     };
 
+    let (commands, command_wakes) = {
+        let (db, config) = (db.clone(), config.clone());
+        tokio::task::spawn_blocking(move || command::Commands::open(db, &config)).await??
+    };
+    info!(outstanding = commands.outstanding(), "Command book loaded.");
+
     let tokens = api_tokens(&config)?;
     if !tokens.any() && !config.api.listen.ip().is_loopback() {
         warn!(listen = %config.api.listen, "The HTTP API has no token and listens beyond loopback: anyone who reaches it can read it (acknowledging and reloading stay refused without [api] token_file).");
@@ -144,6 +152,7 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
             &config.collector_id,
             &config.state_dir,
         )),
+        commands: commands.clone(),
     };
 
     let listener = tokio::net::TcpListener::bind(config.api.listen)
@@ -200,7 +209,14 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
         history::retention::Policy::from_config(&config.history),
         Duration::from_secs(config.history.prune_interval_secs),
     ));
-    let ingest = ingest::Ingest::new(&config, conn.clone(), &db, shared, ack_tx.clone(), rules)?;
+    let commands_task = tokio::spawn(command::publish::run(
+        commands.clone(),
+        conn.clone(),
+        rules.clone(),
+        command_wakes,
+    ));
+    let ingest = ingest::Ingest::new(&config, conn.clone(), &db, shared, ack_tx.clone(), rules)?
+        .with_commands(commands.inbox());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut ingest_task = tokio::spawn(ingest.run(notice_rx, stop_rx));
 
@@ -270,6 +286,8 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
         task.abort();
     }
     retention_task.abort();
+    // Every change of the command book is durable before it is acted on: nothing to finish.
+    commands_task.abort();
     let _ = api_stop_tx.send(());
     let _ = tokio::time::timeout(SHUTDOWN_STEP_TIMEOUT, api).await;
     info!("Stopped.");

@@ -75,7 +75,7 @@ pub fn run(data: &[u8]) {
         };
         let (key, batch) = match decoder.decode_publish(topic, payload, &mut counters) {
             Decoded::Events(key, batch) => (key, batch),
-            Decoded::Status(key) => {
+            Decoded::Status(key) | Decoded::CommandResult(key) => {
                 assert!(valid_id(&key.store_id) && valid_id(&key.agent_id));
                 continue;
             }

@@ -47,6 +47,11 @@ pub fn store_status_filter(store: &str) -> String {
     format!("stores/{store}/agents/+/status")
 }
 
+/// Command-results filter for one store (collectors that own a static list of stores).
+pub fn store_cmd_results_filter(store: &str) -> String {
+    format!("stores/{store}/agents/+/cmd/result")
+}
+
 /// Events filter for one store (collectors that own a static list of stores).
 pub fn store_events_filter(store: &str) -> String {
     format!("stores/{store}/agents/+/events")

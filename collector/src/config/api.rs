@@ -34,6 +34,14 @@ pub struct ApiConfig {
     /// Reads the viewer token from a file instead.
     #[serde(default)]
     pub viewer_token_file: Option<PathBuf>,
+    /// The operator token's name: recorded as `issued_by` on every command sent from HQ with
+    /// it (the command book's audit trail), and shown to the agent.
+    #[serde(default = "default_token_name")]
+    pub token_name: String,
+}
+
+fn default_token_name() -> String {
+    "operator".to_owned()
 }
 
 fn default_api_listen() -> SocketAddr {
@@ -47,5 +55,6 @@ pub(super) fn default_api() -> ApiConfig {
         token_file: None,
         viewer_token: None,
         viewer_token_file: None,
+        token_name: default_token_name(),
     }
 }

@@ -12,6 +12,7 @@
 
 mod api;
 mod broker;
+mod commands;
 mod deliver;
 mod history;
 mod ingest;
@@ -30,6 +31,8 @@ use self::api::default_api;
 pub use self::api::ApiConfig;
 use self::broker::default_embedded_broker;
 pub use self::broker::{EmbeddedBrokerConfig, EMBEDDED_BROKER_MAX_PACKET_BYTES};
+use self::commands::default_commands;
+pub use self::commands::CommandsConfig;
 pub use self::deliver::{
     AlertmanagerConfig, DeliverConfig, FilterConfig, SendConfig, WebhookConfig,
 };
@@ -81,6 +84,9 @@ pub struct Config {
     /// Event history and audit log: whether events are kept, and for how long.
     #[serde(default = "default_history")]
     pub history: HistoryConfig,
+    /// Commands from HQ to agents: per-agent and rate bounds, resending, how long they are kept.
+    #[serde(default = "default_commands")]
+    pub commands: CommandsConfig,
     /// Chain-wide rule thresholds: `[rules.stock]`, `[rules.staffing]`, `[rules.anomaly]`. Every
     /// key has a documented default (see `config/collector.example.toml`).
     #[serde(default)]
@@ -355,6 +361,33 @@ impl Config {
                     self.history.audit_max_age_days
                 ),
             );
+        }
+        if !crate::ingest::valid_id(&self.api.token_name) {
+            return fail(
+                &["api", "token_name"],
+                format!(
+                    "{:?} is not a valid name (1 to {} characters of A-Z, a-z, 0-9, '_', '.', '-')",
+                    self.api.token_name,
+                    crate::ingest::MAX_ID_LEN
+                ),
+            );
+        }
+        for (key, zero) in [
+            (
+                "max_outstanding_per_agent",
+                self.commands.max_outstanding_per_agent == 0,
+            ),
+            (
+                "max_publishes_per_sec",
+                self.commands.max_publishes_per_sec == 0,
+            ),
+            ("resend_after_secs", self.commands.resend_after_secs == 0),
+            ("keep_commands", self.commands.keep_commands == 0),
+            ("keep_days", self.commands.keep_days == 0),
+        ] {
+            if zero {
+                return fail(&["commands", key], "must be at least 1".to_owned());
+            }
         }
         if let Err(e) = self.profiles() {
             let parts: Vec<&str> = e.key.split('.').collect();

@@ -87,6 +87,34 @@ fn missing_keys_are_named() {
 }
 
 #[test]
+fn commands_section_is_checked() {
+    let c = Config::parse(MINIMAL, "t.toml").unwrap();
+    assert_eq!(c.commands.max_outstanding_per_agent, 100);
+    assert_eq!(c.commands.max_publishes_per_sec, 50);
+    assert_eq!(
+        (c.commands.keep_commands, c.commands.keep_days),
+        (100_000, 30)
+    );
+    let e = err(&format!("{MINIMAL}[commands]\nmax_publishes_per_sec = 0\n"));
+    assert!(
+        e.starts_with(
+            "config/collector.toml:4: commands.max_publishes_per_sec: must be at least 1"
+        ),
+        "{e}"
+    );
+    let e = err(&format!("{MINIMAL}[commands]\nkeep_weeks = 2\n"));
+    assert!(
+        e.starts_with("config/collector.toml:4: commands.keep_weeks: unknown field"),
+        "{e}"
+    );
+    let e = err(&format!("{MINIMAL}[api]\ntoken_name = \"ops team\"\n"));
+    assert!(
+        e.starts_with("config/collector.toml:4: api.token_name: "),
+        "{e}"
+    );
+}
+
+#[test]
 fn semantic_errors_name_line_and_key() {
     let e = err("state_dir = \"/x\"\n\ncollector_id = \"hq/1\"\n");
     assert!(
@@ -202,6 +230,8 @@ fn example_config_parses() {
     // The example shows the defaults: if a default changes, the example must too.
     assert_eq!(c.ingest, default_ingest());
     assert_eq!(c.history, super::history::default_history());
+    assert_eq!(c.commands, default_commands());
+    assert_eq!(c.api.token_name, "operator");
     assert_eq!(c.mqtt.max_packet_bytes, default_max_packet_bytes());
     let profiles = c.profiles().unwrap();
     assert_eq!(

@@ -301,8 +301,11 @@ mod tests {
         // Now "running": this process holds the database, and serves the API.
         let (db, state) = Db::open(&config.state_dir.join("state")).unwrap();
         let (outputs, _) = tokio::sync::mpsc::unbounded_channel();
-        let rules = Arc::new(Runtime::open(&config, Arc::new(db), outputs).unwrap());
+        let db = Arc::new(db);
+        let rules = Arc::new(Runtime::open(&config, db.clone(), outputs).unwrap());
+        let (commands, _) = crate::command::Commands::open(db, &config).unwrap();
         let api = ApiState {
+            commands,
             backups: Arc::new(crate::backup::Backups::new("hq-1", &config.state_dir)),
             shared: Arc::new(Mutex::new(Live {
                 state,

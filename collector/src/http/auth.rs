@@ -2,7 +2,7 @@
 //! carries.
 //!
 //! - The **operator** token (`[api] token` / `token_file`) reads and changes state: acknowledge
-//!   alerts, reload the catalogue, take backups.
+//!   alerts, reload the catalogue, take backups, send commands to agents.
 //! - The **viewer** token (`[api] viewer_token` / `viewer_token_file`) only reads.
 //!
 //! Reads (`GET`, `HEAD`) need either token once any is configured, and are open when none is
@@ -116,7 +116,8 @@ pub async fn require_token(
             Some(Role::Viewer) => {
                 return refuse(
                     StatusCode::FORBIDDEN,
-                    "this token may only read; acknowledging and reloading need the operator token",
+                    "this token may only read; acknowledging, reloading and sending commands need \
+                     the operator token",
                 )
             }
             None => return refuse(StatusCode::UNAUTHORIZED, "missing or wrong bearer token"),

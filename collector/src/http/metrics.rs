@@ -8,11 +8,13 @@ use std::sync::atomic::Ordering;
 use store_proto::v1::AlertKind;
 
 use crate::backup::Backups;
+use crate::command::results::Reject;
+use crate::command::Commands;
 use crate::ledger::Shared;
 use crate::rules::{alert_kind_name, Runtime};
 
 /// Renders every metric.
-pub fn render(shared: &Shared, rules: &Runtime, backups: &Backups) -> String {
+pub fn render(shared: &Shared, rules: &Runtime, backups: &Backups, commands: &Commands) -> String {
     let mut out = String::new();
     let (kinds, counters, agents, missing) = {
         let live = shared.lock().expect("state lock poisoned");
@@ -101,6 +103,53 @@ pub fn render(shared: &Shared, rules: &Runtime, backups: &Backups) -> String {
             "store_collector_refused_publishes_total{{reason=\"{reason}\"}} {value}"
         );
     }
+    let c = &commands.counters;
+    for (name, help, value) in [
+        (
+            "store_collector_commands_sent_total",
+            "Command publishes to agents since start (resends included).",
+            c.sent_count(),
+        ),
+        (
+            "store_collector_commands_answered_total",
+            "Command results recorded since start.",
+            c.answered_count(),
+        ),
+        (
+            "store_collector_commands_expired_total",
+            "Commands expired unanswered since start.",
+            c.expired_count(),
+        ),
+    ] {
+        metric(&mut out, name, "counter", help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    metric(
+        &mut out,
+        "store_collector_command_results_rejected_total",
+        "counter",
+        "Command results ignored since start, by reason: too_large (over 64 KiB), undecodable, \
+         unknown_id, wrong_agent (the topic is not the command's agent), overload.",
+    );
+    for reason in Reject::ALL {
+        let _ = writeln!(
+            out,
+            "store_collector_command_results_rejected_total{{reason=\"{}\"}} {}",
+            reason.label(),
+            c.rejected_count(reason)
+        );
+    }
+    metric(
+        &mut out,
+        "store_collector_commands_outstanding",
+        "gauge",
+        "Commands neither answered nor expired.",
+    );
+    let _ = writeln!(
+        out,
+        "store_collector_commands_outstanding {}",
+        commands.outstanding()
+    );
     let presence = rules.presence();
     let online = presence.values().filter(|p| p.online == Some(true)).count();
     for (name, help, value) in [

@@ -11,11 +11,13 @@
 //! - `routes`: the router, the `/v1/*` handlers and `/metrics`;
 //! - `history`: the history, audit and explain routes;
 //! - `reports`: KPIs, stock-out hours and the staffing plan, as JSON or CSV;
+//! - `commands`: the command routes (issue, list, read) over [`crate::command`];
 //! - [`stats`]: the body of `GET /v1/stats`;
 //! - `metrics`: the Prometheus text;
 //! - `dashboard.html`: the single-page dashboard, served as is.
 
 pub mod auth;
+mod commands;
 mod history;
 mod metrics;
 mod reports;
@@ -44,6 +46,7 @@ pub struct ApiState {
     pub tokens: Tokens,
     /// `POST /v1/admin/backup`.
     pub backups: Arc<crate::backup::Backups>,
+    pub commands: Arc<crate::command::Commands>,
 }
 
 async fn dashboard() -> Html<&'static str> {

@@ -32,7 +32,9 @@ async fn app() -> (Router, tempfile::TempDir) {
     let config = Config::parse(CONFIG, "t.toml").unwrap();
     let (db, state) = Db::open(&dir.path().join("state")).unwrap();
     let (outputs, _) = mpsc::unbounded_channel();
-    let rules = Arc::new(Runtime::open(&config, Arc::new(db), outputs).unwrap());
+    let db = Arc::new(db);
+    let rules = Arc::new(Runtime::open(&config, db.clone(), outputs).unwrap());
+    let (commands, _) = crate::command::Commands::open(db, &config).unwrap();
     // s1 (Berlin): 40 entries and 10 sales of 1500 cents at 10:00 local.
     // s2 (Lisbon, one hour behind): 60 entries and 5 sales of 1000 cents at 09:00 local.
     // And one counter interval 500 days old: refused by the KPIs' window, and counted.
@@ -63,6 +65,8 @@ async fn app() -> (Router, tempfile::TempDir) {
         ..Default::default()
     }));
     let state = ApiState {
+        commands,
+        backups: Arc::new(crate::backup::Backups::new("hq-1", dir.path())),
         shared,
         rules,
         tokens: Tokens {

@@ -1,5 +1,6 @@
 //! The `/v1/*` handlers: stores and agents, stock positions, traffic, alerts (with
-//! acknowledgement), staffing signals, gaps, unknown GTINs and catalogue reload.
+//! acknowledgement), staffing signals, gaps, unknown GTINs and catalogue reload; the command
+//! routes (`super::commands`) are registered here too.
 //!
 //! All reads are snapshots taken under short locks, no I/O; the one write (acknowledging an
 //! alert) goes through [`crate::rules::Runtime::acknowledge`].
@@ -53,6 +54,12 @@ pub fn routes(state: ApiState) -> Router {
             )),
         )
         .merge(super::reports::routes())
+        .route(
+            "/v1/stores/{store}/agents/{agent}/commands",
+            post(super::commands::issue),
+        )
+        .route("/v1/commands", get(super::commands::list))
+        .route("/v1/commands/{id}", get(super::commands::get))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             super::auth::require_token,
@@ -363,7 +370,7 @@ async fn backup(
 
 /// `GET /metrics`: Prometheus text format.
 async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
-    let text = super::metrics::render(&state.shared, &state.rules, &state.backups);
+    let text = super::metrics::render(&state.shared, &state.rules, &state.backups, &state.commands);
     (
         [(
             header::CONTENT_TYPE,

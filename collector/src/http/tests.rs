@@ -24,8 +24,10 @@ fn router(tokens: Tokens) -> (Router, tempfile::TempDir) {
     )
     .unwrap();
     let (db, state) = Db::open(&dir.path().join("state")).unwrap();
+    let db = Arc::new(db);
     let (outputs, _) = mpsc::unbounded_channel();
-    let rules = Arc::new(Runtime::open(&config, Arc::new(db), outputs).unwrap());
+    let rules = Arc::new(Runtime::open(&config, db.clone(), outputs).unwrap());
+    let (commands, _) = crate::command::Commands::open(db, &config).unwrap();
     let shared: Shared = Arc::new(Mutex::new(Live {
         collector_id: "hq-1".into(),
         state,
@@ -36,6 +38,7 @@ fn router(tokens: Tokens) -> (Router, tempfile::TempDir) {
         rules,
         tokens,
         backups: Arc::new(crate::backup::Backups::new("hq-1", dir.path())),
+        commands,
     };
     (routes(state), dir)
 }
@@ -54,13 +57,24 @@ async fn send(
     path: &str,
     token: Option<&str>,
 ) -> (StatusCode, axum::http::HeaderMap, String) {
+    send_body(app, method, path, token, Body::empty()).await
+}
+
+/// [`send`] with a request body.
+async fn send_body(
+    app: &Router,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Body,
+) -> (StatusCode, axum::http::HeaderMap, String) {
     let mut request = Request::builder().method(method).uri(path);
     if let Some(t) = token {
         request = request.header(header::AUTHORIZATION, format!("Bearer {t}"));
     }
     let response = app
         .clone()
-        .oneshot(request.body(Body::empty()).unwrap())
+        .oneshot(request.body(body).unwrap())
         .await
         .unwrap();
     let status = response.status();
@@ -160,9 +174,121 @@ async fn metrics_name_every_refusal_reason() {
         "store_collector_refused_publishes_total{reason=\"invalid_id\"} 0",
         "store_collector_refused_publishes_total{reason=\"store_cap\"} 0",
         "store_collector_refused_publishes_total{reason=\"topic\"} 0",
+        "store_collector_command_results_rejected_total{reason=\"undecodable\"} 0",
+        "store_collector_command_results_rejected_total{reason=\"unknown_id\"} 0",
+        "store_collector_command_results_rejected_total{reason=\"wrong_agent\"} 0",
+        "store_collector_command_results_rejected_total{reason=\"too_large\"} 0",
+        "store_collector_commands_sent_total 0",
+        "store_collector_commands_outstanding 0",
     ] {
         assert!(text.contains(line), "{line} missing in:\n{text}");
     }
+}
+
+#[tokio::test]
+async fn commands_are_issued_by_operators_checked_and_listed() {
+    let (app, _dir) = router(both());
+    let path = "/v1/stores/s1/agents/a1/commands";
+    let post = |path: &'static str, token: &'static str, body: String| {
+        let app = app.clone();
+        async move { send_body(&app, Method::POST, path, Some(token), Body::from(body)).await }
+    };
+    let (status, _, body) = post(path, VIEWER, r#"{"kind":"reload"}"#.into()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("sending commands"), "{body}");
+    for (path, body, names) in [
+        (path, r#"{"kind":"reboot"}"#.to_owned(), "kind: "),
+        (
+            path,
+            r#"{"kind":"reload","x":1}"#.to_owned(),
+            "x: unknown field",
+        ),
+        (
+            path,
+            format!(r#"{{"kind":"reload","pad":"{}"}}"#, "a".repeat(20_000)),
+            "body is larger than 16384 bytes",
+        ),
+        (
+            "/v1/stores/s%2B1/agents/a1/commands",
+            r#"{"kind":"reload"}"#.to_owned(),
+            "store: ",
+        ),
+        (
+            "/v1/stores/s1/agents/a%23/commands",
+            r#"{"kind":"reload"}"#.to_owned(),
+            "agent: ",
+        ),
+    ] {
+        let (status, _, text) = post(path, OPERATOR, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+        let error: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(
+            error["error"].as_str().unwrap().starts_with(names),
+            "{text}"
+        );
+    }
+    let (status, _, text) = post(
+        path,
+        OPERATOR,
+        r#"{"kind":"status_report","expires_in_secs":60}"#.into(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{text}");
+    let record: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(record["state"], "pending");
+    assert_eq!(record["issued_by"], "operator");
+    assert_eq!(record["command"]["kind"], "status_report");
+    let expires =
+        record["expires_at_ms"].as_i64().unwrap() - record["issued_at_ms"].as_i64().unwrap();
+    assert_eq!(expires, 60_000);
+    let id = record["id"].as_str().unwrap();
+
+    let (status, _, text) = send(
+        &app,
+        Method::GET,
+        &format!("/v1/commands/{id}"),
+        Some(VIEWER),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let (status, _, _) = send(&app, Method::GET, "/v1/commands/nope", Some(VIEWER)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, text) = send(
+        &app,
+        Method::GET,
+        "/v1/commands?store=s1&state=pending&limit=1",
+        Some(VIEWER),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let list: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(list["commands"][0]["id"], id);
+    assert_eq!(list["next_after"], id);
+    for query in ["state=done", "limit=0", "limit=1001", "colour=red"] {
+        let (status, _, text) = send(
+            &app,
+            Method::GET,
+            &format!("/v1/commands?{query}"),
+            Some(VIEWER),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {text}");
+    }
+
+    // The per-agent bound (100 by default) answers 429; other agents are not affected.
+    for _ in 1..100 {
+        let (status, _, _) = post(path, OPERATOR, r#"{"kind":"reload"}"#.into()).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    let (status, _, text) = post(path, OPERATOR, r#"{"kind":"reload"}"#.into()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{text}");
+    let (status, _, _) = post(
+        "/v1/stores/s1/agents/a2/commands",
+        OPERATOR,
+        r#"{"kind":"reload"}"#.into(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
 }
 
 #[test]
@@ -196,7 +322,9 @@ async fn router_with_history(events: Vec<store_proto::Event>) -> (Router, tempfi
     .unwrap();
     let (db, state) = Db::open(&dir.path().join("state")).unwrap();
     let (outputs, _) = mpsc::unbounded_channel();
-    let rules = Arc::new(Runtime::open(&config, Arc::new(db), outputs).unwrap());
+    let db = Arc::new(db);
+    let rules = Arc::new(Runtime::open(&config, db.clone(), outputs).unwrap());
+    let (commands, _) = crate::command::Commands::open(db, &config).unwrap();
     rules
         .apply_group(|group| {
             let info = crate::rules::engine::BatchInfo {
@@ -218,6 +346,7 @@ async fn router_with_history(events: Vec<store_proto::Event>) -> (Router, tempfi
         ..Default::default()
     }));
     let state = ApiState {
+        commands,
         backups: Arc::new(crate::backup::Backups::new("hq-1", dir.path())),
         shared,
         rules,
@@ -459,4 +588,16 @@ async fn backups_need_the_operator_and_a_sane_request() {
         metrics.contains("store_collector_backups_total{result=\"refused\"} 2"),
         "{metrics}"
     );
+}
+
+#[test]
+fn the_dashboard_sends_commands_and_shows_results_as_text_only() {
+    let page = include_str!("dashboard.html");
+    assert!(page.contains("/commands`"));
+    assert!(page.contains("/v1/commands?limit="));
+    for kind in ["status_report", "\"replay\"", "set_scan_mode"] {
+        assert!(page.contains(kind), "{kind}");
+    }
+    // Result messages come from agents: never parsed as markup.
+    assert!(!page.contains("innerHTML"));
 }

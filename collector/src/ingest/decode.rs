@@ -15,6 +15,7 @@ use tracing::{error, warn};
 
 use super::ids::{valid_id, MAX_ID_LEN};
 use super::mqtt::Incoming;
+use crate::command::Inbox;
 use crate::config::Config;
 use crate::ledger::{AgentKey, Counters};
 use crate::rules::Runtime;
@@ -42,6 +43,8 @@ pub enum Decoded {
     Events(AgentKey, EventBatch),
     /// An agent's status; its payload is for the rules' presence.
     Status(AgentKey),
+    /// A command result from this agent; its payload is for the command book.
+    CommandResult(AgentKey),
     /// Not ours, an invalid id, over the store cap, or undecodable: counted and logged.
     Refused,
 }
@@ -57,6 +60,9 @@ pub struct Decoder {
     warned_foreign: HashSet<String>,
     warned_mismatch: HashSet<AgentKey>,
     pub(super) log_limit: LogLimit<Refusal>,
+    /// Where statuses and command results go for the command book (none in fuzzing and
+    /// benchmarks).
+    commands: Option<Inbox>,
 }
 
 impl Decoder {
@@ -70,11 +76,19 @@ impl Decoder {
             warned_foreign: HashSet::new(),
             warned_mismatch: HashSet::new(),
             log_limit: LogLimit::default(),
+            commands: None,
         }
     }
 
+    /// Hands agents' statuses and command results to the command book too.
+    pub fn with_commands(mut self, inbox: Inbox) -> Self {
+        self.commands = Some(inbox);
+        self
+    }
+
     /// The agent key and batch of a publish, or `None` (counted and logged) when it is not ours
-    /// or cannot be decoded. Agents' statuses go to the rules' presence.
+    /// or cannot be decoded. Agents' statuses go to the rules' presence and, like command
+    /// results, to the command book's inbox when there is one.
     pub fn decode(
         &mut self,
         incoming: &Incoming,
@@ -85,7 +99,16 @@ impl Decoder {
         match self.decode_publish(&incoming.publish.topic, payload, counters) {
             Decoded::Events(key, batch) => Some((key, batch)),
             Decoded::Status(key) => {
-                rules.note_status(key, payload);
+                let online = rules.note_status(key.clone(), payload);
+                if let Some(inbox) = &mut self.commands {
+                    inbox.status(key, online);
+                }
+                None
+            }
+            Decoded::CommandResult(key) => {
+                if let Some(inbox) = &mut self.commands {
+                    inbox.result(key, payload);
+                }
                 None
             }
             Decoded::Refused => None,
@@ -102,9 +125,10 @@ impl Decoder {
         counters: &mut Counters,
     ) -> Decoded {
         let now = Instant::now();
-        let (store_id, agent_id, is_events) = match topics::parse_agent_topic(topic) {
-            Some((store_id, agent_id, "events")) => (store_id, agent_id, true),
-            Some((store_id, agent_id, "status")) => (store_id, agent_id, false),
+        let (store_id, agent_id, tail) = match topics::parse_agent_topic(topic) {
+            Some((store_id, agent_id, tail @ ("events" | "status" | "cmd/result"))) => {
+                (store_id, agent_id, tail)
+            }
             _ => {
                 counters.refused_topic += 1;
                 if let Some(n) = self.log_limit.note(&Refusal::Topic, 1, now) {
@@ -133,6 +157,10 @@ impl Decoder {
                 return Decoded::Refused;
             }
         }
+        if tail == "cmd/result" {
+            // Not a reason to keep state for a store: the command book knows its own targets.
+            return Decoded::CommandResult(AgentKey::new(store_id, agent_id));
+        }
         if !self.known_stores.contains(store_id) {
             if self.known_stores.len() >= self.max_stores {
                 counters.refused_store_cap += 1;
@@ -147,7 +175,7 @@ impl Decoder {
             self.known_stores.insert(store_id.to_owned());
         }
         let key = AgentKey::new(store_id, agent_id);
-        if !is_events {
+        if tail == "status" {
             return Decoded::Status(key);
         }
         match EventBatch::decode(payload) {

@@ -12,8 +12,10 @@ use crate::ledger::{Db, DbError};
 
 /// The event filters a configuration subscribes to.
 ///
-/// Besides events, the agents' retained statuses: they tell HQ which agents are online and how
-/// their clocks compare with the collector's.
+/// Besides events, the agents' retained statuses (they tell HQ which agents are online and how
+/// their clocks compare with the collector's) and their command results. With several
+/// collectors, each hears every result and records those of its own commands (ids name their
+/// collector).
 pub fn event_filters(config: &Config) -> Vec<String> {
     let filters = own_filters(config);
     match &config.mqtt.shared_group {
@@ -38,6 +40,7 @@ fn own_filters(config: &Config) -> Vec<String> {
         vec![
             topics::ALL_EVENTS_FILTER.to_owned(),
             topics::ALL_STATUS_FILTER.to_owned(),
+            topics::ALL_CMD_RESULTS_FILTER.to_owned(),
         ]
     } else {
         config
@@ -47,6 +50,7 @@ fn own_filters(config: &Config) -> Vec<String> {
                 [
                     topics::store_events_filter(s),
                     topics::store_status_filter(s),
+                    topics::store_cmd_results_filter(s),
                 ]
             })
             .collect()

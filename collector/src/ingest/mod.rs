@@ -19,7 +19,7 @@
 pub mod acks;
 pub mod decode;
 #[cfg(test)]
-mod fake_mqtt;
+pub(crate) mod fake_mqtt;
 mod filters;
 pub mod gaps;
 mod group;
@@ -154,6 +154,12 @@ impl<M: Mqtt> Ingest<M> {
             evaluate_every: Duration::from_millis(config.intel.evaluate_interval_ms),
             catalogue_check_every: Duration::from_secs(config.intel.catalogue_check_secs.max(1)),
         })
+    }
+
+    /// Hands agents' statuses and command results to the command book as well.
+    pub fn with_commands(mut self, inbox: crate::command::Inbox) -> Self {
+        self.decoder = self.decoder.with_commands(inbox);
+        self
     }
 
     /// Runs until `stop` turns true. On stop, the group in hand is committed and

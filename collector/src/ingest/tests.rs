@@ -116,7 +116,8 @@ async fn commits_then_acks_dedups_and_rejects_garbage() {
         h.fake.subscribed(),
         vec![vec![
             "stores/+/agents/+/events".to_owned(),
-            "stores/+/agents/+/status".to_owned()
+            "stores/+/agents/+/status".to_owned(),
+            "stores/+/agents/+/cmd/result".to_owned()
         ]]
     );
     assert_eq!(h.fake.acked(), vec![1, 2, 3]);
@@ -189,7 +190,8 @@ async fn filters_of_an_earlier_configuration_are_unsubscribed() {
         h.fake.unsubscribed(),
         vec![
             "stores/+/agents/+/events".to_owned(),
-            "stores/+/agents/+/status".to_owned()
+            "stores/+/agents/+/status".to_owned(),
+            "stores/+/agents/+/cmd/result".to_owned()
         ]
     );
     assert_eq!(
@@ -197,8 +199,10 @@ async fn filters_of_an_earlier_configuration_are_unsubscribed() {
         vec![vec![
             "stores/s1/agents/+/events".to_owned(),
             "stores/s1/agents/+/status".to_owned(),
+            "stores/s1/agents/+/cmd/result".to_owned(),
             "stores/s2/agents/+/events".to_owned(),
-            "stores/s2/agents/+/status".to_owned()
+            "stores/s2/agents/+/status".to_owned(),
+            "stores/s2/agents/+/cmd/result".to_owned()
         ]]
     );
     h.stop.send(true).unwrap();
@@ -216,7 +220,8 @@ fn a_shared_group_shares_the_events_filters_only() {
         event_filters(&config),
         vec![
             "$share/collectors/stores/s1/agents/+/events".to_owned(),
-            "stores/s1/agents/+/status".to_owned()
+            "stores/s1/agents/+/status".to_owned(),
+            "stores/s1/agents/+/cmd/result".to_owned()
         ]
     );
 }

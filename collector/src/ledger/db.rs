@@ -14,6 +14,11 @@
 //! | `deliver/{dest}/{seq}`  | an alert or signal waiting for delivery, owned by [`crate::deliver`] |
 //! | `hist/...`, `audit/...` | event history and audit log, binary keys owned by [`crate::history::keys`] |
 //!
+//! The tree `commands` holds the command book ([`crate::command`]): key = command id, value =
+//! the command's record (JSON). It is written by [`Db::write_commands`] with the same durability
+//! (flush + fdatasync), apart from the ledger's commits: a command never shares a batch with
+//! events.
+//!
 //! Ranges are stored flattened (`first0, last0, first1, last1, ...`), so an agent that delivered
 //! millions of events in order costs two numbers.
 //!
@@ -45,6 +50,7 @@ const FILTERS_KEY: &[u8] = b"meta/filters";
 const AGENT_PREFIX: &str = "agent/";
 const STORE_PREFIX: &str = "store/";
 const INTEL_PREFIX: &str = "intel/";
+const COMMANDS_TREE: &[u8] = b"commands";
 
 /// One stored key and its value, as [`Db::entries`] returns them.
 pub type Entry = (Vec<u8>, Vec<u8>);
@@ -129,6 +135,8 @@ pub enum DbError {
 /// The sled database plus the handle used to fdatasync its data file.
 pub struct Db {
     db: sled::Db,
+    /// The command book's tree (see the module docs).
+    commands: sled::Tree,
     data_file: File,
     path: PathBuf,
 }
@@ -161,8 +169,15 @@ impl Db {
             .write(true)
             .open(dir.join("db"))
             .map_err(io)?;
+        let commands = db
+            .open_tree(COMMANDS_TREE)
+            .map_err(|source| DbError::Sled {
+                path: path.clone(),
+                source,
+            })?;
         let db = Db {
             db,
+            commands,
             data_file,
             path: path.clone(),
         };
@@ -303,6 +318,36 @@ impl Db {
     pub fn remove_unsynced(&self, key: &str) -> Result<(), DbError> {
         self.db.remove(key.as_bytes()).map_err(|e| self.sled(e))?;
         Ok(())
+    }
+
+    /// Feeds every stored command record to `load`, in id order (start-up).
+    pub fn load_commands(
+        &self,
+        mut load: impl FnMut(&str, &[u8]) -> Result<(), String>,
+    ) -> Result<(), DbError> {
+        for item in self.commands.iter() {
+            let (key, value) = item.map_err(|e| self.sled(e))?;
+            let id = std::str::from_utf8(&key).map_err(|e| self.corrupt(&key, e))?;
+            load(id, &value).map_err(|e| self.corrupt(&key, e))?;
+        }
+        Ok(())
+    }
+
+    /// Writes (`Some`) or deletes (`None`) command records in one atomic batch, durably.
+    /// Blocking (fdatasync).
+    pub fn write_commands(&self, changes: &[(String, Option<Vec<u8>>)]) -> Result<(), DbError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for (id, value) in changes {
+            match value {
+                Some(v) => batch.insert(id.as_bytes(), v.as_slice()),
+                None => batch.remove(id.as_bytes()),
+            }
+        }
+        self.commands.apply_batch(batch).map_err(|e| self.sled(e))?;
+        self.sync()
     }
 
     /// sled flush, then fdatasync of the data file: only both together survive a power cut.

@@ -302,9 +302,14 @@ impl Runtime {
         read(&self.engine())
     }
 
-    /// Records an agent's retained status (birth or last will).
-    pub fn note_status(&self, key: AgentKey, payload: &[u8]) {
-        self.presence.note_status(key, payload);
+    /// Records an agent's retained status (birth or last will); returns whether it says online.
+    pub fn note_status(&self, key: AgentKey, payload: &[u8]) -> bool {
+        self.presence.note_status(key, payload)
+    }
+
+    /// Whether the agent's last retained status said online.
+    pub fn is_online(&self, key: &AgentKey) -> bool {
+        self.presence.is_online(key)
     }
 
     /// Every agent's presence.

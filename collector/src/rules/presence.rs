@@ -40,8 +40,8 @@ pub struct Presences {
 }
 
 impl Presences {
-    /// Records an agent's retained status (birth or last will).
-    pub fn note_status(&self, key: AgentKey, payload: &[u8]) {
+    /// Records an agent's retained status (birth or last will); returns whether it says online.
+    pub fn note_status(&self, key: AgentKey, payload: &[u8]) -> bool {
         let mut presence = self.agents.lock().expect("presence lock poisoned");
         let entry = presence.entry(key).or_default();
         // An empty retained payload clears the status: the agent is gone.
@@ -59,6 +59,13 @@ impl Presences {
             }
             _ => entry.online = Some(false),
         }
+        entry.online == Some(true)
+    }
+
+    /// Whether the agent's last status said online.
+    pub fn is_online(&self, key: &AgentKey) -> bool {
+        let presence = self.agents.lock().expect("presence lock poisoned");
+        presence.get(key).is_some_and(|p| p.online == Some(true))
     }
 
     /// Records a batch's arrival.
