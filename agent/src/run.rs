@@ -102,10 +102,12 @@ pub async fn run(
         uplink::BrokerAccess { credentials, tls },
         reader,
         journal_tx,
-        resend_rx,
+        uplink::HqPorts {
+            resend: resend_rx,
+            commands: Some(route),
+        },
         stop_rx,
         board.clone(),
-        Some(route),
     ));
     let mut drivers = supervisor::Drivers::new(sink, board);
     drivers.apply(&config.drivers);

@@ -107,10 +107,12 @@ impl Agent {
             store_agent::uplink::BrokerAccess::default(),
             reader.clone(),
             journal_tx,
-            resend_rx,
+            store_agent::uplink::HqPorts {
+                resend: resend_rx,
+                commands: None,
+            },
             stop_rx,
             board.clone(),
-            None,
         ));
         Agent {
             sink,

@@ -317,6 +317,7 @@ fn api_tokens(config: &Config) -> Result<http::Tokens, RunError> {
         }
     };
     let tokens = http::Tokens {
+        operator_name: Some(Arc::from(config.api.token_name.as_str())),
         operator: token(&config.api.token, "api.token_file", &config.api.token_file)?,
         viewer: token(
             &config.api.viewer_token,

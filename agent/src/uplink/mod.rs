@@ -41,19 +41,30 @@ const HQ_STATUS_EVERY: Duration = Duration::from_secs(30);
 /// How long a graceful shutdown waits for batches in flight to be acknowledged.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
+/// What HQ can ask of this agent over the uplink's connection.
+pub struct HqPorts {
+    /// Resend requests, HQ's replays among them (see [`resend::ResendHandle::channel`]).
+    pub resend: mpsc::Receiver<resend::ResendRequest>,
+    /// Where publishes on the agent's `.../cmd` go; `None`: the topic is not subscribed.
+    pub commands: Option<crate::command::CommandRoute>,
+}
+
 /// Runs the uplink until `shutdown` turns true and everything journaled is sent and
 /// acknowledged by the broker (bounded by `SHUTDOWN_GRACE`; at once when disconnected).
-/// Serves resend requests from `resend` (see [`resend::ResendHandle::channel`]).
+/// Serves the resend requests and routes the commands of `hq`.
 pub async fn run(
     config: AgentConfig,
     access: BrokerAccess,
     reader: JournalReader,
     journal: mpsc::UnboundedSender<JournalInput>,
-    mut resend: mpsc::Receiver<resend::ResendRequest>,
+    hq: HqPorts,
     mut shutdown: watch::Receiver<bool>,
     board: Arc<Board>,
-    commands: Option<crate::command::CommandRoute>,
 ) {
+    let HqPorts {
+        mut resend,
+        commands,
+    } = hq;
     let identity = Identity {
         store_id: config.store_id.clone(),
         agent_id: config.agent_id.clone(),

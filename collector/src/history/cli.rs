@@ -315,6 +315,7 @@ mod tests {
             tokens: Tokens {
                 operator: None,
                 viewer: Some(Arc::from("v-secret")),
+                ..Default::default()
             },
         };
         let server = tokio::spawn(async move {

@@ -32,6 +32,9 @@ pub struct Tokens {
     pub operator: Option<Arc<str>>,
     /// Only reads.
     pub viewer: Option<Arc<str>>,
+    /// Who the operator token is, in the audit log and on commands (`[api] token_name`;
+    /// `operator` when not set).
+    pub operator_name: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -124,16 +127,18 @@ pub async fn require_token(
         }
     }
     // Handlers learn who is asking from this, for the audit log.
-    request
-        .extensions_mut()
-        .insert(actor_of(role, tokens.any()));
+    request.extensions_mut().insert(actor_of(role, tokens));
     next.run(request).await
 }
 
 /// The audit log's name for the token that authorised a request.
-fn actor_of(role: Option<Role>, any_token: bool) -> Actor {
+fn actor_of(role: Option<Role>, tokens: &Tokens) -> Actor {
+    let any_token = tokens.any();
     match role {
-        Some(Role::Operator) => Actor::new("operator", "operator"),
+        Some(Role::Operator) => Actor::new(
+            tokens.operator_name.as_deref().unwrap_or("operator"),
+            "operator",
+        ),
         Some(Role::Viewer) => Actor::new("viewer", "viewer"),
         // Only reads get here without a role, and only while no token is configured.
         None if !any_token => Actor::new("open", "none"),

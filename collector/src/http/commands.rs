@@ -3,7 +3,7 @@
 //! codes.
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -13,6 +13,7 @@ use super::ApiState;
 use crate::clock::now_ms;
 use crate::command::request::{self, MAX_BODY_BYTES};
 use crate::command::{InsertError, Record};
+use crate::history::Actor;
 use crate::ingest::{valid_id, MAX_ID_LEN};
 use crate::ledger::AgentKey;
 
@@ -42,6 +43,7 @@ fn check_id(name: &str, id: &str) -> Result<(), Refusal> {
 /// `POST /v1/stores/{store}/agents/{agent}/commands`: 202 with the command's record.
 pub async fn issue(
     State(state): State<ApiState>,
+    Extension(actor): Extension<Actor>,
     Path((store, agent)): Path<(String, String)>,
     body: Body,
 ) -> Result<(StatusCode, Json<Record>), Refusal> {
@@ -64,7 +66,21 @@ pub async fn issue(
         .await
         .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     match issued {
-        Ok(record) => Ok((StatusCode::ACCEPTED, Json(record))),
+        Ok(record) => {
+            // The command book holds the command durably whatever happens here; the audit log
+            // says who sent it, next to the other HQ actions.
+            let detail = json!({ "id": record.id, "command": record.command, "expires_at_ms": record.expires_at_ms });
+            let target = format!("{}/{}", record.store_id, record.agent_id);
+            if let Err(e) = state
+                .rules
+                .audit_log()
+                .record(&actor, "command.issue", &target, detail)
+                .await
+            {
+                tracing::error!(error = %e, command_id = %record.id, "could not write the audit record of a command");
+            }
+            Ok((StatusCode::ACCEPTED, Json(record)))
+        }
         Err(e @ InsertError::TooMany { .. }) => {
             Err(refuse(StatusCode::TOO_MANY_REQUESTS, e.to_string()))
         }

@@ -72,6 +72,7 @@ async fn app() -> (Router, tempfile::TempDir) {
         tokens: Tokens {
             operator: None,
             viewer: Some(Arc::from("viewer")),
+            ..Default::default()
         },
     };
     (routes(state), dir)

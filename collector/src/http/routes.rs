@@ -352,11 +352,29 @@ async fn reload_catalogue(
 /// state as it stood between two commit groups and answers with its manifest.
 async fn backup(
     State(state): State<ApiState>,
+    Extension(actor): Extension<Actor>,
     body: Bytes,
 ) -> Result<Json<Value>, (StatusCode, Json<Value>)> {
     use crate::backup::BackupError;
     match state.backups.take(&state.rules, &body).await {
-        Ok((dest, manifest)) => Ok(Json(json!({ "dest": dest, "manifest": manifest }))),
+        Ok((dest, manifest)) => {
+            // The backup is written: a failure to audit it is logged, not a failed backup.
+            let detail = json!({ "dest": dest, "created_at_ms": manifest.created_at_ms });
+            if let Err(e) = state
+                .rules
+                .audit_log()
+                .record(
+                    &actor,
+                    "collector.backup",
+                    &dest.display().to_string(),
+                    detail,
+                )
+                .await
+            {
+                tracing::error!(error = %e, "could not write the audit record of a backup");
+            }
+            Ok(Json(json!({ "dest": dest, "manifest": manifest })))
+        }
         Err(e) => {
             let status = match &e {
                 BackupError::Refused(_) => StatusCode::BAD_REQUEST,

@@ -47,6 +47,7 @@ fn both() -> Tokens {
     Tokens {
         operator: Some(Arc::from(OPERATOR)),
         viewer: Some(Arc::from(VIEWER)),
+        ..Default::default()
     }
 }
 
@@ -130,6 +131,7 @@ async fn a_viewer_token_alone_never_allows_state_changes() {
     let (app, _dir) = router(Tokens {
         operator: None,
         viewer: Some(Arc::from(VIEWER)),
+        ..Default::default()
     });
     assert_eq!(
         send(&app, Method::GET, "/v1/stats", Some(VIEWER)).await.0,
@@ -242,6 +244,22 @@ async fn commands_are_issued_by_operators_checked_and_listed() {
         record["expires_at_ms"].as_i64().unwrap() - record["issued_at_ms"].as_i64().unwrap();
     assert_eq!(expires, 60_000);
     let id = record["id"].as_str().unwrap();
+    // The audit log says who sent it, and only the accepted command is there.
+    let audit = json(
+        &send(
+            &app,
+            Method::GET,
+            "/v1/audit?action=command.issue",
+            Some(VIEWER),
+        )
+        .await
+        .2,
+    );
+    let entries = audit["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{audit}");
+    assert_eq!(entries[0]["actor"], "operator");
+    assert_eq!(entries[0]["target"], "s1/a1");
+    assert_eq!(entries[0]["detail"]["id"], id);
 
     let (status, _, text) = send(
         &app,
