@@ -207,9 +207,25 @@ impl Collector {
         }
     }
 
-    /// `GET /v1/stats`.
+    /// `GET /v1/stats` (with the operator token when the config sets one: reads need it then).
     pub fn stats(&self) -> Result<Stats, String> {
-        let r = http::get(self.api_addr(), "/v1/stats", HTTP_TIMEOUT)?;
+        let auth = self
+            .config
+            .api_token
+            .as_ref()
+            .map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| vec![("Authorization", a)])
+            .unwrap_or_default();
+        let r = http::request(
+            self.api_addr(),
+            "GET",
+            "/v1/stats",
+            &headers,
+            None,
+            HTTP_TIMEOUT,
+        )?;
         if r.status != 200 {
             return Err(format!("/v1/stats answered {}: {}", r.status, r.body));
         }

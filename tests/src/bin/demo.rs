@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use store_tests::demo::command::RoundTrip;
 use store_tests::demo::day::{self, clock, Plan, DAY_SECS, OUTAGE};
 use store_tests::demo::devices::{DoorCounter, HidPosScanner, Printer, SerialScanner, Till};
 use store_tests::demo::dir::DemoDir;
@@ -41,6 +42,7 @@ use store_tests::demo::stop::{install_stop_handler, nap, stop_processes, stoppin
 use store_tests::demo::stores::{s1_drivers, Store};
 use store_tests::demo::summary::{summary, Summary};
 use store_tests::demo::text::thousands;
+use store_tests::demo::webhook;
 use store_tests::store_day::{self as scenario, Feed};
 use store_tests::{ports, process, Collector, CollectorConfig};
 
@@ -65,6 +67,12 @@ Options:
 /// Real seconds between writing the agents' configs and the simulated 07:00: time for HQ's
 /// clients and the agents to start and the devices to be plugged in.
 const LEAD_SECS: f64 = 4.0;
+/// Store time (seconds after 07:00) at which HQ sends its command to store s1: 08:00, well
+/// before the outage.
+const COMMAND_AT: f64 = 3600.0;
+/// The command's lifetime. The agents run on the demo's fast clock, hours ahead of the wall
+/// clock by the afternoon, and refuse a command their clock says has expired.
+const COMMAND_EXPIRES_SECS: u64 = 86_400;
 /// How long HQ may take, after the day, to apply everything the stores journaled.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -207,6 +215,14 @@ fn run(args: &Args) -> Result<bool, String> {
     let mut cfg = CollectorConfig::with_embedded_broker(&collector_dir);
     cfg.api_token = Some(token.clone());
     cfg.extra_toml = scenario::collector_toml(&catalogue, 200);
+    // A webhook destination inside the demo, so alert delivery can be seen end to end.
+    let secret = hq::new_token();
+    let secret_file = collector_dir.join("webhook.key");
+    std::fs::write(&secret_file, &secret)
+        .map_err(|e| format!("write {}: {e}", secret_file.display()))?;
+    let receiver = webhook::Receiver::start(&secret)?;
+    cfg.extra_toml
+        .push_str(&webhook::collector_toml(&receiver, &secret_file));
     println!("starting store-collector (HQ) with its embedded MQTT broker ...");
     let mut collector = Collector::start(&collector_dir, cfg);
     let api = collector.api_addr();
@@ -214,6 +230,10 @@ fn run(args: &Args) -> Result<bool, String> {
         "  ready: MQTT 127.0.0.1:{}, API http://{api} (bearer token), log {}",
         collector.mqtt_port(),
         collector_dir.join("collector.log").display()
+    );
+    println!(
+        "  webhook destination \"demo-inbox\": {} (checks each delivery's HMAC signature)",
+        receiver.url()
     );
 
     // The simulated 07:00, shared by both agents' clocks and the device player.
@@ -308,6 +328,10 @@ fn run(args: &Args) -> Result<bool, String> {
     let mut last_heads = 0;
     let mut next_status = anchor;
     let mut next_drain_check = Instant::now();
+    let mut round_trip: Option<RoundTrip> = None;
+    let mut command_report = String::new();
+    let mut webhook_report = String::new();
+    let mut next_look = Instant::now();
     let sim_now = || {
         Instant::now()
             .saturating_duration_since(anchor)
@@ -353,6 +377,23 @@ fn run(args: &Args) -> Result<bool, String> {
             }
             Hq::Down(_) => {}
             _ => collector.check_running()?,
+        }
+        if Instant::now() >= next_look && matches!(hq, Hq::Up | Hq::Recovered) {
+            next_look = Instant::now() + Duration::from_millis(100);
+            follow_command(
+                &mut round_trip,
+                &mut command_report,
+                sim_now(),
+                api,
+                &token,
+                &s1.agent_id(),
+            );
+            if webhook_report.is_empty() {
+                if let Some(line) = first_delivery(&receiver) {
+                    println!("{} WEBHOOK {line}", clock(sim_now()));
+                    webhook_report = line;
+                }
+            }
         }
         if Instant::now() >= next_status {
             next_status = Instant::now() + Duration::from_secs(1);
@@ -452,6 +493,28 @@ fn run(args: &Args) -> Result<bool, String> {
     for line in watcher.poll(api, &token).unwrap_or_default() {
         println!("{line}");
     }
+    // The command and the first delivery, if the day was too short for them to show.
+    let look_until = Instant::now() + Duration::from_secs(10);
+    while (command_report.is_empty() || webhook_report.is_empty())
+        && Instant::now() < look_until
+        && !stopping()
+    {
+        follow_command(
+            &mut round_trip,
+            &mut command_report,
+            DAY_SECS,
+            api,
+            &token,
+            &s1.agent_id(),
+        );
+        if webhook_report.is_empty() {
+            if let Some(line) = first_delivery(&receiver) {
+                println!("19:00 WEBHOOK {line}");
+                webhook_report = line;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     s1.refresh();
     s2.refresh();
     let stats = hq::stats(api, &token)?;
@@ -466,6 +529,8 @@ fn run(args: &Args) -> Result<bool, String> {
         positions: &positions,
         printed_bytes: printed.bytes.len() as u64,
         outage: &outage_report,
+        command: &command_report,
+        webhook: &webhook_report,
         wall: started_at.elapsed(),
     });
 
@@ -488,6 +553,67 @@ fn run(args: &Args) -> Result<bool, String> {
     drop(devices);
     dir.keep = args.keep || !ok;
     Ok(ok)
+}
+
+/// Sends the demo's command once store time reaches [`COMMAND_AT`], then follows it; prints
+/// each step and leaves the outcome in `report` (prefixed "FAILED" when it did not succeed).
+fn follow_command(
+    round_trip: &mut Option<RoundTrip>,
+    report: &mut String,
+    sim_now: f64,
+    api: std::net::SocketAddr,
+    token: &str,
+    s1_agent: &str,
+) {
+    if !report.is_empty() {
+        return;
+    }
+    match round_trip {
+        None if sim_now >= COMMAND_AT => {
+            match RoundTrip::send(api, token, "s1", s1_agent, COMMAND_EXPIRES_SECS) {
+                Ok(rt) => {
+                    println!(
+                        "{} COMMAND HQ -> s1/{s1_agent}: status_report via POST /v1/stores/s1/agents/{s1_agent}/commands (id {}, {})",
+                        clock(sim_now),
+                        rt.id,
+                        rt.state
+                    );
+                    *round_trip = Some(rt);
+                }
+                Err(e) => {
+                    println!("{} COMMAND not sent: {e}", clock(sim_now));
+                    *report = format!("FAILED: not sent: {e}");
+                }
+            }
+        }
+        None => {}
+        Some(rt) => {
+            if let Some(line) = rt.poll(api, token) {
+                println!("{} COMMAND {line}", clock(sim_now));
+                *report = if rt.succeeded() {
+                    line
+                } else {
+                    format!("FAILED: {line}")
+                };
+            }
+        }
+    }
+}
+
+/// The first delivery the demo's webhook receiver got, as a line.
+fn first_delivery(receiver: &webhook::Receiver) -> Option<String> {
+    let d = receiver.deliveries().into_iter().next()?;
+    Some(format!(
+        "first delivery to demo-inbox: key {}, {} alert at {}, signature {}",
+        d.key,
+        d.kind,
+        d.store_id,
+        if d.signature_valid {
+            "valid"
+        } else {
+            "INVALID"
+        }
+    ))
 }
 
 /// Ctrl-C before the summary: stop everything, exit successfully.

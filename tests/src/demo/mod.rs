@@ -2,6 +2,8 @@
 //! devices through the agent's real drivers (`src/bin/demo.rs` keeps only
 //! its command line and the run itself).
 //!
+//! - [`command`]: one HQ command's round trip (a status report to store s1), from the API.
+//! - [`webhook`]: a webhook receiver inside the demo that checks HMAC signatures.
 //! - [`day`]: the store day as a timed plan of device actions, and the stock it leaves.
 //! - [`devices`]: the virtual devices (serial scanner on a pty, HID POS scanner on a FIFO, till
 //!   and receipt printer around the ESC/POS tap, Xovis door counter).
@@ -13,6 +15,7 @@
 //! - [`dir`]: the temporary directory, kept when something went wrong.
 //! - [`text`]: numbers as the demo prints them.
 
+pub mod command;
 pub mod day;
 pub mod devices;
 pub mod dir;
@@ -22,3 +25,4 @@ pub mod stop;
 pub mod stores;
 pub mod summary;
 pub mod text;
+pub mod webhook;

@@ -27,7 +27,19 @@ pub struct Summary<'a> {
     pub positions: &'a Value,
     pub printed_bytes: u64,
     pub outage: &'a str,
+    /// The HQ command's round trip ("FAILED..." or empty when it did not succeed).
+    pub command: &'a str,
+    /// The webhook receiver's first delivery (empty when none came).
+    pub webhook: &'a str,
     pub wall: Duration,
+}
+
+fn or_none(s: &str) -> &str {
+    if s.is_empty() {
+        "nothing seen"
+    } else {
+        s
+    }
 }
 
 /// Prints the summary; true when the verdict holds.
@@ -72,6 +84,14 @@ pub fn summary(s: &Summary<'_>) -> bool {
             s.outage
         }
     );
+    if s.command.is_empty() || s.command.starts_with("FAILED") {
+        violations.push(format!("HQ command round trip: {}", or_none(s.command)));
+    }
+    println!("HQ command: {}", or_none(s.command));
+    if !s.webhook.contains("signature valid") {
+        violations.push(format!("webhook: {}", or_none(s.webhook)));
+    }
+    println!("webhook: {}", or_none(s.webhook));
 
     // Zero loss: every event each agent journaled is applied at HQ, exactly once.
     println!();
