@@ -8,15 +8,12 @@
 //! | key | value |
 //! |---|---|
 //! | `hist/t/{store}\0{time}{agent}\0{seq}` | the row ([`super::record`]) |
-//! | `hist/e/{store}\0{agent}\0{seq}` | `{time}`: where the row is in the time index |
 //! | `audit/{time}{id}` | the audit record ([`super::audit`]) |
 //!
 //! `{time}` is the event's wall time (8 bytes), `{seq}` and `{id}` 8 bytes each.
 
 /// Prefix of the time index (the rows themselves).
 pub const TIME_PREFIX: &[u8] = b"hist/t/";
-/// Prefix of the (store, agent, seq) index.
-pub const EVENT_PREFIX: &[u8] = b"hist/e/";
 /// Prefix of the audit log.
 pub const AUDIT_PREFIX: &[u8] = b"audit/";
 
@@ -48,11 +45,6 @@ impl RowKey<'_> {
         key
     }
 
-    /// `hist/e/{store}\0{agent}\0{seq}`.
-    pub fn event_key(&self) -> Vec<u8> {
-        event_key(self.store, self.agent, self.seq)
-    }
-
     /// `{agent}\0{seq}`: what follows the time in a time key.
     fn position_tail(&self) -> Vec<u8> {
         let mut tail = Vec::with_capacity(self.agent.len() + 9);
@@ -76,18 +68,6 @@ pub fn store_prefix(store: &str) -> Vec<u8> {
 pub fn store_time_key(store: &str, time_ms: i64) -> Vec<u8> {
     let mut key = store_prefix(store);
     key.extend_from_slice(&time_bytes(time_ms));
-    key
-}
-
-/// `hist/e/{store}\0{agent}\0{seq}`.
-pub fn event_key(store: &str, agent: &str, seq: u64) -> Vec<u8> {
-    let mut key = Vec::with_capacity(EVENT_PREFIX.len() + store.len() + agent.len() + 10);
-    key.extend_from_slice(EVENT_PREFIX);
-    key.extend_from_slice(store.as_bytes());
-    key.push(0);
-    key.extend_from_slice(agent.as_bytes());
-    key.push(0);
-    key.extend_from_slice(&seq.to_be_bytes());
     key
 }
 
@@ -223,7 +203,7 @@ mod tests {
         };
         assert_eq!(parse_time_key(&row.time_key()), Some(row.clone()));
         assert_eq!(parse_time_key(b"hist/t/s1"), None);
-        assert_eq!(parse_time_key(&row.event_key()), None);
+        assert_eq!(parse_time_key(b"hist/e/s1\0a\0\0\0\0\0\0\0\0\x01"), None);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! the event itself, so HQ can ask what happened at a store in a time window, which events made
 //! a stock position, and which events an alert is about. The audit log keeps who at HQ did what.
 //!
-//! - [`keys`]: the key layout (time index per store, event index, audit log) and its ordering;
+//! - [`keys`]: the key layout (time index per store, audit log) and its ordering;
 //! - [`record`]: a row's bytes and its JSON;
 //! - [`time`]: RFC 3339 and millisecond times in queries and exports;
 //! - [`query`]: time-range pages with filters and cursors, and single rows;
@@ -40,9 +40,9 @@ pub use self::audit::{Actor, AuditEntry, AuditLog};
 pub use self::query::{Page, Query, QueryError};
 pub use self::record::Row;
 
-/// Size of one row in the byte count: both keys and both values.
-fn row_bytes(time_key: usize, value: usize, event_key: usize) -> u64 {
-    (time_key + value + event_key + 8) as u64
+/// Size of one row in the byte count: its key and its value.
+fn row_bytes(time_key: usize, value: usize) -> u64 {
+    (time_key + value) as u64
 }
 
 /// Collects a commit group's history rows, as key/value pairs ready for the sled batch.
@@ -63,13 +63,12 @@ impl Recorder {
             seq: event.seq,
         };
         let time_key = key.time_key();
-        let event_key = key.event_key();
         let value = record::encode(arrival_ms, event);
-        self.bytes += row_bytes(time_key.len(), value.len(), event_key.len());
+        self.bytes += row_bytes(time_key.len(), value.len());
         self.rows += 1;
+        // One key per event: a second (agent, seq) index key doubled the sled inserts of every
+        // commit for a lookup that no request path needs (see `query::event`).
         self.kv.push((time_key, value));
-        self.kv
-            .push((event_key, keys::time_bytes(event.wall_time_ms).to_vec()));
     }
 }
 
@@ -105,10 +104,6 @@ impl Stats {
         for item in tree.scan_prefix(keys::TIME_PREFIX) {
             let (key, value) = item?;
             rows += 1;
-            bytes += (key.len() + value.len()) as i64;
-        }
-        for item in tree.scan_prefix(keys::EVENT_PREFIX) {
-            let (key, value) = item?;
             bytes += (key.len() + value.len()) as i64;
         }
         stats.rows.store(rows, Ordering::Relaxed);

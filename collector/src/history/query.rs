@@ -9,7 +9,7 @@
 //! written meanwhile (new rows sort after or among the rows not yet read, never before the
 //! cursor, except rows whose event time lies in the past, which a later query shows).
 
-use super::keys::{self, RowKey};
+use super::keys;
 use super::record::{self, BadRow, Row};
 
 /// Default page size.
@@ -132,32 +132,25 @@ pub fn page(tree: &sled::Tree, query: &Query, max_scan: usize) -> Result<Page, Q
     })
 }
 
-/// The row of one event, if it is recorded (and not yet pruned).
+/// The row of one event, if it is recorded (and not yet pruned): a scan of the store's rows.
+///
+/// There is no (agent, seq) index: it cost a second sled insert for every event recorded, and
+/// no request path looks rows up this way (the API pages by time with filters). This is for
+/// tools and tests; it reads every row of the store in the worst case.
 pub fn event(
     tree: &sled::Tree,
     store: &str,
     agent: &str,
     seq: u64,
 ) -> Result<Option<Row>, QueryError> {
-    let Some(time) = tree.get(keys::event_key(store, agent, seq))? else {
-        return Ok(None);
-    };
-    let Ok(time) = <[u8; 8]>::try_from(time.as_ref()) else {
-        return Err(BadRow {
-            key: keys::hex(&keys::event_key(store, agent, seq)),
-            reason: "event index value is not 8 bytes".to_owned(),
+    for item in tree.scan_prefix(keys::store_prefix(store)) {
+        let (key, value) = item?;
+        let Some(parsed) = keys::parse_time_key(&key) else {
+            continue;
+        };
+        if parsed.agent == agent && parsed.seq == seq {
+            return Ok(Some(record::decode(&key, &value)?));
         }
-        .into());
-    };
-    let key = RowKey {
-        store,
-        time_ms: keys::time_from(time),
-        agent,
-        seq,
     }
-    .time_key();
-    match tree.get(&key)? {
-        Some(value) => Ok(Some(record::decode(&key, &value)?)),
-        None => Ok(None),
-    }
+    Ok(None)
 }

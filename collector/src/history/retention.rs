@@ -2,7 +2,7 @@
 //! rows take more than `[history] max_bytes`; audit records after `audit_max_age_days`.
 //!
 //! Pruning never takes the commit lock and never holds anything across batches: each step
-//! deletes at most [`BATCH_ROWS`] rows (both of their keys) in one sled batch, so a commit group
+//! deletes at most [`BATCH_ROWS`] rows in one sled batch, so a commit group
 //! waits at most for one small batch. Deletions need no fdatasync: a deletion lost in a crash is
 //! simply done again. "Oldest" is by event time, per store for age; for bytes, the store whose
 //! oldest row is oldest loses rows first, so across stores the oldest rows go first too.
@@ -76,12 +76,10 @@ pub fn prune_store(
     let (mut rows, mut bytes) = (0usize, 0i64);
     for item in tree.range(start..end).take(max) {
         let (key, value) = item?;
-        let Some(row) = keys::parse_time_key(&key) else {
+        if keys::parse_time_key(&key).is_none() {
             continue;
-        };
-        let event_key = row.event_key();
-        bytes += (key.len() + value.len() + event_key.len() + 8) as i64;
-        batch.remove(event_key);
+        }
+        bytes += (key.len() + value.len()) as i64;
         batch.remove(key.to_vec());
         rows += 1;
     }

@@ -51,6 +51,11 @@ const AGENT_PREFIX: &str = "agent/";
 const STORE_PREFIX: &str = "store/";
 const INTEL_PREFIX: &str = "intel/";
 const COMMANDS_TREE: &[u8] = b"commands";
+/// sled's page cache. sled's default is 1 GiB, and with the event history (every event a key)
+/// the cache of a long-running collector filled it and more; the hot state (agent records,
+/// store totals, rules-engine keys) is small, and history reads are range scans that the OS
+/// page cache serves well, so a bounded cache costs little.
+const CACHE_BYTES: u64 = 128 * 1024 * 1024;
 
 /// One stored key and its value, as [`Db::entries`] returns them.
 pub type Entry = (Vec<u8>, Vec<u8>);
@@ -158,6 +163,7 @@ impl Db {
         std::fs::create_dir_all(dir).map_err(io)?;
         let db = sled::Config::new()
             .path(dir)
+            .cache_capacity(CACHE_BYTES)
             .open()
             .map_err(|source| DbError::Sled {
                 path: path.clone(),

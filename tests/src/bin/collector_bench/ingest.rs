@@ -65,6 +65,31 @@ pub fn ingest_no_history(opts: &Opts) -> Result<Vec<Metric>, String> {
 }
 
 pub fn ingest(opts: &Opts) -> Result<Vec<Metric>, String> {
+    let mut metrics = ingest_run(opts)?;
+    // After the database, the runtime and the temporary directory are gone: what a run leaves
+    // behind shows up here, and the high-water mark shows the largest run so far.
+    metrics.push(metric("rss_after_mb", "MiB", proc_status_mib("VmRSS")));
+    metrics.push(metric("peak_rss_mb", "MiB", proc_status_mib("VmHWM")));
+    Ok(metrics)
+}
+
+/// A `/proc/self/status` memory field (kB there) in MiB; 0 where there is none (not Linux).
+fn proc_status_mib(field: &str) -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| {
+            let rest = line.strip_prefix(field)?.strip_prefix(':')?;
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn ingest_run(opts: &Opts) -> Result<Vec<Metric>, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut config = collector_config(dir.path())?;
     config.history.enabled = opts.history;
