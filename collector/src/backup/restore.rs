@@ -135,10 +135,7 @@ fn verify_content(db_dir: &Path, manifest: &Manifest, src: &Path) -> Result<(), 
     };
     let entries = {
         let db = open_quiet(db_dir).map_err(|e| damaged(format!("cannot open: {e}")))?;
-        db.iter()
-            .map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec())))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| damaged(format!("cannot read: {e}")))?
+        crate::ledger::db::all_entries(&db).map_err(|e| damaged(format!("cannot read: {e}")))?
     };
     let digest = manifest::content_digest(&entries);
     if digest != manifest.content_sha256 {

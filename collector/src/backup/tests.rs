@@ -171,6 +171,57 @@ async fn a_restored_backup_opens_with_identical_state() {
     assert!(traffic(&restored).contains('7'), "{}", traffic(&restored));
 }
 
+/// The command book lives in its own sled tree: a backup that copied only the default tree
+/// would restore a collector that forgot every command it accepted.
+#[tokio::test]
+async fn a_backup_holds_every_tree_and_restore_puts_each_back() {
+    let root = tempfile::tempdir().unwrap();
+    let live = root.path().join("live");
+    let mut c = open(&live);
+    c.group(&[scans(1..=5)]).await;
+    let book = [
+        ("cmd-1".to_owned(), Some(br#"{"id":"cmd-1"}"#.to_vec())),
+        ("cmd-2".to_owned(), Some(br#"{"id":"cmd-2"}"#.to_vec())),
+    ];
+    c.db.write_commands(&book).unwrap();
+    let dest = root.path().join("backup-1");
+    let (_, manifest) = Backups::new("hq-1", &live)
+        .take(&c.rules, &request(&dest))
+        .await
+        .unwrap();
+    let entries = c.db.entries().unwrap();
+    let marked = entries
+        .iter()
+        .filter(|(k, _)| k.starts_with(b"\xffcommands/"))
+        .count();
+    assert_eq!(
+        marked, 2,
+        "the commands tree is part of the backup's content"
+    );
+    assert_eq!(manifest.counts.entries, entries.len() as u64);
+    drop(c);
+
+    let target = root.path().join("restored");
+    restore(&dest, &target, "hq-1", silent_api(), false).unwrap();
+    assert_eq!(entries_of(&target), entries);
+    let (db, _) = Db::open(&target.join(STATE_DIR)).unwrap();
+    let mut restored = Vec::new();
+    db.load_commands(|id, v| {
+        restored.push((id.to_owned(), v.to_vec()));
+        Ok(())
+    })
+    .unwrap();
+    let want: Vec<_> = book
+        .iter()
+        .map(|(id, v)| (id.clone(), v.clone().unwrap()))
+        .collect();
+    assert_eq!(restored, want, "each command back in its own tree");
+    assert!(
+        db.tree().iter().keys().all(|k| k.unwrap()[0] != 0xFF),
+        "no marked key leaked into the default tree"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_during_ingest_holds_whole_groups_only() {
     let root = tempfile::tempdir().unwrap();
@@ -496,4 +547,53 @@ fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir(to).unwrap();
     std::fs::copy(from.join(MANIFEST_FILE), to.join(MANIFEST_FILE)).unwrap();
     super::files::copy_tree(&from.join(STATE_DIR), &to.join(STATE_DIR)).unwrap();
+}
+
+/// Measures what the history costs a backup: the ingest pause (every entry is read under the
+/// commit lock) and the memory of the copy, with `STORE_BACKUP_HISTORY_ROWS` (default 1 000 000)
+/// rows of a realistic size in the tree. A measurement, not a check of a bound: run with
+/// `cargo test --release -p store-collector --lib backup::tests::history_rows_pause -- --ignored
+/// --nocapture`; the README's "Backup and restore" quotes its numbers.
+#[tokio::test]
+#[ignore]
+async fn history_rows_pause() {
+    let rows: u64 = std::env::var("STORE_BACKUP_HISTORY_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let root = tempfile::tempdir().unwrap();
+    let live = root.path().join("live");
+    let mut c = open(&live);
+    c.group(&[scans(1..=5)]).await;
+    // Row keys and values of the sizes the history writes (a time-index row of about 120 bytes
+    // and its 8-byte event-index entry); their content does not matter to a snapshot.
+    let tree = c.db.tree();
+    for chunk in (0..rows).collect::<Vec<_>>().chunks(10_000) {
+        let mut batch = sled::Batch::default();
+        for &i in chunk {
+            let mut t = b"hist/t/s1\0".to_vec();
+            t.extend_from_slice(&(i as i64).to_be_bytes());
+            t.extend_from_slice(format!("a1\0{i:020}").as_bytes());
+            batch.insert(t, vec![0x5a; 120]);
+            batch.insert(format!("hist/e/s1\0a1\0{i:020}").into_bytes(), vec![0; 8]);
+        }
+        tree.apply_batch(batch).unwrap();
+    }
+    tree.flush().unwrap();
+    let started = std::time::Instant::now();
+    let snapshot = c.rules.snapshot().await.unwrap();
+    let bytes: usize = snapshot
+        .entries
+        .iter()
+        .map(|(k, v)| k.len() + v.len())
+        .sum();
+    println!(
+        "{rows} history rows: {} entries, {:.1} MB of keys and values held in memory, ingest \
+         paused {:?} (snapshot call {:?})",
+        snapshot.entries.len(),
+        bytes as f64 / 1e6,
+        snapshot.paused,
+        started.elapsed()
+    );
+    assert!(snapshot.entries.len() as u64 > 2 * rows);
 }

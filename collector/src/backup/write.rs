@@ -133,13 +133,7 @@ fn write_db(path: &Path, entries: &[Entry]) -> Result<(), BackupError> {
         source,
     };
     let db = open_quiet(path)?;
-    for chunk in entries.chunks(ENTRIES_PER_BATCH) {
-        let mut batch = sled::Batch::default();
-        for (k, v) in chunk {
-            batch.insert(k.as_slice(), v.as_slice());
-        }
-        db.apply_batch(batch).map_err(sled_err)?;
-    }
+    crate::ledger::db::write_entries(&db, entries, ENTRIES_PER_BATCH).map_err(sled_err)?;
     db.flush().map_err(sled_err)?;
     Ok(())
 }

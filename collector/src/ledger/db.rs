@@ -17,7 +17,8 @@
 //! The tree `commands` holds the command book ([`crate::command`]): key = command id, value =
 //! the command's record (JSON). It is written by [`Db::write_commands`] with the same durability
 //! (flush + fdatasync), apart from the ledger's commits: a command never shares a batch with
-//! events.
+//! events. A backup holds every tree: [`all_entries`] lists them in one flat list, keys of other
+//! trees under a `0xFF {tree}/` prefix, and [`write_entries`] puts them back.
 //!
 //! Ranges are stored flattened (`first0, last0, first1, last1, ...`), so an agent that delivered
 //! millions of events in order costs two numbers.
@@ -375,17 +376,12 @@ impl Db {
         self.db.generate_id().map_err(|e| self.sled(e))
     }
 
-    /// Every stored entry of the database, in key order (a backup's content). Blocking. Only
-    /// consistent when no commit runs meanwhile: the caller holds the commit lock
+    /// Every stored entry of the database, the default tree's and the other trees' (see
+    /// [`all_entries`]), in key order: a backup's content. Blocking. Only consistent when no
+    /// commit runs meanwhile: the caller holds the commit lock
     /// ([`crate::rules::Runtime::snapshot`]) or the only handle on the database.
     pub fn entries(&self) -> Result<Vec<Entry>, DbError> {
-        self.db
-            .iter()
-            .map(|item| {
-                item.map(|(k, v)| (k.to_vec(), v.to_vec()))
-                    .map_err(|e| self.sled(e))
-            })
-            .collect()
+        all_entries(&self.db).map_err(|e| self.sled(e))
     }
 
     /// The event filters recorded by the last [`Db::set_subscribed_filters`].
@@ -409,6 +405,67 @@ impl Db {
             .map_err(|e| self.sled(e))?;
         self.sync()
     }
+}
+
+/// Every entry of `db`: the default tree's, then those of the other trees this layout has
+/// (`commands`), each under its tree's [`TREE_MARK`] prefix. The prefix byte is not valid at the
+/// start of UTF-8 and no binary key of the default tree starts with it (they all begin with an
+/// ASCII prefix such as `hist/`), so one flat, ordered list holds the whole database and
+/// [`write_entries`] can put every entry back into its tree.
+pub fn all_entries(db: &sled::Db) -> sled::Result<Vec<Entry>> {
+    let mut entries = db
+        .iter()
+        .map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec())))
+        .collect::<sled::Result<Vec<_>>>()?;
+    for name in OTHER_TREES {
+        let prefix = tree_prefix(name);
+        for item in db.open_tree(name)?.iter() {
+            let (k, v) = item?;
+            let mut key = prefix.clone();
+            key.extend_from_slice(&k);
+            entries.push((key, v.to_vec()));
+        }
+    }
+    Ok(entries)
+}
+
+/// Writes `entries` (as [`all_entries`] lists them) into `db`, each into its tree, in batches of
+/// at most `per_batch` entries. Blocking; the caller flushes.
+pub fn write_entries(db: &sled::Db, entries: &[Entry], per_batch: usize) -> sled::Result<()> {
+    let mut trees = vec![(Vec::new(), (**db).clone())];
+    for name in OTHER_TREES {
+        trees.push((tree_prefix(name), db.open_tree(name)?));
+    }
+    for chunk in entries.chunks(per_batch.max(1)) {
+        let mut batches: Vec<sled::Batch> = trees.iter().map(|_| sled::Batch::default()).collect();
+        for (k, v) in chunk {
+            // The longest matching prefix: the default tree's is empty and matches everything.
+            let (i, prefix) = trees
+                .iter()
+                .enumerate()
+                .rev()
+                .find(|(_, (p, _))| k.starts_with(p))
+                .map(|(i, (p, _))| (i, p.len()))
+                .unwrap_or((0, 0));
+            batches[i].insert(&k[prefix..], v.as_slice());
+        }
+        for ((_, tree), batch) in trees.iter().zip(batches) {
+            tree.apply_batch(batch)?;
+        }
+    }
+    Ok(())
+}
+
+/// Marks a key of another tree in [`all_entries`]: `TREE_MARK ++ name ++ '/' ++ key`.
+pub const TREE_MARK: u8 = 0xFF;
+/// The trees besides the default one. A new tree goes here, or backups lose it.
+const OTHER_TREES: [&[u8]; 1] = [COMMANDS_TREE];
+
+fn tree_prefix(name: &[u8]) -> Vec<u8> {
+    let mut p = vec![TREE_MARK];
+    p.extend_from_slice(name);
+    p.push(b'/');
+    p
 }
 
 /// Decodes the `agent/...` and `store/...` records among `items`; other keys are skipped.
