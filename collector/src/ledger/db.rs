@@ -384,6 +384,26 @@ impl Db {
         all_entries(&self.db).map_err(|e| self.sled(e))
     }
 
+    /// [`Db::entries`] without the default tree's keys under `prefix`, and those keys apart:
+    /// a backup reads the (large, append-only) history outside the commit lock.
+    pub fn entries_split(&self, prefix: &[u8]) -> Result<Vec<Entry>, DbError> {
+        let mut entries = all_entries(&self.db).map_err(|e| self.sled(e))?;
+        entries.retain(|(k, _)| !k.starts_with(prefix));
+        Ok(entries)
+    }
+
+    /// The default tree's entries under `prefix`, in key order. Not a snapshot: entries written
+    /// or removed meanwhile may or may not be in it.
+    pub fn entries_under(&self, prefix: &[u8]) -> Result<Vec<Entry>, DbError> {
+        self.db
+            .scan_prefix(prefix)
+            .map(|item| {
+                item.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .map_err(|e| self.sled(e))
+            })
+            .collect()
+    }
+
     /// The event filters recorded by the last [`Db::set_subscribed_filters`].
     pub fn subscribed_filters(&self) -> Result<Vec<String>, DbError> {
         let value = self.db.get(FILTERS_KEY).map_err(|e| self.sled(e))?;

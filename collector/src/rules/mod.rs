@@ -286,15 +286,35 @@ impl Runtime {
     /// so no group, evaluation or acknowledgement is half-written in what it returns. Writers
     /// wait for as long as the read takes (returned as `paused`); the copy is written to disk
     /// by the caller after the lock is released.
+    ///
+    /// The event history is the exception: it can be large, and its rows never change once
+    /// written, so it is read after the lock is released, keeping exactly the rows of the events
+    /// the copied dedup records count as applied (rows of later groups are left out; rows pruned
+    /// by retention meanwhile are missing, as they would be a moment later anyway).
     pub async fn snapshot(&self) -> Result<Snapshot, CommitError> {
-        let _commit = self.commit.lock().await;
-        let started = std::time::Instant::now();
+        use crate::history::keys::{parse_time_key, TIME_PREFIX};
+        let (mut entries, paused) = {
+            let _commit = self.commit.lock().await;
+            let started = std::time::Instant::now();
+            let db = self.db.clone();
+            let entries =
+                tokio::task::spawn_blocking(move || db.entries_split(TIME_PREFIX)).await??;
+            (entries, started.elapsed())
+        };
         let db = self.db.clone();
-        let entries = tokio::task::spawn_blocking(move || db.entries()).await??;
-        Ok(Snapshot {
-            entries,
-            paused: started.elapsed(),
-        })
+        let rows = tokio::task::spawn_blocking(move || db.entries_under(TIME_PREFIX)).await??;
+        let state = Db::state_of_entries(std::path::Path::new("snapshot"), &entries)?;
+        entries.extend(rows.into_iter().filter(|(key, _)| {
+            parse_time_key(key).is_some_and(|row| {
+                state
+                    .agents
+                    .get(&AgentKey::new(row.store, row.agent))
+                    .is_some_and(|agent| agent.applied().contains(row.seq))
+            })
+        }));
+        // The order `Db::entries` lists them in (key order; other trees after the default one).
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(Snapshot { entries, paused })
     }
 
     /// Runs `read` on the engine (a snapshot under the engine lock; keep it short, no I/O).
