@@ -619,3 +619,38 @@ fn the_dashboard_sends_commands_and_shows_results_as_text_only() {
     // Result messages come from agents: never parsed as markup.
     assert!(!page.contains("innerHTML"));
 }
+
+#[tokio::test]
+async fn the_store_list_has_a_summary_form_and_refuses_unknown_fields() {
+    let (app, _dir) = router(both());
+    for (path, status) in [
+        ("/v1/stores", StatusCode::OK),
+        ("/v1/stores?fields=full", StatusCode::OK),
+        ("/v1/stores?fields=summary", StatusCode::OK),
+        ("/v1/stores?fields=summary&store=s1", StatusCode::OK),
+        ("/v1/stores?fields=everything", StatusCode::BAD_REQUEST),
+    ] {
+        let (got, _, body) = send(&app, Method::GET, path, Some(VIEWER)).await;
+        assert_eq!(got, status, "{path}: {body}");
+        if status == StatusCode::OK {
+            assert!(json(&body)["stores"].is_array(), "{path}: {body}");
+        } else {
+            assert!(body.contains("fields="), "{path}: {body}");
+        }
+    }
+}
+
+#[test]
+fn the_dashboard_routes_its_views_and_pages_the_store_table() {
+    let page = include_str!("dashboard.html");
+    for needle in [
+        "/v1/stores?fields=summary",
+        "scope=region",
+        "#/alerts",
+        "#/store/",
+        "PAGE_ROWS = 100",
+        "dataset.ready",
+    ] {
+        assert!(page.contains(needle), "{needle}");
+    }
+}
