@@ -8,7 +8,8 @@
 # start, runs the unit tests of every crate, then the end-to-end tests one at a time, and prints
 # a summary.
 # Non-interactive: works as root in CI (CI=true, no stdin). Knobs for the end-to-end tests (see
-# tests/src/lib.rs): STORE_TESTS_SEED, STORE_TESTS_OUTAGE_SECS, STORE_TESTS_POWER_CUTS, STORE_TESTS_KEEP=1, RUST_LOG.
+# tests/src/lib.rs): STORE_TESTS_SEED, STORE_TESTS_OUTAGE_SECS, STORE_TESTS_POWER_CUTS,
+# STORE_TESTS_COLLECTOR_POWER_CUTS, STORE_TESTS_KEEP=1, RUST_LOG.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -18,7 +18,10 @@ use rand::{Rng, SeedableRng};
 use store_tests::check::{assert_no_violations, delivery_violations};
 use store_tests::lazyfs::{fuse_available, LazyFs};
 use store_tests::wait::sleep_checking;
-use store_tests::{env_u64, seed, serial, Stack, Writer, WriterOptions};
+use store_tests::{
+    env_u64, seed, serial, Agent, AgentConfig, Collector, CollectorConfig, Mosquitto, Stack,
+    TestEnv, Writer, WriterOptions,
+};
 
 /// Backing and mount directories for one lazy filesystem.
 fn lazy_dirs(name: &str) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
@@ -80,7 +83,11 @@ fn lazyfs_drops_unsynced_writes() {
     for root in [backing.as_path(), mnt.as_path()] {
         let read = |n: &str| std::fs::read(root.join(n)).expect(n);
         assert_eq!(read("unsynced"), b"", "unsynced data survived in {root:?}");
-        assert_eq!(read("old"), b"synced before", "unsynced overwrite survived in {root:?}");
+        assert_eq!(
+            read("old"),
+            b"synced before",
+            "unsynced overwrite survived in {root:?}"
+        );
         assert_eq!(read("synced"), b"synced", "synced data lost in {root:?}");
     }
     drop(fs);
@@ -102,7 +109,9 @@ fn agent_power_cut() {
     let mut stack = Stack::with_mosquitto_and("agent_power_cut", |cfg| cfg.state_dir = state);
     let (store, agent) = (stack.store_id(), stack.agent_id());
     let addr = stack.agent.feed_addr();
-    stack.env.log(format!("agent state on lazyfs at {}", mnt.display()));
+    stack
+        .env
+        .log(format!("agent state on lazyfs at {}", mnt.display()));
 
     let writer = Writer::start(WriterOptions::new(addr).reconnect_timeout(Duration::from_secs(90)));
     writer.wait_acked(500, Duration::from_secs(60));
@@ -127,7 +136,9 @@ fn agent_power_cut() {
         stack.agent.check_running().expect("agent up after the cut");
     }
     let mut report = writer.stop();
-    stack.env.log(format!("stream stopped: {}", report.summary()));
+    stack
+        .env
+        .log(format!("stream stopped: {}", report.summary()));
     assert!(
         report.connections > cuts as u32,
         "the writer did not reconnect after each cut: {}",
@@ -158,4 +169,74 @@ fn agent_power_cut() {
     ));
     // Stop the agent before the filesystem goes away under it.
     stack.agent.kill();
+}
+
+/// The same cut against HQ: the collector's state dir on lazyfs, power cut mid-stream. A
+/// committed mark that the ledger had not really made durable would let the agent forget events
+/// HQ then lost; the delivery check sees that as a loss.
+#[test]
+fn collector_power_cut() {
+    let _serial = serial();
+    require_fuse();
+    let mut rng = StdRng::seed_from_u64(seed("collector_power_cut"));
+    let cuts = env_u64("STORE_TESTS_COLLECTOR_POWER_CUTS", 2);
+    let (_tmp, backing, mnt) = lazy_dirs("collector-power-cut");
+    let fs = LazyFs::mount(&backing, &mnt).expect("mount lazyfs");
+    let env = TestEnv::new("collector_power_cut");
+    let broker = Mosquitto::start_in(&env.subdir("mosquitto"));
+    let collector_dir = env.subdir("collector");
+    let mut ccfg = CollectorConfig::new(&collector_dir, broker.port());
+    ccfg.state_dir = mnt.join("state");
+    let collector = Collector::start(&collector_dir, ccfg);
+    let agent_dir = env.subdir("agent");
+    let agent = Agent::start(&agent_dir, AgentConfig::new(&agent_dir, broker.port()));
+    env.log(format!("collector state on lazyfs at {}", mnt.display()));
+    let mut stack = Stack {
+        agent,
+        collector,
+        broker: Some(broker),
+        env,
+    };
+    let (store, agent) = (stack.store_id(), stack.agent_id());
+    let addr = stack.agent.feed_addr();
+
+    let writer = Writer::start(WriterOptions::new(addr));
+    writer.wait_acked(500, Duration::from_secs(60));
+    let mut lost_bytes = 0;
+    for k in 1..=cuts {
+        let delay = Duration::from_millis(rng.random_range(300..=1_500));
+        sleep_checking(delay, || stack.alive());
+        let before = stack.stats_summary();
+        fs.power_cut(|| stack.collector.kill());
+        let s = fs.stats();
+        lost_bytes += s.bytes_lost_in_last_cut;
+        stack.env.log(format!(
+            "collector power cut #{k} after {delay:?}: dropped {} unsynced files ({} bytes); \
+             collector before: {before}",
+            s.files_lost_in_last_cut, s.bytes_lost_in_last_cut
+        ));
+        stack.collector.start_again();
+    }
+    let mut report = writer.stop();
+    let last = Writer::start(
+        WriterOptions::new(addr)
+            .total(500)
+            .first_index(report.next_index),
+    )
+    .finish(Duration::from_secs(120));
+    report.merge(last);
+    let max = report.max_acked().expect("acknowledged lines");
+    let reached = stack.wait_committed(max, Duration::from_secs(300));
+    let stats = stack.settled_stats(reached, Duration::from_secs(2));
+    let v = delivery_violations(&stats, &store, &agent, &report);
+    assert_no_violations("collector power cut", &v, &stats, &store, &agent, &report);
+    let fstats = fs.stats();
+    assert_eq!(fstats.cuts, cuts);
+    assert!(fstats.syncs > 0, "the collector never synced: {fstats:?}");
+    stack.env.log(format!(
+        "ok: {} acknowledged, {lost_bytes} unsynced bytes dropped, {} file syncs",
+        report.acked.len(),
+        fstats.syncs
+    ));
+    stack.collector.kill();
 }

@@ -108,7 +108,11 @@ fn attr(ino: u64, md: &fs::Metadata, size: Option<u64>) -> FileAttr {
         FileType::RegularFile
     };
     let time = |s: i64, ns: i64| {
-        UNIX_EPOCH + Duration::new(u64::try_from(s).unwrap_or(0), ns.clamp(0, 999_999_999) as u32)
+        UNIX_EPOCH
+            + Duration::new(
+                u64::try_from(s).unwrap_or(0),
+                ns.clamp(0, 999_999_999) as u32,
+            )
     };
     let size = size.unwrap_or(md.size());
     FileAttr {
@@ -192,7 +196,9 @@ impl Filesystem for Fuse {
         let mut st = lock(&self.state);
         let result = (|| -> io::Result<FileAttr> {
             if let Some(mode) = mode {
-                let path = st.real(ino).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
+                let path = st
+                    .real(ino)
+                    .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
                 fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
             }
             if let Some(size) = size {
@@ -221,7 +227,10 @@ impl Filesystem for Fuse {
         };
         let result = fs::create_dir(st.backing.join(&rel))
             .and_then(|()| {
-                fs::set_permissions(st.backing.join(&rel), fs::Permissions::from_mode(mode & !umask))
+                fs::set_permissions(
+                    st.backing.join(&rel),
+                    fs::Permissions::from_mode(mode & !umask),
+                )
             })
             .and_then(|()| Self::entry_of(&mut st, &rel));
         match result {
@@ -288,7 +297,9 @@ impl Filesystem for Fuse {
     fn open(&mut self, _req: &Request<'_>, ino: u64, flags: i32, reply: ReplyOpen) {
         let mut st = lock(&self.state);
         let result = (|| -> io::Result<()> {
-            let path = st.real(ino).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
+            let path = st
+                .real(ino)
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
             fs::symlink_metadata(path)?;
             if flags & libc::O_TRUNC != 0 {
                 st.truncate(ino, 0)?;

@@ -93,7 +93,10 @@ impl State {
             .map(|(p, i)| (p.clone(), *i))
             .collect();
         for (old, ino) in moved {
-            let suffix = old.strip_prefix(from).unwrap_or(Path::new("")).to_path_buf();
+            let suffix = old
+                .strip_prefix(from)
+                .unwrap_or(Path::new(""))
+                .to_path_buf();
             let new = if suffix.as_os_str().is_empty() {
                 to.to_path_buf()
             } else {
@@ -118,10 +121,8 @@ impl State {
 
     pub(crate) fn write(&mut self, ino: u64, offset: u64, data: &[u8]) -> io::Result<()> {
         let file = self.backing_file(ino, false)?;
-        if !self.dirty.contains_key(&ino) {
-            self.dirty.insert(ino, Dirty::new(file.metadata()?.len()));
-        }
-        let dirty = self.dirty.get_mut(&ino).expect("inserted above");
+        let len = file.metadata()?.len();
+        let dirty = self.dirty.entry(ino).or_insert_with(|| Dirty::new(len));
         dirty.write(&file, offset, data)
     }
 
