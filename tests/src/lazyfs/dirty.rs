@@ -110,3 +110,61 @@ impl Dirty {
         backing.sync_data()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backing(contents: &[u8]) -> (tempfile::TempDir, File) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("f");
+        std::fs::write(&path, contents).expect("write backing");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .expect("open backing");
+        (dir, file)
+    }
+
+    fn on_disk(file: &File) -> Vec<u8> {
+        let mut buf = vec![0; file.metadata().unwrap().len() as usize];
+        file.read_exact_at(&mut buf, 0).unwrap();
+        buf
+    }
+
+    #[test]
+    fn writes_stay_in_memory_until_sync_and_cross_pages() {
+        let (_dir, file) = backing(b"old contents");
+        let mut d = Dirty::new(12);
+        let big = vec![7u8; 5000];
+        d.write(&file, 4000, &big).unwrap();
+        d.write(&file, 0, b"NEW").unwrap();
+        assert_eq!(d.size(), 9000);
+        assert_eq!(
+            on_disk(&file),
+            b"old contents",
+            "a write reached the disk unsynced"
+        );
+        let read = d.read(&file, 0, 9000).unwrap();
+        assert_eq!(&read[..12], b"NEW contents");
+        assert!(read[12..4000].iter().all(|b| *b == 0));
+        assert_eq!(&read[4000..], &big[..]);
+        assert_eq!(d.held(), 3 * PAGE);
+        d.sync(&file).unwrap();
+        assert_eq!(on_disk(&file), read);
+    }
+
+    #[test]
+    fn truncation_hides_backing_bytes_even_when_regrown() {
+        let (_dir, file) = backing(b"0123456789");
+        let mut d = Dirty::new(10);
+        d.truncate(4);
+        d.write(&file, 8, b"xy").unwrap();
+        let read = d.read(&file, 0, 100).unwrap();
+        assert_eq!(read, b"0123\0\0\0\0xy");
+        assert_eq!(on_disk(&file), b"0123456789");
+        d.sync(&file).unwrap();
+        assert_eq!(on_disk(&file), b"0123\0\0\0\0xy");
+    }
+}
