@@ -8,7 +8,8 @@
 # start, runs the unit tests of every crate, then the end-to-end tests one at a time, and prints
 # a summary.
 # Non-interactive: works as root in CI (CI=true, no stdin). Knobs for the end-to-end tests (see
-# tests/src/lib.rs): STORE_TESTS_SEED, STORE_TESTS_OUTAGE_SECS, STORE_TESTS_KEEP=1, RUST_LOG.
+# tests/src/lib.rs): STORE_TESTS_SEED, STORE_TESTS_OUTAGE_SECS, STORE_TESTS_POWER_CUTS,
+# STORE_TESTS_COLLECTOR_POWER_CUTS, STORE_TESTS_KEEP=1, RUST_LOG.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -54,6 +55,14 @@ echo "mosquitto: ${MOSQUITTO_BIN} ($("${MOSQUITTO_BIN}" -h 2>/dev/null | head -n
 # broker on a free port below the ephemeral range), so it is left alone; just say so.
 if (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
     echo "note: something listens on 127.0.0.1:1883 (a system broker?); the tests do not use it"
+fi
+
+# The power-cut test mounts a FUSE filesystem (tests/src/lazyfs) through fusermount3 (Debian
+# package fuse3; the fuser crate needs no libfuse C library).
+if ! command -v fusermount3 >/dev/null 2>&1; then
+    log "fusermount3 not found: installing fuse3"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update </dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends fuse3 </dev/null
 fi
 
 # The unit-file test runs `systemd-analyze verify` (Debian package systemd; not started).

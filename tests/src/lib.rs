@@ -67,6 +67,7 @@ pub mod demo;
 pub mod env;
 pub mod events;
 pub mod http;
+pub mod lazyfs;
 pub mod mosquitto;
 pub mod mqtt_probe;
 pub mod pki;
