@@ -135,23 +135,37 @@ fn forged_batch_with_an_agents_credentials_is_refused_by_the_seq_window() {
             },
         ],
     );
-    let mut intruder = TlsProbe::connect(
-        stack.broker().port(),
-        "intruder",
-        &pki.ca_file,
-        Some((&cert.cert, &cert.key)),
-        PROBE_TIMEOUT,
-    )
-    .unwrap_or_else(|e| panic!("intruder: {e}"));
-    intruder
-        .publish(
-            &format!("stores/{store}/agents/{agent_id}/events"),
-            forged,
-            false,
+    // The real agent reconnects within milliseconds and kicks the intruder in turn, sometimes
+    // before its PUBACK: publish until the broker has acknowledged the forged batch once.
+    let mut attempts = Vec::new();
+    loop {
+        let published = TlsProbe::connect(
+            stack.broker().port(),
+            "intruder",
+            &pki.ca_file,
+            Some((&cert.cert, &cert.key)),
             PROBE_TIMEOUT,
         )
-        .unwrap_or_else(|e| panic!("forged publish: {e}"));
-    intruder.disconnect();
+        .and_then(|mut intruder| {
+            intruder.publish(
+                &format!("stores/{store}/agents/{agent_id}/events"),
+                forged.clone(),
+                false,
+                PROBE_TIMEOUT,
+            )?;
+            intruder.disconnect();
+            Ok(())
+        });
+        match published {
+            Ok(()) => break,
+            Err(e) if attempts.len() < 20 => attempts.push(e.to_string()),
+            Err(e) => panic!("forged publish: {e} (earlier attempts: {attempts:?})"),
+        }
+    }
+    stack.env.log(format!(
+        "forged batch acknowledged by the broker after {} kicked attempt(s)",
+        attempts.len()
+    ));
     stack
         .env
         .log(format!("forged batch published at head {head}"));
