@@ -9,7 +9,8 @@
 # a summary.
 # Non-interactive: works as root in CI (CI=true, no stdin). Knobs for the end-to-end tests (see
 # tests/src/lib.rs): STORE_TESTS_SEED, STORE_TESTS_OUTAGE_SECS, STORE_TESTS_POWER_CUTS,
-# STORE_TESTS_COLLECTOR_POWER_CUTS, STORE_TESTS_KEEP=1, RUST_LOG.
+# STORE_TESTS_COLLECTOR_POWER_CUTS, STORE_TESTS_LIMIT_SECS, STORE_TESTS_KEEP=1, RUST_LOG; step
+# limits: UNIT_LIMIT, E2E_LIMIT (timeout(1) durations).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -129,6 +130,18 @@ if ! msrv_rustc_ok && [ "${MSRV_DEB_VERSION%%+*}" = "${MSRV}.0" ]; then
 fi
 
 # --- build and test ----------------------------------------------------------------------------
+# Runs a command with a time limit (coreutils timeout signals the command's whole process group,
+# so brokers and agents a hung test started go too) and says so when the limit hit.
+limited() {
+    local limit="$1"
+    shift
+    local rc=0
+    timeout --kill-after=30s "${limit}" "$@" || rc=$?
+    if [ "${rc}" -eq 124 ] || [ "${rc}" -eq 137 ]; then
+        echo "TIMED OUT after ${limit}: $*" >&2
+    fi
+    return "${rc}"
+}
 declare -a SUMMARY=()
 FAILED=0
 step() {
@@ -161,10 +174,14 @@ step "build release binaries" cargo build --release --workspace --bins || BUILT=
 
 if [ "${BUILT}" -eq 1 ]; then
     # Unit and integration tests of every crate but the end-to-end one, in parallel as usual.
-    step "unit tests" cargo test --release --workspace --exclude store-tests || true
+    # Each test step has a time limit well above its usual duration (unit tests about 5 min,
+    # end-to-end about 7 min on 2 cores), so a hang fails that step with a word instead of using
+    # up CI's budget; each end-to-end test also has its own limit (tests/src/watchdog.rs).
+    step "unit tests" limited "${UNIT_LIMIT:-30m}" cargo test --release --workspace --exclude store-tests --no-fail-fast || true
     # End-to-end tests: real processes, one test at a time (the harness serialises them within a
-    # test binary too); output shown so the CI log has each scenario's timeline.
-    step "end-to-end tests" cargo test --release -p store-tests -- --test-threads=1 --nocapture || true
+    # test binary too); output shown so the CI log has each scenario's timeline. --no-fail-fast:
+    # one failing file must not hide the others.
+    step "end-to-end tests" limited "${E2E_LIMIT:-40m}" cargo test --release -p store-tests --no-fail-fast -- --test-threads=1 --nocapture || true
 else
     SUMMARY+=("SKIP  unit tests (build failed)")
     SUMMARY+=("SKIP  end-to-end tests (build failed)")

@@ -3,7 +3,8 @@
 //! Declare it first in a test (`let env = TestEnv::new("name");`) so it is dropped last, after the
 //! processes. When the test fails (the thread is panicking), the directory is kept and its path
 //! printed, so the logs and the sled state can be read afterwards. `STORE_TESTS_KEEP=1` keeps it
-//! for passing tests too.
+//! for passing tests too. Each test environment also arms a [`crate::watchdog::Watchdog`], so a
+//! test that hangs fails with its name instead of stalling the run.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -13,6 +14,8 @@ pub struct TestEnv {
     name: String,
     dir: Option<tempfile::TempDir>,
     started: Instant,
+    /// Fails the run if the test hangs (see [`crate::watchdog`]).
+    _watchdog: crate::watchdog::Watchdog,
 }
 
 impl TestEnv {
@@ -27,6 +30,7 @@ impl TestEnv {
             name: name.to_string(),
             dir: Some(dir),
             started: Instant::now(),
+            _watchdog: crate::watchdog::Watchdog::arm(name),
         }
     }
 

@@ -48,7 +48,8 @@
 //! `STORE_TESTS_EMBEDDED_EVENTS` (20000), `STORE_TESTS_AGENT_KILLS` (5),
 //! `STORE_TESTS_COLLECTOR_KILLS` (3), `STORE_TESTS_WEBHOOK_FAIL_SECS` (20: how long the failing
 //! webhook of `webhook_delivery` answers 500; 60 for the full run); `STORE_TESTS_KEEP=1` keeps the test directories of passing
-//! tests too; `RUST_LOG` is passed to the agent and collector (default `info`);
+//! tests too; `STORE_TESTS_LIMIT_SECS` (600) is each test's time limit before
+//! [`watchdog`] aborts it; `RUST_LOG` is passed to the agent and collector (default `info`);
 //! `STORE_AGENT_BIN`, `STORE_COLLECTOR_BIN`, `MOSQUITTO_BIN` and `CHROMIUM_BIN` (the headless
 //! browser of the dashboard test) override the binaries.
 //!
@@ -80,6 +81,7 @@ pub mod stats;
 pub mod store_day;
 pub mod tls_probe;
 pub mod wait;
+pub mod watchdog;
 pub mod writer;
 
 use std::sync::{Mutex, MutexGuard};

@@ -97,6 +97,52 @@ fn lazyfs_drops_unsynced_writes() {
     );
 }
 
+/// Cuts land while a process is inside FUSE requests without pause. A request the kernel has
+/// handed to the filesystem cannot be interrupted, so the process dies only once it is answered:
+/// a cut that held the filesystem still while waiting for the death deadlocked (CI hung). The
+/// cut's own watchdog aborts this test process if that ever comes back.
+#[test]
+fn cuts_during_busy_io_never_hang() {
+    let _serial = serial();
+    require_fuse();
+    let (_tmp, backing, mnt) = lazy_dirs("lazyfs-busy");
+    let fs = LazyFs::mount(&backing, &mnt).expect("mount lazyfs");
+    let cuts = 20;
+    for k in 1..=cuts {
+        // Every loop is lookup, open, write, flush and release: a steady stream of requests.
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg("exec 2>/dev/null; echo go; while :; do printf x >> busy; done")
+            .current_dir(&mnt)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn busy writer");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read go");
+        // Let the writes run a little so the cut lands mid-request.
+        std::thread::sleep(Duration::from_millis(20 + 7 * k));
+        let status = fs.power_cut(|| {
+            child.kill().expect("SIGKILL busy writer");
+            child.wait().expect("reap busy writer")
+        });
+        assert!(!status.success(), "cut #{k}: the writer was not killed");
+    }
+    let stats = fs.stats();
+    assert_eq!(stats.cuts, cuts, "{stats:?}");
+    // The filesystem still works after the cuts: what was never synced is gone, new writes land.
+    std::fs::write(mnt.join("after"), b"alive").expect("write after the cuts");
+    assert_eq!(std::fs::read(mnt.join("after")).unwrap(), b"alive");
+    assert_eq!(
+        std::fs::read(backing.join("busy"))
+            .map(|b| b.len())
+            .unwrap_or(0),
+        0,
+        "unsynced appends survived a cut"
+    );
+}
+
 #[test]
 fn agent_power_cut() {
     let _serial = serial();

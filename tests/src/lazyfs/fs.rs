@@ -20,6 +20,9 @@ use super::state::{State, Stats, ROOT};
 /// directory is the only truth and the kernel must ask again.
 const TTL: Duration = Duration::ZERO;
 
+/// How long a power cut's kill may take before the test process gives up.
+pub const CUT_LIMIT: Duration = Duration::from_secs(60);
+
 /// Whether this machine can mount FUSE filesystems (device and helper present).
 pub fn fuse_available() -> Result<(), String> {
     if !Path::new("/dev/fuse").exists() {
@@ -70,13 +73,35 @@ impl LazyFs {
         lock(&self.state).stats
     }
 
-    /// Cut the power: freeze the filesystem (new requests wait), run `kill`
+    /// Cut the power: freeze the filesystem (requests fail with EIO), run `kill`
     /// (which must SIGKILL and reap every process using the mount), drop all
     /// unsynced data, thaw. Returns what `kill` returned.
+    ///
+    /// A `kill` that has not returned after [`CUT_LIMIT`] aborts the whole test
+    /// process with a message: a hung cut must fail the run, not stall it.
     pub fn power_cut<T>(&self, kill: impl FnOnce() -> T) -> T {
-        let mut state = lock(&self.state);
+        // The lock must not be held while `kill` waits for the process to die: a FUSE request
+        // the kernel has already handed to us cannot be interrupted, so a process blocked in
+        // one stays unkillable until we answer it, and a FUSE thread waiting for this lock
+        // would never answer (a deadlock that hung CI). Frozen, every request fails at once
+        // with EIO instead, as I/O on a machine losing power would, and nothing reaches the
+        // state while the process dies.
+        lock(&self.state).frozen = true;
+        let (done, watch) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = watch.recv_timeout(CUT_LIMIT) {
+                eprintln!(
+                    "lazyfs: the power cut's kill did not return within {CUT_LIMIT:?} \
+                     (a process stuck in a FUSE request?); aborting the test process"
+                );
+                std::process::abort();
+            }
+        });
         let out = kill();
+        let _ = done.send(());
+        let mut state = lock(&self.state);
         state.discard();
+        state.frozen = false;
         out
     }
 }
@@ -139,6 +164,12 @@ struct Fuse {
 }
 
 impl Fuse {
+    /// The state, unless a power cut is in progress (then the caller answers EIO).
+    fn live(&self) -> Option<MutexGuard<'_, State>> {
+        let st = lock(&self.state);
+        (!st.frozen).then_some(st)
+    }
+
     /// Attributes of a known inode, with the unsynced size if any.
     fn stat(st: &State, ino: u64) -> io::Result<FileAttr> {
         let path = st
@@ -157,7 +188,9 @@ impl Fuse {
 
 impl Filesystem for Fuse {
     fn lookup(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
-        let mut st = lock(&self.state);
+        let Some(mut st) = self.live() else {
+            return reply.error(libc::EIO);
+        };
         let Some(rel) = st.child(parent, name) else {
             return reply.error(libc::ENOENT);
         };
@@ -168,7 +201,9 @@ impl Filesystem for Fuse {
     }
 
     fn getattr(&mut self, _req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
-        let st = lock(&self.state);
+        let Some(st) = self.live() else {
+            return reply.error(libc::EIO);
+        };
         match Self::stat(&st, ino) {
             Ok(a) => reply.attr(&TTL, &a),
             Err(e) => reply.error(errno(&e)),
@@ -193,7 +228,9 @@ impl Filesystem for Fuse {
         _flags: Option<u32>,
         reply: ReplyAttr,
     ) {
-        let mut st = lock(&self.state);
+        let Some(mut st) = self.live() else {
+            return reply.error(libc::EIO);
+        };
         let result = (|| -> io::Result<FileAttr> {
             if let Some(mode) = mode {
                 let path = st
@@ -221,7 +258,9 @@ impl Filesystem for Fuse {
         umask: u32,
         reply: ReplyEntry,
     ) {
-        let mut st = lock(&self.state);
+        let Some(mut st) = self.live() else {
+            return reply.error(libc::EIO);
+        };
         let Some(rel) = st.child(parent, name) else {
             return reply.error(libc::ENOENT);
         };
@@ -240,7 +279,9 @@ impl Filesystem for Fuse {
     }
 
     fn unlink(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
-        let mut st = lock(&self.state);
+        let Some(mut st) = self.live() else {
+            return reply.error(libc::EIO);
+        };
         let Some(rel) = st.child(parent, name) else {
             return reply.error(libc::ENOENT);
         };
@@ -254,7 +295,9 @@ impl Filesystem for Fuse {
     }
 
     fn rmdir(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
-        let mut st = lock(&self.state);
+        let Some(mut st) = self.live() else {
+            return reply.error(libc::EIO);
+        };
         let Some(rel) = st.child(parent, name) else {
             return reply.error(libc::ENOENT);
         };
@@ -281,7 +324,9 @@ impl Filesystem for Fuse {
             // RENAME_NOREPLACE / EXCHANGE are not needed by the code under test.
             return reply.error(libc::EINVAL);
         }
-        let mut st = lock(&self.state);
+        let Some(mut st) = self.live() else {
+            return reply.error(libc::EIO);
+        };
         let (Some(from), Some(to)) = (st.child(parent, name), st.child(newparent, newname)) else {
             return reply.error(libc::ENOENT);
         };
@@ -295,7 +340,9 @@ impl Filesystem for Fuse {
     }
 
     fn open(&mut self, _req: &Request<'_>, ino: u64, flags: i32, reply: ReplyOpen) {
-        let mut st = lock(&self.state);
+        let Some(mut st) = self.live() else {
+            return reply.error(libc::EIO);
+        };
         let result = (|| -> io::Result<()> {
             let path = st
                 .real(ino)
@@ -325,7 +372,9 @@ impl Filesystem for Fuse {
         _lock_owner: Option<u64>,
         reply: ReplyData,
     ) {
-        let st = lock(&self.state);
+        let Some(st) = self.live() else {
+            return reply.error(libc::EIO);
+        };
         match st.read(ino, offset.max(0) as u64, size as usize) {
             Ok(d) => reply.data(&d),
             Err(e) => reply.error(errno(&e)),
@@ -344,7 +393,9 @@ impl Filesystem for Fuse {
         _lock_owner: Option<u64>,
         reply: ReplyWrite,
     ) {
-        let mut st = lock(&self.state);
+        let Some(mut st) = self.live() else {
+            return reply.error(libc::EIO);
+        };
         let result = st.write(ino, offset.max(0) as u64, data);
         match result {
             Ok(()) => reply.written(data.len() as u32),
@@ -358,7 +409,9 @@ impl Filesystem for Fuse {
     }
 
     fn fsync(&mut self, _req: &Request<'_>, ino: u64, _fh: u64, _ds: bool, reply: ReplyEmpty) {
-        let mut st = lock(&self.state);
+        let Some(mut st) = self.live() else {
+            return reply.error(libc::EIO);
+        };
         match st.sync(ino) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno(&e)),
@@ -373,7 +426,9 @@ impl Filesystem for Fuse {
         offset: i64,
         mut reply: ReplyDirectory,
     ) {
-        let mut st = lock(&self.state);
+        let Some(mut st) = self.live() else {
+            return reply.error(libc::EIO);
+        };
         let Some(rel) = st.rel(ino).map(Path::to_path_buf) else {
             return reply.error(libc::ENOENT);
         };
@@ -425,7 +480,9 @@ impl Filesystem for Fuse {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        let mut st = lock(&self.state);
+        let Some(mut st) = self.live() else {
+            return reply.error(libc::EIO);
+        };
         let Some(rel) = st.child(parent, name) else {
             return reply.error(libc::ENOENT);
         };

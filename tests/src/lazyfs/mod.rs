@@ -24,5 +24,5 @@ mod dirty;
 mod fs;
 mod state;
 
-pub use fs::{fuse_available, LazyFs};
+pub use fs::{fuse_available, LazyFs, CUT_LIMIT};
 pub use state::Stats;

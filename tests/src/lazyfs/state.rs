@@ -19,6 +19,8 @@ pub(crate) struct State {
     /// Unsynced changes of each file written since its last fsync.
     dirty: HashMap<u64, Dirty>,
     pub(crate) stats: Stats,
+    /// Set for the duration of a power cut: requests fail instead of touching the state.
+    pub(crate) frozen: bool,
 }
 
 /// Counters a test can assert on, so a cut that lost nothing is visible.
@@ -47,6 +49,7 @@ impl State {
             next_ino: ROOT + 1,
             dirty: HashMap::new(),
             stats: Stats::default(),
+            frozen: false,
         }
     }
 
