@@ -10,7 +10,6 @@
 //! it. A command past its expiry is never published and becomes `expired`.
 //!
 //! - [`request`]: the API's JSON body → a checked [`Request`];
-//! - `time`: RFC 3339 times in requests;
 //! - [`book`]: the durable book, its states, bounds and pruning;
 //! - [`publish`]: the task that publishes (rate limited), sweeps expiry and prunes;
 //! - [`results`]: results from agents, bounded, matched and recorded.
@@ -23,7 +22,6 @@ pub mod book;
 pub mod publish;
 pub mod request;
 pub mod results;
-mod time;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use store_proto::v1::{command, Replay, ScanMode, SetLogFilter, SetScanMode};
 
-use super::time::parse_rfc3339_ms;
 use crate::ingest::valid_id;
 
 /// Largest request body accepted.
@@ -245,7 +244,9 @@ fn replay(fields: &Map<String, Value>) -> Result<Kind, RequestError> {
             let time = |name: &str| {
                 match fields.get(name) {
                 None => refuse(format!("{name}: missing")),
-                Some(Value::String(s)) => parse_rfc3339_ms(s).map_or_else(
+                Some(Value::String(s)) => crate::history::time::parse_rfc3339(s)
+                    .filter(|ms| *ms >= 0)
+                    .map_or_else(
                     || refuse(format!("{name}: {:?} is not an RFC 3339 time such as \"2026-12-01T14:00:00Z\" (or give ms since the epoch)", clip(s))),
                     Ok,
                 ),

@@ -13,7 +13,9 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("{text:?}: not a time (milliseconds since 1970 or RFC 3339)"))
 }
 
-fn parse_rfc3339(text: &str) -> Option<i64> {
+/// Milliseconds since the Unix epoch of an RFC 3339 timestamp (a full date, a time, optional
+/// fractions and an explicit `Z` or `±HH:MM` offset), or `None` when `text` is not one.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
     let b = text.as_bytes();
     if b.len() < 20
         || b.len() > 40
@@ -177,6 +179,29 @@ mod tests {
             "99999999999999999999999",
         ] {
             assert!(parse_time(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn rfc3339_offsets_and_fractions() {
+        // 2026-12-01T14:00:00Z, computed from 20788 days since the epoch.
+        let day = 20_788 * 86_400_000 + 14 * 3_600_000;
+        assert_eq!(parse_rfc3339("2026-12-01T14:00:00Z"), Some(day));
+        assert_eq!(
+            parse_rfc3339("2026-12-01T15:30:00.25+01:30"),
+            Some(day + 250)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-02-29T00:00:00.123456-00:00"),
+            Some(19_782 * 86_400_000 + 123)
+        );
+        for bad in [
+            "2026-12-01",
+            "2026-12-01T14:00:00+0100",
+            "2026-12-01T14:00:00Zjunk",
+            "\u{ff12}026-12-01T14:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
     }
 
