@@ -42,6 +42,7 @@
 //! cargo build --release --bins                      # then, e.g.:
 //! cargo test --release -p store-tests --test agent_sigkill -- --nocapture
 //! cargo run --release -p store-tests --bin bench -- --runs 3
+//! cargo run --release -p store-tests --bin faults -- [--full] [--only a,b] [--seed N]
 //! scripts/demo.sh                                   # the local demo (src/bin/demo.rs)
 //! ```
 //!
