@@ -9,7 +9,7 @@
 //!   `max_queued_messages 0`). Confirmation = the local broker's PUBACK. The central broker
 //!   stops; halfway through, the local one is SIGKILLed and restarted; the central one comes
 //!   back; a persistent subscriber at the centre then counts which PUBACKed messages never
-//!   arrive, and the copies. The local broker saves its queue once a second, so what it
+//!   arrive, and the copies (it reads until a fence message published last has arrived). The local broker saves its queue once a second, so what it
 //!   PUBACKed since the last save dies with it.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,6 +28,8 @@ use crate::{Mosquitto, Stack, TestEnv, Writer, WriterOptions};
 const RATE: f64 = 1_000.0;
 const TOPIC: &str = "peer/events";
 const SINK: &str = "peer-central-sink";
+/// The last message, published after the publisher stopped.
+const FENCE: &str = "fence";
 
 pub fn store_edge(p: &Params, _rng: &mut StdRng) -> Outcome {
     let mut stack = Stack::with_mosquitto("faults-kill_in_outage");
@@ -91,9 +93,9 @@ pub fn peer(p: &Params, _rng: &mut StdRng) -> Outcome {
     std::thread::sleep(p.outage_kill_for / 2);
     central.start();
     env.log("central broker back");
-    std::thread::sleep(Duration::from_secs(1));
     let (acked, published) = publisher.stop();
-    let received = collect(&central, &acked);
+    publish_fence(&local);
+    let received = collect(&central);
     let mut o = Outcome {
         confirmed: acked.len() as u64,
         ..Outcome::default()
@@ -129,50 +131,54 @@ fn bridged_config(port: u16, dir: &Path, log: &Path, central_port: u16) -> Strin
         )
 }
 
-/// Reads the sink's session: waits up to 60 s for the bridge to deliver a first message, then
-/// until every acked message arrived or nothing came for 3 s (at most 120 s in all). Returns how
-/// many times each payload arrived.
-fn collect(central: &Mosquitto, acked: &BTreeSet<u64>) -> BTreeMap<u64, u64> {
+/// Publishes [`FENCE`] through the local broker once the publisher has stopped: the bridge
+/// forwards its queue in order, so once the fence reaches the sink, every message still held
+/// for the bridge has too.
+fn publish_fence(local: &Mosquitto) {
+    crate::wait::wait_for(
+        Duration::from_secs(30),
+        "the fence PUBACKed by the local broker",
+        || {
+            let (mut c, _) =
+                MqttProbe::connect(local.addr(), "peer-fence", true, Duration::from_secs(2))?;
+            c.publish(TOPIC, FENCE.as_bytes(), false)?;
+            c.disconnect();
+            Ok(())
+        },
+    );
+}
+
+/// Reads the sink's session until the fence arrives (at most 120 s), then 1 s more for late
+/// copies. Returns how many times each numbered payload arrived.
+fn collect(central: &Mosquitto) -> BTreeMap<u64, u64> {
     let (mut sink, _) = MqttProbe::connect(central.addr(), SINK, false, Duration::from_secs(5))
         .unwrap_or_else(|e| panic!("sink: {e}"));
     let mut got: BTreeMap<u64, u64> = BTreeMap::new();
     let start = Instant::now();
-    let mut last_new: Option<Instant> = None;
-    let add = |got: &mut BTreeMap<u64, u64>, msgs: Vec<crate::mqtt_probe::Message>| {
+    let mut fenced: Option<Instant> = None;
+    while start.elapsed() < Duration::from_secs(120)
+        && fenced.is_none_or(|t| t.elapsed() < Duration::from_secs(1))
+    {
+        let msgs = sink
+            .receive_for(Duration::from_millis(200))
+            .unwrap_or_else(|e| panic!("sink: {e}"));
         for m in msgs {
-            if let Some(n) = std::str::from_utf8(&m.payload)
+            if m.payload == FENCE.as_bytes() {
+                fenced.get_or_insert_with(Instant::now);
+            } else if let Some(n) = std::str::from_utf8(&m.payload)
                 .ok()
                 .and_then(|s| s.parse().ok())
             {
                 *got.entry(n).or_default() += 1;
             }
         }
-    };
-    loop {
-        let quiet = match last_new {
-            Some(t) => t.elapsed() >= Duration::from_secs(3),
-            None => start.elapsed() >= Duration::from_secs(60),
-        };
-        if quiet || start.elapsed() >= Duration::from_secs(120) {
-            break;
-        }
-        let msgs = sink
-            .receive_for(Duration::from_millis(200))
-            .unwrap_or_else(|e| panic!("sink: {e}"));
-        if !msgs.is_empty() {
-            last_new = Some(Instant::now());
-        }
-        add(&mut got, msgs);
-        if acked.iter().all(|n| got.contains_key(n)) {
-            // Everything is here; a little longer for late copies.
-            let more = sink
-                .receive_for(Duration::from_secs(1))
-                .unwrap_or_else(|e| panic!("sink: {e}"));
-            add(&mut got, more);
-            break;
-        }
     }
     sink.disconnect();
+    if fenced.is_none() {
+        panic!(
+            "the fence did not reach the central sink within 120 s: the bridge never reconnected"
+        );
+    }
     got
 }
 

@@ -73,7 +73,7 @@ impl Params {
             collector_kills: 2,
             budget_bytes: 1024 * 1024,
             budget_events: 12_000,
-            slow_for: Duration::from_secs(4),
+            slow_for: Duration::from_secs(3),
             slow_bytes_per_sec: 16 * 1024,
             outage_kill_for: Duration::from_secs(3),
             clock_phase_events: 300,

@@ -1,8 +1,8 @@
 //! A slow broker: the agent's link is throttled to a trickle (TCP proxy, a few KiB/s each
 //! way) while the writer keeps streaming. The agent's memory must stay bounded (the backlog
 //! waits in the journal, not in memory: at most `uplink.max_inflight` batches are in flight),
-//! the line feed keeps confirming, and once the link is released everything drains exactly
-//! once. Peak agent RSS is sampled every 100 ms.
+//! the line feed keeps confirming far faster than the trickle delivers, and once the link is
+//! released everything drains exactly once. Peak agent RSS is sampled every 100 ms.
 
 use std::time::{Duration, Instant};
 
@@ -65,8 +65,11 @@ pub fn run(p: &Params, _rng: &mut StdRng) -> Outcome {
         peak.saturating_sub(base_rss) <= RSS_GROWTH_LIMIT_KIB,
         || format!("agent RSS grew from {base_rss} to {peak} KiB under the throttle"),
     );
-    o.require(fed >= RATE * 0.5, || {
-        format!("the line feed slowed to {fed:.0}/s under a slow uplink (journal should absorb it)")
+    // The backlog waits in the journal: the line feed keeps confirming at the writer's pace,
+    // far above what the trickle delivers (compared in the same run, so a loaded machine that
+    // slows both does not fail it).
+    o.require(fed >= 3.0 * delivered.max(1.0), || {
+        format!("the line feed slowed to {fed:.0}/s, near the uplink's {delivered:.0}/s")
     });
     o
 }
