@@ -108,3 +108,72 @@ pub fn strict(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Tally;
+    use std::time::Instant;
+
+    fn report(acked: impl IntoIterator<Item = u64>) -> WriterReport {
+        let acked: std::collections::BTreeSet<u64> = acked.into_iter().collect();
+        WriterReport {
+            sent: acked.len() as u64,
+            acked,
+            acked_tally: Tally::default(),
+            sent_tally: Tally::default(),
+            errors: 0,
+            error_samples: Vec::new(),
+            unanswered: 0,
+            connections: 1,
+            reused_seqs: Vec::new(),
+            out_of_order: Vec::new(),
+            protocol_errors: Vec::new(),
+            send_times: Vec::new(),
+            failure: None,
+            next_index: 0,
+            started: Instant::now(),
+            last_ack_at: None,
+        }
+    }
+
+    fn stats(applied_total: u64, applied: &str, lost: &str, count: u64) -> Stats {
+        Stats::parse(&format!(
+            r#"{{"collector_id":"hq-1","applied_total":{applied_total},"duplicates_total":0,
+            "batches_total":1,"rejected_batches":0,"stores":{{}},
+            "agents":[{{"store_id":"s","agent_id":"a","committed_seq":10,"highest_seq":10,
+            "applied_count":{count},"applied_ranges":{applied},"gaps":[],"lost_ranges":{lost},
+            "last_batch_wall_ms":0}}]}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn confirmed_seqs_are_applied_reported_or_lost() {
+        // 1-4 applied, 5-6 reported by a DataLoss, 7 confirmed but nowhere, 8 applied though
+        // never confirmed (its answer was lost at a kill): not counted.
+        let s = stats(5, "[[1,4],[8,8]]", "[[5,6]]", 5);
+        let o = account(&s, "s", "a", &report(1..=7));
+        assert_eq!(
+            (o.confirmed, o.applied, o.reported, o.lost, o.double_applied),
+            (7, 4, 2, 1, 0)
+        );
+        assert!(!o.passed());
+        assert!(o.violations[0].contains("[[7,7]]"), "{:?}", o.violations);
+    }
+
+    #[test]
+    fn a_second_application_and_an_overlapping_report_fail() {
+        let s = stats(5, "[[1,4]]", "[[4,5]]", 4);
+        let o = account(&s, "s", "a", &report(1..=5));
+        assert_eq!((o.lost, o.double_applied), (0, 1));
+        assert!(
+            o.violations.iter().any(|v| v.contains("overlapping")),
+            "{:?}",
+            o.violations
+        );
+        assert!(!o.passed());
+        let clean = account(&stats(4, "[[1,4]]", "[]", 4), "s", "a", &report(1..=4));
+        assert!(clean.passed(), "{clean:?}");
+    }
+}
