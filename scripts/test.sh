@@ -5,12 +5,12 @@
 #
 # Installs Mosquitto, libfaketime (package faketime), binutils and Chromium when they are
 # missing (apt-get; sudo only when not root), builds the release binaries the end-to-end tests
-# start, runs the unit tests of every crate, then the end-to-end tests one at a time, and prints
-# a summary.
+# start, runs the unit tests of every crate, then the end-to-end tests one at a time, then the
+# reduced fault suite, and prints a summary.
 # Non-interactive: works as root in CI (CI=true, no stdin). Knobs for the end-to-end tests (see
 # tests/src/lib.rs): STORE_TESTS_SEED, STORE_TESTS_OUTAGE_SECS, STORE_TESTS_POWER_CUTS,
 # STORE_TESTS_COLLECTOR_POWER_CUTS, STORE_TESTS_LIMIT_SECS, STORE_TESTS_KEEP=1, RUST_LOG; step
-# limits: UNIT_LIMIT, E2E_LIMIT (timeout(1) durations).
+# limits: UNIT_LIMIT, E2E_LIMIT, FAULTS_LIMIT (timeout(1) durations).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -182,9 +182,15 @@ if [ "${BUILT}" -eq 1 ]; then
     # test binary too); output shown so the CI log has each scenario's timeline. --no-fail-fast:
     # one failing file must not hide the others.
     step "end-to-end tests" limited "${E2E_LIMIT:-40m}" cargo test --release -p store-tests --no-fail-fast -- --test-threads=1 --nocapture || true
+    # The reduced fault suite (tests/src/bin/faults.rs, about 90 s): one fault per case, each
+    # must end with zero lost and zero double-applied events. `--full` runs the documented
+    # version (README, "Fault suite"); the table is also written as JSON.
+    step "fault suite (reduced)" limited "${FAULTS_LIMIT:-10m}" cargo run --release -p store-tests --bin faults -- \
+        --json target/faults.json || true
 else
     SUMMARY+=("SKIP  unit tests (build failed)")
     SUMMARY+=("SKIP  end-to-end tests (build failed)")
+    SUMMARY+=("SKIP  fault suite (build failed)")
 fi
 
 log "summary"

@@ -29,6 +29,9 @@
 //! - [`browser`]: headless Chromium for the dashboard test.
 //! - [`counter_generator`]: a virtual people counter posting Axis or Xovis payloads to a
 //!   `counter_push` receiver on a schedule.
+//! - [`proxy`]: an in-test TCP proxy that cuts, black-holes or throttles a link.
+//! - [`faketime`]: running a process under libfaketime with a clock offset the test changes.
+//! - [`faults`]: the fault suite's cases and accounting, run by the `faults` binary.
 //! - [`benchkit`]: collecting and printing benchmark results (medians, ratios) for `bench` and
 //!   `collector_bench`.
 //!
@@ -39,6 +42,7 @@
 //! cargo build --release --bins                      # then, e.g.:
 //! cargo test --release -p store-tests --test agent_sigkill -- --nocapture
 //! cargo run --release -p store-tests --bin bench -- --runs 3
+//! cargo run --release -p store-tests --bin faults -- [--full] [--only a,b] [--seed N]
 //! scripts/demo.sh                                   # the local demo (src/bin/demo.rs)
 //! ```
 //!
@@ -67,6 +71,8 @@ pub mod counter_generator;
 pub mod demo;
 pub mod env;
 pub mod events;
+pub mod faketime;
+pub mod faults;
 pub mod http;
 pub mod lazyfs;
 pub mod mosquitto;
@@ -74,6 +80,7 @@ pub mod mqtt_probe;
 pub mod pki;
 pub mod ports;
 pub mod process;
+pub mod proxy;
 pub mod pty;
 pub mod signal;
 pub mod stack;

@@ -61,6 +61,40 @@ impl Stack {
         }
     }
 
+    /// Like [`Stack::with_mosquitto_and`], with the agent reaching the broker through a
+    /// [`Proxy`](crate::proxy::Proxy) (the collector connects directly), so a test can cut,
+    /// black-hole or throttle the store's uplink alone.
+    pub fn with_proxy(
+        name: &str,
+        tweak: impl FnOnce(&mut AgentConfig),
+    ) -> (Self, crate::proxy::Proxy) {
+        let env = TestEnv::new(name);
+        let broker = Mosquitto::start_in(&env.subdir("mosquitto"));
+        let proxy = crate::proxy::Proxy::start(broker.addr());
+        env.log(format!(
+            "mosquitto listening on {}, proxy for the agent on {}",
+            broker.addr(),
+            proxy.addr()
+        ));
+        let collector_dir = env.subdir("collector");
+        let collector = Collector::start(
+            &collector_dir,
+            CollectorConfig::new(&collector_dir, broker.port()),
+        );
+        let agent_dir = env.subdir("agent");
+        let mut cfg = AgentConfig::new(&agent_dir, proxy.port());
+        tweak(&mut cfg);
+        let agent = Agent::start(&agent_dir, cfg);
+        env.log(format!("agent line feed on {}", agent.feed_addr()));
+        let stack = Self {
+            agent,
+            collector,
+            broker: Some(broker),
+            env,
+        };
+        (stack, proxy)
+    }
+
     /// The shipped Mosquitto config (`config/mosquitto/mosquitto.conf`: TLS, client
     /// certificates as identities, the shipped ACL) with a test CA; a collector and an agent
     /// connected to it over mutual TLS with certificates named as the ACL expects

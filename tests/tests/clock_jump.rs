@@ -6,12 +6,12 @@
 //! collector exactly once; on the wire the events arrive once each, in seq order, with strictly
 //! increasing seqs, wall times that show both jumps, and monotonic times that keep increasing.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prost::Message as _;
 use store_proto::EventBatch;
 use store_tests::check::{assert_no_violations, delivery_violations};
+use store_tests::faketime::{self, libfaketime, set_offset};
 use store_tests::mqtt_probe::MqttProbe;
 use store_tests::{
     serial, Agent, AgentConfig, Collector, CollectorConfig, Mosquitto, Stack, TestEnv, Writer,
@@ -23,33 +23,6 @@ const DAY_MS: i64 = 24 * HOUR_MS;
 /// Real time a phase may take, and slack for the test's own pauses between phases.
 const SLACK_MS: i64 = 60_000;
 const EVENTS_PER_PHASE: u64 = 300;
-
-/// libfaketime's multi-threaded variant (the agent runs tokio worker threads): `FAKETIME_LIB`,
-/// or where Debian's package puts it.
-fn libfaketime() -> PathBuf {
-    if let Some(p) = std::env::var_os("FAKETIME_LIB") {
-        return PathBuf::from(p);
-    }
-    let found = std::fs::read_dir("/usr/lib").ok().and_then(|dirs| {
-        dirs.filter_map(Result::ok)
-            .map(|d| d.path().join("faketime/libfaketimeMT.so.1"))
-            .find(|p| p.is_file())
-    });
-    found.unwrap_or_else(|| {
-        panic!(
-            "libfaketimeMT.so.1 not found under /usr/lib/*/faketime/ (set FAKETIME_LIB). Install \
-             it with `apt-get install faketime`, or run scripts/test.sh, which does."
-        )
-    })
-}
-
-/// Sets the agent's clock offset as libfaketime reads it (`+0`, `-1h`, `+23h`). Written to a
-/// temporary file and renamed, so the agent never reads half a line.
-fn set_offset(file: &Path, offset: &str) {
-    let tmp = file.with_extension("tmp");
-    std::fs::write(&tmp, format!("{offset}\n")).expect("write offset");
-    std::fs::rename(&tmp, file).expect("rename offset file");
-}
 
 fn real_now_ms() -> i64 {
     SystemTime::now()
@@ -130,14 +103,9 @@ fn wall_clock_jumps_keep_seqs_and_delivery() {
         .unwrap_or_else(|e| panic!("subscribe: {e}"));
 
     let offset_file = env.path().join("faketime-offset");
-    set_offset(&offset_file, "+0");
     let lib = libfaketime();
     let mut agent = Agent::create(&agent_dir, config);
-    agent
-        .env("LD_PRELOAD", &lib)
-        .env("FAKETIME_TIMESTAMP_FILE", &offset_file)
-        .env("FAKETIME_NO_CACHE", "1")
-        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+    faketime::attach(&mut agent, &offset_file);
     agent.start_again();
     env.log(format!(
         "agent under {} ({})",
