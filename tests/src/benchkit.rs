@@ -435,7 +435,9 @@ pub fn median(sorted: &[f64]) -> f64 {
 /// Nearest-rank percentile `p` (0-100) of sorted, non-empty values: the smallest value with at
 /// least `p` percent of the values at or below it.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    // 0.999 * 1000 is 999.0000000000001 in floating point: without the tolerance, p99.9 of 1000
+    // values would be the largest instead of the 999th.
+    let rank = ((p / 100.0) * sorted.len() as f64 - 1e-9).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
