@@ -12,6 +12,11 @@
 //! - the median of the per-run ratios, with the ratio of every run;
 //! - the failures, after which the process exits with status 1.
 //!
+//! [`Suite::collect`] does the same without exiting and returns the [`Report`], which can also
+//! render a comparison table in Markdown ([`Report::markdown`]: our metric against one metric
+//! per peer column, with the median of the per-run ratios) and everything as JSON
+//! ([`Report::to_json`]).
+//!
 //! The workloads themselves stay in the binaries.
 
 use std::collections::BTreeMap;
@@ -39,6 +44,10 @@ pub type Measurement<O> = (&'static str, &'static str, Measure<O>);
 
 /// `(label, numerator, denominator)` over `measurement.metric` names taken in the same run.
 pub type Ratio = (&'static str, &'static str, &'static str);
+
+/// A row of a comparison table: `(label, our metric, one metric per peer column)`, metrics as
+/// `measurement.metric`; `""` where a peer has no counterpart.
+pub type Row = (&'static str, &'static str, &'static [&'static str]);
 
 /// How many decimals a number gets in the printed tables.
 ///
@@ -94,6 +103,11 @@ impl<O> Suite<O> {
     /// Lists the selected measurements (all of them when `only` is `None`), runs each `runs`
     /// times and prints the results; exits with status 1 when any run of any measurement failed.
     pub fn run(&self, opts: &O, runs: usize, only: Option<&[String]>) {
+        self.collect(opts, runs, only).exit_on_failures();
+    }
+
+    /// Like [`Suite::run`], but returns the results instead of exiting on failures.
+    pub fn collect(&self, opts: &O, runs: usize, only: Option<&[String]>) -> Report {
         let selected: Vec<&Measurement<O>> = self
             .measurements
             .iter()
@@ -103,7 +117,7 @@ impl<O> Suite<O> {
             println!("  {name:<10} {what}");
         }
 
-        let mut results = Results::new(runs);
+        let mut results = Report::new(runs);
         for run in 0..runs {
             for (name, _, measure) in &selected {
                 println!("\n== run {}/{runs}: {name} ==", run + 1);
@@ -135,30 +149,199 @@ impl<O> Suite<O> {
 
         results.print_medians(self.decimals);
         results.print_ratios(self.ratios);
-        if !results.failures.is_empty() {
+        results.ratios = self.ratios.to_vec();
+        results
+    }
+}
+
+/// Everything measured.
+#[derive(Debug)]
+pub struct Report {
+    runs: usize,
+    /// Metric full name (`measurement.metric`) -> (unit, value per run; `None` when that run
+    /// failed).
+    values: BTreeMap<String, (&'static str, Vec<Option<f64>>)>,
+    ratios: Vec<Ratio>,
+    failures: Vec<String>,
+}
+
+/// Median, minimum and maximum of a metric over the runs that produced it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    /// Runs that produced the metric.
+    pub n: usize,
+}
+
+impl Report {
+    /// The failures (`run N measurement: why`).
+    pub fn failures(&self) -> &[String] {
+        &self.failures
+    }
+
+    /// Prints the failures and exits with status 1 if there are any.
+    pub fn exit_on_failures(&self) {
+        if !self.failures.is_empty() {
             println!("\n== failures ==");
-            for f in &results.failures {
+            for f in &self.failures {
                 println!("  {f}");
             }
             std::process::exit(1);
         }
     }
-}
 
-/// Everything measured so far.
-struct Results {
-    runs: usize,
-    /// Metric full name (`measurement.metric`) -> (unit, value per run; `None` when that run
-    /// failed).
-    values: BTreeMap<String, (&'static str, Vec<Option<f64>>)>,
-    failures: Vec<String>,
-}
+    /// The summary and unit of `measurement.metric`, if any run produced it.
+    pub fn summary(&self, name: &str) -> Option<(Summary, &'static str)> {
+        let (unit, values) = self.values.get(name)?;
+        let mut v: Vec<f64> = values.iter().flatten().copied().collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        Some((
+            Summary {
+                median: median(&v),
+                min: v[0],
+                max: v[v.len() - 1],
+                n: v.len(),
+            },
+            unit,
+        ))
+    }
 
-impl Results {
+    /// `num / den` per run where both were measured, and their median.
+    pub fn ratio(&self, num: &str, den: &str) -> Option<(f64, Vec<f64>)> {
+        let (_, n) = self.values.get(num)?;
+        let (_, d) = self.values.get(den)?;
+        let per_run = per_run_ratios(n, d);
+        let mut sorted = per_run.clone();
+        sorted.sort_by(f64::total_cmp);
+        (!sorted.is_empty()).then(|| (median(&sorted), per_run))
+    }
+
+    /// The comparison table: one line per row, `median [min-max]` for ours and each peer
+    /// column, and after each peer the median of the per-run ratios ours/peer.
+    pub fn markdown(&self, columns: &[&str], rows: &[Row], decimals: Decimals) -> String {
+        let cell = |name: &str| match self.summary(name) {
+            None => "-".to_owned(),
+            Some((s, _)) => {
+                let mut c = if s.min == s.max {
+                    decimals.format(s.median)
+                } else {
+                    format!(
+                        "{} [{}-{}]",
+                        decimals.format(s.median),
+                        decimals.format(s.min),
+                        decimals.format(s.max)
+                    )
+                };
+                if s.n < self.runs {
+                    c.push_str(&format!(" ({} of {} runs)", s.n, self.runs));
+                }
+                c
+            }
+        };
+        let mut out = String::from("| measure | unit | ours |");
+        let mut rule = String::from("|---|---|---|");
+        for c in columns {
+            out.push_str(&format!(" {c} | ours/{c} |"));
+            rule.push_str("---|---|");
+        }
+        out.push('\n');
+        out.push_str(&rule);
+        out.push('\n');
+        for (label, ours, peers) in rows {
+            let unit = self
+                .summary(ours)
+                .or_else(|| peers.iter().find_map(|p| self.summary(p)))
+                .map_or("", |(_, u)| u);
+            if self.summary(ours).is_none() && peers.iter().all(|p| self.summary(p).is_none()) {
+                continue;
+            }
+            out.push_str(&format!("| {label} | {unit} | {} |", cell(ours)));
+            for i in 0..columns.len() {
+                let peer = peers.get(i).copied().unwrap_or("");
+                if peer.is_empty() {
+                    out.push_str(" - | - |");
+                    continue;
+                }
+                let ratio = self
+                    .ratio(ours, peer)
+                    .map_or("-".to_owned(), |(m, _)| format!("{m:.2}"));
+                out.push_str(&format!(" {} | {ratio} |", cell(peer)));
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Every metric (per run, median, min, max), the suite's ratios, the comparison rows and
+    /// the failures, with `context` (machine, date, options) as given.
+    pub fn to_json(
+        &self,
+        columns: &[&str],
+        rows: &[Row],
+        context: serde_json::Value,
+    ) -> serde_json::Value {
+        use serde_json::json;
+        let metrics: serde_json::Map<String, serde_json::Value> = self
+            .values
+            .iter()
+            .map(|(name, (unit, runs))| {
+                let s = self.summary(name).map(|(s, _)| s);
+                (
+                    name.clone(),
+                    json!({
+                        "unit": unit,
+                        "runs": runs,
+                        "median": s.map(|s| s.median),
+                        "min": s.map(|s| s.min),
+                        "max": s.map(|s| s.max),
+                    }),
+                )
+            })
+            .collect();
+        let ratios: Vec<_> = self
+            .ratios
+            .iter()
+            .filter_map(|(label, num, den)| {
+                let (m, per_run) = self.ratio(num, den)?;
+                Some(json!({"label": label, "numerator": num, "denominator": den,
+                            "median": m, "per_run": per_run}))
+            })
+            .collect();
+        let rows: Vec<_> = rows
+            .iter()
+            .map(|(label, ours, peers)| {
+                let peers: Vec<_> = columns
+                    .iter()
+                    .zip(peers.iter().chain(std::iter::repeat(&"")))
+                    .map(|(col, peer)| {
+                        let r = self.ratio(ours, peer);
+                        json!({"column": col, "metric": peer,
+                               "ratio_median": r.as_ref().map(|r| r.0),
+                               "ratio_per_run": r.map(|r| r.1)})
+                    })
+                    .collect();
+                json!({"label": label, "ours": ours, "peers": peers})
+            })
+            .collect();
+        json!({
+            "context": context,
+            "runs": self.runs,
+            "metrics": metrics,
+            "ratios": ratios,
+            "comparison": rows,
+            "failures": self.failures,
+        })
+    }
     fn new(runs: usize) -> Self {
         Self {
             runs,
             values: BTreeMap::new(),
+            ratios: Vec::new(),
             failures: Vec::new(),
         }
     }
@@ -249,6 +432,15 @@ pub fn median(sorted: &[f64]) -> f64 {
     }
 }
 
+/// Nearest-rank percentile `p` (0-100) of sorted, non-empty values: the smallest value with at
+/// least `p` percent of the values at or below it.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    // 0.999 * 1000 is 999.0000000000001 in floating point: without the tolerance, p99.9 of 1000
+    // values would be the largest instead of the 999th.
+    let rank = ((p / 100.0) * sorted.len() as f64 - 1e-9).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
 /// The message of a caught panic, so a failed run reports why.
 fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
     panic
@@ -288,7 +480,7 @@ mod tests {
 
     #[test]
     fn failed_runs_leave_gaps_that_ratios_skip() {
-        let mut r = Results::new(3);
+        let mut r = Report::new(3);
         r.record(0, "a", &metric("x", "u", 10.0));
         r.record(2, "a", &metric("x", "u", 30.0));
         for run in 0..3 {
@@ -304,6 +496,56 @@ mod tests {
             per_run_ratios(&r.values["a.x"].1, &r.values["b.y"].1),
             [2.0]
         );
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let v: Vec<f64> = (1..=1000).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), 500.0);
+        assert_eq!(percentile(&v, 99.0), 990.0);
+        assert_eq!(percentile(&v, 99.9), 999.0);
+        assert_eq!(percentile(&v, 100.0), 1000.0);
+        assert_eq!(percentile(&v, 0.0), 1.0);
+        // Few values: p999 of 10 values is the largest, never past the end.
+        let few: Vec<f64> = (1..=10).map(f64::from).collect();
+        assert_eq!(percentile(&few, 99.9), 10.0);
+        assert_eq!(percentile(&few, 50.0), 5.0);
+        assert_eq!(percentile(&[7.0], 99.0), 7.0);
+    }
+
+    #[test]
+    fn markdown_rows_show_range_and_ratio_per_peer() {
+        let mut r = Report::new(2);
+        for (run, (ours, peer)) in [(10.0, 5.0), (30.0, 10.0)].into_iter().enumerate() {
+            r.record(run, "e2e", &metric("eps", "events/s", ours));
+            r.record(run, "peer", &metric("eps", "events/s", peer));
+        }
+        r.record(0, "only", &metric("x", "ms", 1.5));
+        let rows: &[Row] = &[
+            ("throughput", "e2e.eps", &["peer.eps", ""]),
+            ("ours only", "only.x", &[]),
+            ("never measured", "nope.x", &["nope.y"]),
+        ];
+        let md = r.markdown(&["A", "B"], rows, Decimals::TwoBelowThousand);
+        let lines: Vec<&str> = md.lines().collect();
+        assert_eq!(
+            lines[0],
+            "| measure | unit | ours | A | ours/A | B | ours/B |"
+        );
+        // Per-run ratios 2 and 3: median 2.5 (not 20/7.5).
+        assert_eq!(
+            lines[2],
+            "| throughput | events/s | 20 [10-30] | 7.50 [5-10] | 2.50 | - | - |"
+        );
+        assert_eq!(
+            lines[3],
+            "| ours only | ms | 1.50 (1 of 2 runs) | - | - | - | - |"
+        );
+        assert_eq!(lines.len(), 4, "a row nobody measured is left out:\n{md}");
+        let json = r.to_json(&["A", "B"], rows, serde_json::json!({"k": 1}));
+        assert_eq!(json["metrics"]["e2e.eps"]["median"], 20.0);
+        assert_eq!(json["comparison"][0]["peers"][0]["ratio_median"], 2.5);
+        assert_eq!(json["context"]["k"], 1);
     }
 
     #[test]

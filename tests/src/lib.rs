@@ -20,6 +20,8 @@
 //! - [`check`]: the delivery invariants (no loss, exactly-once effect) as a list of violations.
 //! - [`wait`]: polling with a deadline and a descriptive panic, instead of fixed sleeps.
 //! - [`mqtt_probe`]: a minimal MQTT 3.1.1 client, enough to check the broker's persistence.
+//! - [`peer`]: the setup `bench` compares with: QoS 1 publisher, a store Mosquitto bridged to a
+//!   central one, a central subscriber.
 //! - [`pki`]: a throw-away CA and certificates for the TLS tests; [`tls_probe`]: a blocking MQTT
 //!   client over TLS (rumqttc) that tries what a store's credentials may and may not do.
 //! - [`signal`]: the one place that calls `kill(2)`.
@@ -77,6 +79,7 @@ pub mod http;
 pub mod lazyfs;
 pub mod mosquitto;
 pub mod mqtt_probe;
+pub mod peer;
 pub mod pki;
 pub mod ports;
 pub mod process;
