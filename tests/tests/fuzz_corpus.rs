@@ -27,9 +27,8 @@ fn inputs(target: &str) -> Vec<PathBuf> {
 
 fn replay(target: &str, run: fn(&[u8])) {
     let files = inputs(target);
-    // Every committed corpus holds its seeds and what the fuzzer added to them (dozens to
-    // thousands of inputs); a near-empty list means the path is wrong, not that there is
-    // nothing to check.
+    // Every committed corpus holds at least its seeds (two to a dozen) and what the fuzzer
+    // added to them; an empty list means the path is wrong, not that there is nothing to check.
     assert!(
         files.len() >= 2,
         "{target}: only {} inputs found",
