@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Fuzzes where the network enters: the collector's handling of one publish and the agent's
-# handling of a commit mark or collector status (targets in fuzz/fuzz_targets/).
+# Fuzzes where hostile bytes enter: the collector's handling of one publish, the agent's
+# handling of a commit mark or collector status, and every decoder of device, POS, config and
+# HQ command input (targets in fuzz/fuzz_targets/; README, "Fuzzing", lists what each asserts).
 #
-#   scripts/fuzz.sh                      # every target, 600 s each, one after the other
+#   scripts/fuzz.sh --all                # every target, 600 s each, one after the other
+#   scripts/fuzz.sh                      # the same (no target named means all of them)
 #   scripts/fuzz.sh --secs 30            # a short run (what CI could afford)
-#   scripts/fuzz.sh --parallel           # the targets side by side (one core each)
+#   scripts/fuzz.sh --parallel           # the targets side by side, one per core (nproc)
+#   scripts/fuzz.sh --jobs 2 --all       # at most two at a time (implies --parallel)
 #   scripts/fuzz.sh --cmin               # then minimise each corpus (cargo fuzz cmin)
 #   scripts/fuzz.sh agent_ack            # only the named target(s)
 #   scripts/fuzz.sh --list               # the targets
@@ -24,24 +27,30 @@ root=$(pwd)
 
 secs=600
 parallel=false
+jobs=$(nproc 2>/dev/null || echo 2)
 cmin=false
 list=false
 seeds=false
+all=false
 targets=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --secs) secs="$2"; shift 2 ;;
         --secs=*) secs="${1#--secs=}"; shift ;;
         --parallel) parallel=true; shift ;;
+        --jobs) parallel=true; jobs="$2"; shift 2 ;;
+        --jobs=*) parallel=true; jobs="${1#--jobs=}"; shift ;;
         --cmin) cmin=true; shift ;;
         --list) list=true; shift ;;
         --seeds) seeds=true; shift ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        --all) targets=(); all=true; shift ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         -*) echo "unknown option: $1" >&2; exit 2 ;;
-        *) targets+=("$1"); shift ;;
+        *) $all || targets+=("$1"); shift ;;
     esac
 done
 case "$secs" in ''|*[!0-9]*) echo "--secs takes a whole number of seconds" >&2; exit 2 ;; esac
+case "$jobs" in ''|0|*[!0-9]*) echo "--jobs takes a positive whole number" >&2; exit 2 ;; esac
 
 # Normal builds' target dir (e.g. a shared CARGO_TARGET_DIR) must not see fuzz flags.
 unset CARGO_TARGET_DIR
@@ -94,14 +103,19 @@ run_one() {
 
 failed=()
 if $parallel; then
-    pids=()
+    # At most $jobs runs at once: more than one per core only slows each down.
+    declare -A running=()
+    reap() {
+        local pid
+        wait -n -p pid "${!running[@]}" || failed+=("${running[$pid]}")
+        unset "running[$pid]"
+    }
     for t in "${targets[@]}"; do
+        while [ ${#running[@]} -ge "$jobs" ]; do reap; done
         echo "==> fuzzing $t for $secs s (log: fuzz/target-$t.log)"
-        run_one "$t" & pids+=($!)
+        run_one "$t" & running[$!]="$t"
     done
-    for i in "${!targets[@]}"; do
-        wait "${pids[$i]}" || failed+=("${targets[$i]}")
-    done
+    while [ ${#running[@]} -gt 0 ]; do reap; done
 else
     for t in "${targets[@]}"; do
         echo "==> fuzzing $t for $secs s (log: fuzz/target-$t.log)"

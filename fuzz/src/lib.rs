@@ -68,15 +68,28 @@ pub fn put_long(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(b);
 }
 
+pub mod agent_ack;
+pub mod agent_command;
+pub mod collector_command;
+pub mod collector_publish;
+pub mod config;
+pub mod counter_payload;
+pub mod counter_serial;
+pub mod escpos;
+pub mod gs1;
+pub mod hid_pos;
+pub mod line_feed;
+pub mod poslog;
+pub mod receipt_template;
+pub mod serial_framing;
+pub mod wedge;
+
 /// `collector_publish`: two header bytes, then publishes.
 ///
 /// - byte 0: bit 0 set: the collector owns stores `s1` and `s2` only (else every store);
 ///   bits 1..=3: `max_ranges_per_agent - 1`; bits 4..=5: `max_stores - 1`;
 /// - byte 1: `max_seq_ahead`: 0 is the default, `n` is `n * 8`;
 /// - then publishes, each a short topic and a long payload.
-pub mod agent_ack;
-pub mod collector_publish;
-
 pub mod publish {
     pub const OWN_STORES: u8 = 1;
 

@@ -203,6 +203,8 @@ pub struct EscPosDecoder {
     pending: Pending,
     /// Bytes already seen (and kept in raw) that must be read again as ordinary input.
     replay: VecDeque<u8>,
+    /// The byte being read again, while one is: a receipt split at it must take it along.
+    replayed: Option<u8>,
     out: Vec<Receipt>,
     stats: EscPosStats,
 }
@@ -223,6 +225,7 @@ impl EscPosDecoder {
             after_cr: false,
             pending: Pending::default(),
             replay: VecDeque::new(),
+            replayed: None,
             out: Vec::new(),
             stats: EscPosStats::default(),
         }
@@ -245,8 +248,10 @@ impl EscPosDecoder {
             self.keep_raw(&[b]);
             self.step(b, true);
             while let Some(again) = self.replay.pop_front() {
+                self.replayed = Some(again);
                 self.step(again, false);
             }
+            self.replayed = None;
         }
         std::mem::take(&mut self.out)
     }
@@ -495,9 +500,18 @@ impl EscPosDecoder {
     /// just read (so it moves to the next receipt if this one is full).
     fn push_char(&mut self, c: char, from: Option<u8>) {
         if self.pending.text.len() + c.len_utf8() > self.options.max_text_bytes {
-            match from {
-                Some(b) => self.emit(EndedBy::Limit, &[b]),
-                None => self.emit(EndedBy::Limit, &[]),
+            match (from, self.replayed) {
+                (Some(b), _) => self.emit(EndedBy::Limit, &[b]),
+                // A byte read again (after an unknown command) and those queued after it are
+                // the newest raw bytes: they move to the next receipt with the text they make,
+                // or that receipt would hold text without the bytes it came from.
+                (None, Some(b)) => {
+                    let carry: Vec<u8> = std::iter::once(b)
+                        .chain(self.replay.iter().copied())
+                        .collect();
+                    self.emit(EndedBy::Limit, &carry)
+                }
+                (None, None) => self.emit(EndedBy::Limit, &[]),
             }
         }
         let p = &mut self.pending;

@@ -448,3 +448,28 @@ fn never_panics_and_keeps_its_rules_on_mutated_input() {
         check_invariants(&input, &options[0], &mut rng);
     }
 }
+
+/// Found by the `escpos` fuzz target: a byte read again after an unknown command (`GS V` with
+/// a bad mode: the mode byte is text) that overflows `max_text_bytes` starts the next receipt,
+/// and must take its raw byte along; the next receipt had text but no raw bytes at all.
+#[test]
+fn a_split_at_a_byte_read_again_moves_its_raw_along() {
+    let options = EscPosOptions {
+        code_page: CodePage::Cp437,
+        max_text_bytes: 8,
+        max_raw_bytes: 768,
+    };
+    for input in [
+        &b"\x1b@Milk  1A.99\nTOTAL  1.99\n\x1dV\xd0"[..],
+        b"\x1b@Milk  1.99\nTOTAL  1.99\n\x1dV\x00N  1.99\n\x1dV\x9b",
+    ] {
+        let receipts = decode_with(options.clone(), input);
+        assert!(receipts.len() >= 2, "{receipts:?}");
+        for r in &receipts {
+            assert!(!r.raw.is_empty(), "text without its bytes: {r:?}");
+        }
+        let last = receipts.last().unwrap();
+        assert_eq!(last.raw, [*input.last().unwrap()], "{last:?}");
+        assert_raws_in_order(input, &receipts);
+    }
+}
