@@ -214,8 +214,7 @@ mod tests {
                 .iter()
                 .find(|l| l.trim_start().starts_with(name))
                 .unwrap_or_else(|| panic!("no {name} line in {lines:#?}"));
-            line[2 + 24..]
-                .as_bytes()
+            line.as_bytes()[2 + 24..]
                 .chunks(14)
                 .map(|c| String::from_utf8_lossy(c).trim().to_owned())
                 .collect()
