@@ -4,7 +4,7 @@
 //! A page is one range scan of the store's time index, pack by pack ([`super::pack`]), oldest
 //! pack first; within a pack, rows come in the order the agent's events were applied (seq
 //! order). Packs are ordered by their earliest row, and a pack spans at most
-//! [`SPAN_MS`](super::pack::SPAN_MS), so rows come oldest first to within that span: rows of
+//! [`SPAN_MS`], so rows come oldest first to within that span: rows of
 //! one agent in time order as sent, rows of agents whose packs overlap in time one pack after
 //! the other. Since a pack may start up to `SPAN_MS` before `from`, the scan starts that early
 //! and rows outside `[from, to)` are skipped.
