@@ -223,11 +223,11 @@ impl Runtime {
                     .load(std::sync::atomic::Ordering::Relaxed),
             };
             let mut changes = apply(&mut group);
-            let recorder = std::mem::take(&mut group.recorder);
+            let recorded = std::mem::take(&mut group.recorder).finish();
             let (intel, outputs) = self.drain(&mut engine);
             changes.intel = intel;
-            changes.history = recorder.kv;
-            (changes, outputs, (recorder.rows, recorder.bytes))
+            changes.history = recorded.kv;
+            (changes, outputs, (recorded.rows, recorded.bytes))
         };
         if !changes.is_empty() {
             let db = self.db.clone();
@@ -290,7 +290,9 @@ impl Runtime {
     /// The event history is the exception: it can be large, and its rows never change once
     /// written, so it is read after the lock is released, keeping exactly the rows of the events
     /// the copied dedup records count as applied (rows of later groups are left out; rows pruned
-    /// by retention meanwhile are missing, as they would be a moment later anyway).
+    /// by retention meanwhile are missing, as they would be a moment later anyway). A pack
+    /// (`history::pack`) is committed whole with its dedup marks, so its key's first seq
+    /// stands for all its rows.
     pub async fn snapshot(&self) -> Result<Snapshot, CommitError> {
         use crate::history::keys::{parse_time_key, TIME_PREFIX};
         let (mut entries, paused) = {

@@ -18,8 +18,9 @@
 //!
 //! A status line a second shows the event rate, each agent's journal and uplink, and what HQ
 //! applied; alerts and signals are printed as they appear on HQ's API. At the end, a summary
-//! compares what the devices did with what HQ applied and gives the zero-loss verdict; then the
-//! dashboard stays up until Ctrl-C (unless `--no-wait`). SIGINT and SIGTERM stop the children
+//! compares what the devices did with what HQ applied and gives the zero-loss verdict, then the
+//! day's KPI table for both stores (from HQ's `/v1/kpis`) and where the event history can be
+//! read (API route, CSV export, `store-collector history`); then the dashboard stays up until Ctrl-C (unless `--no-wait`). SIGINT and SIGTERM stop the children
 //! with SIGTERM and exit 0.
 //!
 //! ```text
@@ -37,6 +38,7 @@ use store_tests::demo::day::{self, clock, Plan, DAY_SECS, OUTAGE};
 use store_tests::demo::devices::{DoorCounter, HidPosScanner, Printer, SerialScanner, Till};
 use store_tests::demo::dir::DemoDir;
 use store_tests::demo::hq::{self, Watcher};
+use store_tests::demo::kpis;
 use store_tests::demo::play::{self, Devices, Progress};
 use store_tests::demo::stop::{install_stop_handler, nap, stop_processes, stopping};
 use store_tests::demo::stores::{s1_drivers, Store};
@@ -533,6 +535,7 @@ fn run(args: &Args) -> Result<bool, String> {
         webhook: &webhook_report,
         wall: started_at.elapsed(),
     });
+    print_day_report(api, &token, collector.config_path());
 
     if args.wait && !stopping() {
         println!();
@@ -553,6 +556,26 @@ fn run(args: &Args) -> Result<bool, String> {
     drop(devices);
     dir.keep = args.keep || !ok;
     Ok(ok)
+}
+
+/// The day's KPI table for both stores, from HQ's API, and where the history is. A failed
+/// request is reported and does not change the verdict (the summary already gave it).
+fn print_day_report(api: std::net::SocketAddr, token: &str, config: &std::path::Path) {
+    let date = kpis::utc_date(day::DAY_START_MS);
+    let next = kpis::utc_date(day::DAY_START_MS + 86_400_000);
+    println!();
+    match kpis::fetch(api, token, &["s1", "s2"], &date) {
+        Ok(rows) => {
+            for line in kpis::table(&date, &rows) {
+                println!("{line}");
+            }
+        }
+        Err(e) => println!("KPIs of {date}: not available ({e})"),
+    }
+    println!();
+    for line in kpis::history_lines(api, token, "s1", (&date, &next), config) {
+        println!("{line}");
+    }
 }
 
 /// Sends the demo's command once store time reaches [`COMMAND_AT`], then follows it; prints

@@ -11,6 +11,7 @@
 //! - [`hq`]: HQ's API as an operator sees it: alerts and staffing signals as they appear.
 //! - [`stores`]: the two stores' agents, store s1's drivers, and each agent's status line.
 //! - [`summary`]: the closing summary and the zero-loss verdict.
+//! - [`kpis`]: the day's KPI table per store, and where the history is.
 //! - [`stop`]: Ctrl-C and SIGTERM, and stopping the processes in order.
 //! - [`dir`]: the temporary directory, kept when something went wrong.
 //! - [`text`]: numbers as the demo prints them.
@@ -20,6 +21,7 @@ pub mod day;
 pub mod devices;
 pub mod dir;
 pub mod hq;
+pub mod kpis;
 pub mod play;
 pub mod stop;
 pub mod stores;
