@@ -14,7 +14,9 @@
 //! 4. [`http`]: the API and dashboard read what was committed.
 //!
 //! After the commit, [`deliver`] pushes alert changes and signals to webhooks and Alertmanagers
-//! from a durable outbox written in the same batch.
+//! from a durable outbox written in the same batch, and [`pgsink`] (with `[postgres]`) streams
+//! the applied events, alert changes, signals and hourly KPIs into PostgreSQL from a feed written
+//! in that batch too.
 //!
 //! Beside them: [`config`] (the TOML file), [`clock`] (wall clock and the rules' "now"),
 //! [`broker`] (optional embedded rumqttd), [`backup`] (backup and restore of the state),

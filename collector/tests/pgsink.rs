@@ -681,6 +681,9 @@ async fn every_event_once_across_collector_kills_and_a_postgres_restart() {
         assert_eq!(in_pg, from_api, "{store}: kpi_hourly differs from the API");
     }
     kill_collector(collector, "-TERM");
+    if std::env::var_os("STORE_PGSINK_KEEP").is_some() {
+        eprintln!("kept {}", dir.keep().display());
+    }
 }
 
 /// Throughput of the writer from a prepared feed (`STORE_PGSINK_BENCH=1`; events with

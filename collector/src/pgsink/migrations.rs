@@ -121,7 +121,7 @@ pub fn latest() -> i32 {
 /// Why the schema could not be brought up to date.
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL")]
     Postgres(#[from] tokio_postgres::Error),
     #[error("the database's sink schema is at version {found}, newer than this collector knows ({known}); upgrade the collector")]
     Newer { found: i32, known: i32 },

@@ -49,11 +49,7 @@ pub fn json_text(mut v: Value) -> String {
 
 fn clean_value(v: &mut Value) {
     match v {
-        Value::String(s) => {
-            if s.contains('\0') {
-                *s = s.replace('\0', "\u{fffd}");
-            }
-        }
+        Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{fffd}"),
         Value::Array(items) => items.iter_mut().for_each(clean_value),
         Value::Object(map) => {
             let cleaned: serde_json::Map<String, Value> = std::mem::take(map)

@@ -36,17 +36,17 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 /// Why a session ended.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL")]
     Postgres(#[from] tokio_postgres::Error),
     #[error(transparent)]
     Migrate(#[from] migrations::MigrateError),
-    #[error("sink feed: {0}")]
+    #[error("sink feed")]
     Feed(#[from] sled::Error),
     #[error("timed out")]
     Timeout,
     #[error("connection closed")]
     Closed,
-    #[error("task: {0}")]
+    #[error("task")]
     Join(#[from] tokio::task::JoinError),
 }
 
@@ -61,7 +61,7 @@ pub async fn run(config: PostgresConfig, password: Option<String>, feed: Arc<Fee
         if let Err(e) = result {
             feed.stats.errors.fetch_add(1, Relaxed);
             if let Some(n) = log.note(&"session", 1, tokio::time::Instant::now()) {
-                warn!(error = %e, failures = n, host = %config.host, port = config.port, "PostgreSQL sink: session failed; retrying (ingest goes on, the feed keeps the rows)");
+                warn!(error = %chain(&e), failures = n, host = %config.host, port = config.port, "PostgreSQL sink: session failed; retrying (ingest goes on, the feed keeps the rows)");
             }
         }
         if wrote {
@@ -69,6 +69,19 @@ pub async fn run(config: PostgresConfig, password: Option<String>, feed: Arc<Fee
         }
         tokio::time::sleep(backoff.next_delay()).await;
     }
+}
+
+/// `e` with its causes (tokio-postgres says only "db error" and keeps the server's message in
+/// the source).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// Connects with the config's timeout and runs the connection on its own task.
@@ -114,6 +127,10 @@ async fn session(
     let timeout = Duration::from_secs(config.timeout_secs);
     let (mut client, connection) = connect(config, password).await?;
     let _connection = AbortOnDrop(connection);
+    // The server's notices ("already exists, skipping") are not worth a log line each session.
+    client
+        .batch_execute("SET client_min_messages TO warning")
+        .await?;
     let ran = tokio::time::timeout(timeout, migrations::migrate(&mut client))
         .await
         .map_err(|_| SessionError::Timeout)??;
