@@ -686,6 +686,110 @@ async fn every_event_once_across_collector_kills_and_a_postgres_restart() {
     }
 }
 
+/// A feed of `n` events (groups of 500 from 10 stores) in a fresh sled database at `path`, all
+/// committed.
+fn prepared_feed(path: &Path, n: u64, now_ms: i64) -> Arc<Feed> {
+    let db = sled::Config::new().path(path).open().unwrap();
+    let tree = db.open_tree("feed").unwrap();
+    let feed = Arc::new(Feed::open(tree.clone(), 1 << 40).unwrap());
+    let mut seq = 0u64;
+    while seq < n {
+        let mut entry = FeedEntry {
+            created_ms: now_ms,
+            ..FeedEntry::default()
+        };
+        for _ in 0..500.min(n - seq) {
+            seq += 1;
+            entry.events.push(FeedEvent {
+                store: format!("s{}", seq % 10),
+                agent: "a1".into(),
+                arrival_ms: now_ms,
+                event: Some(event(seq, now_ms - (seq % 3_600_000) as i64)),
+            });
+        }
+        let mut batch = sled::Batch::default();
+        for (k, v) in feed.enqueue(&entry) {
+            match v {
+                Some(v) => batch.insert(k.as_bytes(), v),
+                None => batch.remove(k.as_bytes()),
+            }
+        }
+        tree.apply_batch(batch).unwrap();
+    }
+    feed.committed();
+    feed
+}
+
+/// Runs the writer until `feed` has no lag (at most `secs`); returns how long it took.
+async fn drain(config: PostgresConfig, feed: &Arc<Feed>, secs: u64) -> Duration {
+    let started = Instant::now();
+    let task = tokio::spawn(writer::run(config, None, feed.clone()));
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while feed.lag_entries() > 0 {
+        if Instant::now() > deadline {
+            task.abort();
+            panic!("the sink did not catch up in {secs} s");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let took = started.elapsed();
+    task.abort();
+    took
+}
+
+/// A second feed carrying events PostgreSQL already holds (a collector whose state was wiped,
+/// refilled by its agents) fails the fast COPY on the key; the batch goes in again skipping
+/// the known rows, and the sink moves on instead of stalling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_postgres_already_holds_add_nothing_and_do_not_stall() {
+    if !prerequisites(false) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut pg = Postgres::init(dir.path()).unwrap();
+    pg.start();
+    pg.create_db().await;
+    let now_ms = store_collector::clock::now_ms();
+    let config = || PostgresConfig {
+        dbname: DBNAME.into(),
+        batch_events: 1000,
+        ..pg.sink_config()
+    };
+    let first = prepared_feed(&dir.path().join("first"), 3000, now_ms);
+    drain(config(), &first, 30).await;
+    // The same 3000 events and 1000 more, under a new feed id.
+    let second = prepared_feed(&dir.path().join("second"), 4000, now_ms);
+    assert_ne!(first.id(), second.id());
+    drain(config(), &second, 30).await;
+    let client = pg.client(DBNAME).await;
+    let row = client
+        .query_one(
+            "SELECT count(*), count(DISTINCT (store, agent, seq)) FROM events",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (4000, 4000));
+    let marks = client
+        .query("SELECT mark FROM sink_progress ORDER BY mark", &[])
+        .await
+        .unwrap();
+    let marks: Vec<i64> = marks.iter().map(|r| r.get(0)).collect();
+    assert_eq!(
+        marks,
+        [6, 8],
+        "one progress row per feed, each at its last entry"
+    );
+    assert_eq!(
+        second
+            .stats
+            .events_written
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1000,
+        "only the new events count as written"
+    );
+}
+
 /// Throughput of the writer from a prepared feed (`STORE_PGSINK_BENCH=1`; events with
 /// `STORE_PGSINK_BENCH_EVENTS`, default 500000), against plain COPY of the same rows into a
 /// table without a key as the baseline. Run with `--release --nocapture`.
@@ -716,51 +820,12 @@ async fn sink_throughput() {
             .await
             .unwrap();
         // A feed like ingest makes it: groups of 500 events from 10 stores.
-        let db = sled::Config::new()
-            .path(dir.path().join(format!("sled{run}")))
-            .open()
-            .unwrap();
-        let tree = db.open_tree("feed").unwrap();
-        let feed = Arc::new(Feed::open(tree.clone(), 1 << 40).unwrap());
-        let mut seq = 0u64;
-        while seq < events {
-            let mut entry = FeedEntry {
-                created_ms: now_ms,
-                ..FeedEntry::default()
-            };
-            for _ in 0..500 {
-                seq += 1;
-                entry.events.push(FeedEvent {
-                    store: format!("s{}", seq % 10),
-                    agent: "a1".into(),
-                    arrival_ms: now_ms,
-                    event: Some(event(seq, now_ms - (seq % 3_600_000) as i64)),
-                });
-            }
-            let mut batch = sled::Batch::default();
-            for (k, v) in feed.enqueue(&entry) {
-                match v {
-                    Some(v) => batch.insert(k.as_bytes(), v),
-                    None => batch.remove(k.as_bytes()),
-                }
-            }
-            tree.apply_batch(batch).unwrap();
-        }
-        feed.committed();
+        let feed = prepared_feed(&dir.path().join(format!("sled{run}")), events, now_ms);
         let config = PostgresConfig {
-            user: ROLE.into(),
             dbname: dbname.clone(),
             ..pg.sink_config()
         };
-        let started = Instant::now();
-        let task = tokio::spawn(writer::run(config, None, feed.clone()));
-        let deadline = Instant::now() + Duration::from_secs(600);
-        while feed.lag_entries() > 0 {
-            assert!(Instant::now() < deadline, "the sink did not catch up");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let sink_secs = started.elapsed().as_secs_f64();
-        task.abort();
+        let sink_secs = drain(config, &feed, 600).await.as_secs_f64();
         let client = pg.client(&dbname).await;
         let n: i64 = client
             .query_one("SELECT count(*) FROM events", &[])

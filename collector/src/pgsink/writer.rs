@@ -5,8 +5,11 @@
 //! and the new mark in ONE PostgreSQL transaction, remove those entries from the feed. After a
 //! crash of either side the transaction either committed (rows and mark) or did not (neither),
 //! and the next session starts from the mark PostgreSQL holds, so every entry is written once.
-//! Rows are also keyed (events by store, agent and seq, inserted with `ON CONFLICT DO NOTHING`),
-//! so an entry written twice by some other path (an older backup restored, say) adds nothing.
+//! Events go in by COPY straight into `events`; they are keyed by store, agent and seq, so should
+//! one already be there by some other path (an older backup of the collector restored, a wiped
+//! collector state whose agents refill what PostgreSQL has), the transaction fails on the key and
+//! the batch is written again through a temporary table with `ON CONFLICT DO NOTHING`: a second
+//! write of an event adds nothing and never stalls the sink.
 //!
 //! Any error ends the session; the next one starts after a backoff. Ingest never waits for this
 //! task: the feed absorbs what PostgreSQL has not taken yet (see [`super::feed`]).
@@ -167,12 +170,42 @@ async fn session(
             }
             continue;
         };
-        tokio::time::timeout(
+        let direct = tokio::time::timeout(
             timeout,
-            write_batch(&mut client, &statements, feed, &reads, last),
+            write_batch(
+                &mut client,
+                &statements,
+                feed,
+                &reads,
+                last,
+                EventPath::Direct,
+            ),
         )
         .await
-        .map_err(|_| SessionError::Timeout)??;
+        .map_err(|_| SessionError::Timeout)?;
+        match direct {
+            Ok(()) => {}
+            // An event PostgreSQL already holds (see the module docs): the batch was rolled
+            // back whole; again, skipping the rows it has.
+            Err(SessionError::Postgres(e))
+                if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
+            {
+                tokio::time::timeout(
+                    timeout,
+                    write_batch(
+                        &mut client,
+                        &statements,
+                        feed,
+                        &reads,
+                        last,
+                        EventPath::SkipKnown,
+                    ),
+                )
+                .await
+                .map_err(|_| SessionError::Timeout)??;
+            }
+            Err(e) => return Err(e),
+        }
         *wrote = true;
         mark = last;
         trim(feed, mark).await?;
@@ -251,6 +284,16 @@ fn opt_time(ms: i64) -> Option<String> {
     (ms != 0).then(|| rows::time_text(ms))
 }
 
+/// How a batch's events go in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EventPath {
+    /// COPY straight into `events`: the fast path. The mark guarantees the rows are new; should
+    /// one not be, the whole transaction fails on its key and is retried with [`EventPath::SkipKnown`].
+    Direct,
+    /// COPY into a temporary table, then `INSERT ... ON CONFLICT DO NOTHING`.
+    SkipKnown,
+}
+
 /// Writes the rows of `reads` and the mark `last` in one transaction.
 async fn write_batch(
     client: &mut Client,
@@ -258,12 +301,17 @@ async fn write_batch(
     feed: &Feed,
     reads: &[Read],
     last: u64,
+    path: EventPath,
 ) -> Result<(), SessionError> {
     let tx = client.transaction().await?;
     let (mut events, mut skipped) = (0u64, 0u64);
     if reads.iter().any(|r| !r.entry.events.is_empty()) {
+        let table = match path {
+            EventPath::Direct => "events",
+            EventPath::SkipKnown => "events_in",
+        };
         let sink = tx
-            .copy_in(&format!("COPY events_in ({EVENT_COLUMNS}) FROM STDIN"))
+            .copy_in(&format!("COPY {table} ({EVENT_COLUMNS}) FROM STDIN"))
             .await?;
         futures_util::pin_mut!(sink);
         let mut buf = Vec::with_capacity(COPY_CHUNK + 64 * 1024);
@@ -280,11 +328,15 @@ async fn write_batch(
             sink.send(std::io::Cursor::new(buf)).await?;
         }
         sink.finish().await?;
-        tx.execute(
-            "INSERT INTO events SELECT * FROM events_in ON CONFLICT DO NOTHING",
-            &[],
-        )
-        .await?;
+        if path == EventPath::SkipKnown {
+            // Only the rows it did not have count as written.
+            events = tx
+                .execute(
+                    "INSERT INTO events SELECT * FROM events_in ON CONFLICT DO NOTHING",
+                    &[],
+                )
+                .await?;
+        }
     }
     let mut alerts = 0u64;
     let mut alert_changes = Vec::new();
