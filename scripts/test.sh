@@ -3,7 +3,7 @@
 #
 #   scripts/test.sh            # from anywhere inside the checkout
 #
-# Installs Mosquitto, libfaketime (package faketime), binutils and Chromium when they are
+# Installs Mosquitto, PostgreSQL, libfaketime (package faketime), binutils and Chromium when they are
 # missing (apt-get; sudo only when not root), builds the release binaries the end-to-end tests
 # start, runs the unit tests of every crate, then the end-to-end tests one at a time, then the
 # reduced fault suite, and prints a summary.
@@ -72,6 +72,16 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update </dev/null
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends systemd </dev/null
 fi
+
+# The PostgreSQL sink's test (collector/tests/pgsink.rs) runs a temporary cluster of the Debian
+# package's server (initdb and postgres from /usr/lib/postgresql/*/bin; the package's own cluster
+# is not used). It runs it as the package's `postgres` user when the tests run as root.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    log "PostgreSQL not found: installing postgresql"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update </dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql </dev/null
+fi
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "PostgreSQL is still missing after installing postgresql" >&2; exit 1; }
 
 # The clock-jump test runs the agent under libfaketime (Debian package faketime).
 find_libfaketime() {

@@ -14,7 +14,9 @@
 //! 4. [`http`]: the API and dashboard read what was committed.
 //!
 //! After the commit, [`deliver`] pushes alert changes and signals to webhooks and Alertmanagers
-//! from a durable outbox written in the same batch.
+//! from a durable outbox written in the same batch, and [`pgsink`] (with `[postgres]`) streams
+//! the applied events, alert changes, signals and hourly KPIs into PostgreSQL from a feed written
+//! in that batch too.
 //!
 //! Beside them: [`config`] (the TOML file), [`clock`] (wall clock and the rules' "now"),
 //! [`broker`] (optional embedded rumqttd), [`backup`] (backup and restore of the state),
@@ -34,6 +36,7 @@ pub mod history;
 pub mod http;
 pub mod ingest;
 pub mod ledger;
+pub mod pgsink;
 pub mod rules;
 
 use std::future::{Future, IntoFuture};
@@ -119,6 +122,13 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
             "Alert delivery started."
         );
     }
+    let pgsink_task = match (&config.postgres, rules.pgsink()) {
+        (Some(pg), Some(feed)) => {
+            info!(host = %pg.host, port = pg.port, dbname = %pg.dbname, "PostgreSQL sink started.");
+            Some(pgsink::start(pg, feed.clone())?)
+        }
+        _ => None,
+    };
     let shared: Shared = Arc::new(Mutex::new(Live {
         collector_id: config.collector_id.clone(),
         state,
@@ -286,6 +296,10 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
         task.abort();
     }
     retention_task.abort();
+    // What PostgreSQL has not taken yet stays in the feed for the next run.
+    if let Some(task) = &pgsink_task {
+        task.abort();
+    }
     // Every change of the command book is durable before it is acted on: nothing to finish.
     commands_task.abort();
     let _ = api_stop_tx.send(());

@@ -18,6 +18,7 @@ mod history;
 mod ingest;
 mod intel;
 mod mqtt;
+mod postgres;
 #[cfg(test)]
 mod tests;
 
@@ -44,6 +45,7 @@ use self::intel::default_intel;
 pub use self::intel::{ClockMode, IntelConfig, OutputFormat};
 use self::mqtt::default_mqtt;
 pub use self::mqtt::{MqttConfig, MIN_PACKET_BYTES};
+pub use self::postgres::PostgresConfig;
 
 /// Top level of `collector.toml`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -99,6 +101,9 @@ pub struct Config {
     /// `[[deliver.alertmanager]]`. None by default.
     #[serde(default)]
     pub deliver: DeliverConfig,
+    /// The PostgreSQL sink: `[postgres]`. Absent (the default), nothing is streamed.
+    #[serde(default)]
+    pub postgres: Option<PostgresConfig>,
 }
 
 /// Longest retention accepted: beyond it the cut-off in milliseconds would not mean anything.
@@ -337,6 +342,9 @@ impl Config {
         if let Err((path, message)) = self.deliver.check() {
             let parts: Vec<&str> = path.iter().map(String::as_str).collect();
             return fail(&parts, message);
+        }
+        if let Some(Err((key, message))) = self.postgres.as_ref().map(PostgresConfig::check) {
+            return fail(&["postgres", key], message);
         }
         if self.history.prune_interval_secs == 0 {
             return fail(

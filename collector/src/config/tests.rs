@@ -391,3 +391,52 @@ fn store_timezone_errors_name_line_and_key() {
         "{e}"
     );
 }
+
+#[test]
+fn example_postgres_block_parses_with_the_coded_defaults() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/collector.example.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let block: String = text
+        .lines()
+        .skip_while(|l| *l != "# [postgres]")
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.strip_prefix("# "))
+        .filter(|l| !l.starts_with("# "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let c =
+        Config::parse(&format!("{MINIMAL}{block}"), "example").unwrap_or_else(|e| panic!("{e}"));
+    let pg = c.postgres.expect("[postgres] given");
+    assert_eq!(
+        pg,
+        crate::config::PostgresConfig {
+            password_file: Some("/etc/store-edge/postgres.password".into()),
+            ..crate::config::PostgresConfig::with_defaults()
+        }
+    );
+    // Off unless configured; an empty table takes every default.
+    assert_eq!(Config::parse(MINIMAL, "x").unwrap().postgres, None);
+    let c = Config::parse(&format!("{MINIMAL}[postgres]\n"), "x").unwrap();
+    assert_eq!(
+        c.postgres,
+        Some(crate::config::PostgresConfig::with_defaults())
+    );
+}
+
+#[test]
+fn bad_postgres_keys_name_the_key() {
+    for (body, key) in [
+        ("batch_events = 0", "postgres.batch_events"),
+        ("max_backlog_bytes = 10", "postgres.max_backlog_bytes"),
+        ("host = \"\"", "postgres.host"),
+        ("portt = 1", "portt"),
+    ] {
+        let err = Config::parse(&format!("{MINIMAL}[postgres]\n{body}\n"), "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("c.toml:") && err.contains(key),
+            "{body}: {err}"
+        );
+    }
+}

@@ -238,6 +238,7 @@ pub fn render(shared: &Shared, rules: &Runtime, backups: &Backups, commands: &Co
         }
     });
     deliveries(&mut out, rules);
+    pgsink_metrics(&mut out, rules);
     metric(
         &mut out,
         "store_collector_kpi_refused_total",
@@ -364,6 +365,81 @@ fn history_metrics(out: &mut String, rules: &Runtime) {
     ] {
         metric(out, name, kind, help);
         let _ = writeln!(out, "{name} {value}");
+    }
+}
+
+/// The PostgreSQL sink's lag, rows, batches, errors and losses (only with `[postgres]`).
+fn pgsink_metrics(out: &mut String, rules: &Runtime) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let Some(feed) = rules.pgsink() else { return };
+    let s = &feed.stats;
+    let lag_seconds = feed
+        .oldest_unwritten_ms()
+        .map_or(0.0, |t| (crate::clock::now_ms() - t).max(0) as f64 / 1000.0);
+    for (name, kind, help, value) in [
+        (
+            "store_collector_pgsink_lag_entries",
+            "gauge",
+            "Committed feed entries (commit groups) not yet in PostgreSQL.",
+            feed.lag_entries() as f64,
+        ),
+        (
+            "store_collector_pgsink_lag_seconds",
+            "gauge",
+            "Age of the oldest feed entry not yet in PostgreSQL (0 when caught up).",
+            lag_seconds,
+        ),
+        (
+            "store_collector_pgsink_feed_bytes",
+            "gauge",
+            "Bytes the sink feed holds in the collector's database.",
+            feed.bytes() as f64,
+        ),
+        (
+            "store_collector_pgsink_connected",
+            "gauge",
+            "1 while the sink has a PostgreSQL session.",
+            s.connected.load(Relaxed) as f64,
+        ),
+        (
+            "store_collector_pgsink_batches_total",
+            "counter",
+            "PostgreSQL transactions committed by the sink since start.",
+            s.batches.load(Relaxed) as f64,
+        ),
+        (
+            "store_collector_pgsink_errors_total",
+            "counter",
+            "Sink sessions ended by an error (connection, timeout, SQL) since start.",
+            s.errors.load(Relaxed) as f64,
+        ),
+        (
+            "store_collector_pgsink_lost_events_total",
+            "counter",
+            "Events that will be missing in PostgreSQL: feed over max_backlog_bytes, or a value PostgreSQL cannot hold (since start).",
+            s.lost_events.load(Relaxed) as f64,
+        ),
+    ] {
+        metric(out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    metric(
+        out,
+        "store_collector_pgsink_rows_written_total",
+        "counter",
+        "Rows written to PostgreSQL by the sink since start, by table.",
+    );
+    for (table, n) in [
+        ("events", &s.events_written),
+        ("alert_states", &s.alert_rows_written),
+        ("signals", &s.signal_rows_written),
+        ("kpi_hourly", &s.kpi_rows_written),
+    ] {
+        let _ = writeln!(
+            out,
+            "store_collector_pgsink_rows_written_total{{table=\"{table}\"}} {}",
+            n.load(Relaxed)
+        );
     }
 }
 

@@ -12,6 +12,7 @@
 //! | `store/{store}`         | [`StoreRecord`] (protobuf): event counts per kind, foot traffic |
 //! | `intel/{part}/{key}`    | rules-engine state, owned by [`crate::rules::engine`] (each part documents its keys) |
 //! | `deliver/{dest}/{seq}`  | an alert or signal waiting for delivery, owned by [`crate::deliver`] |
+//! | `pgsink/...`            | the PostgreSQL sink's feed, owned by [`crate::pgsink::feed`]   |
 //! | `hist/...`, `audit/...` | event history and audit log, binary keys owned by [`crate::history::keys`] |
 //!
 //! The tree `commands` holds the command book ([`crate::command`]): key = command id, value =

@@ -38,6 +38,7 @@ use crate::config::{Config, OutputFormat};
 use crate::deliver::Outbox as DeliveryOutbox;
 use crate::history::{Actor, AuditEntry, AuditLog, Recorder};
 use crate::ledger::{AgentKey, Changes, Db, DbError, Entry};
+use crate::pgsink::{Feed as PgFeed, FeedEntry, FeedEvent};
 use crate::rules::engine::alerts::AckError;
 use crate::rules::engine::catalogue::Catalogue;
 use crate::rules::engine::{BatchInfo, Engine};
@@ -100,6 +101,8 @@ pub struct Runtime {
     deliveries: Arc<DeliveryOutbox>,
     /// History gauges; `enabled` says whether groups record their events.
     history: Arc<crate::history::Stats>,
+    /// The PostgreSQL sink's feed, with `[postgres]` configured.
+    pgsink: Option<Arc<PgFeed>>,
 }
 
 /// The whole database as it stood between two commit groups ([`Runtime::snapshot`]).
@@ -124,6 +127,8 @@ pub struct GroupApply<'a> {
     /// The group's history rows (empty with `[history] enabled = false`).
     recorder: Recorder,
     record_history: bool,
+    /// The group's events for the PostgreSQL sink (only with the sink on).
+    sink_events: Vec<FeedEvent>,
 }
 
 impl GroupApply<'_> {
@@ -142,6 +147,14 @@ impl GroupApply<'_> {
         if self.record_history {
             self.recorder
                 .record(info.store, info.agent, self.wall_ms, event);
+        }
+        if self.runtime.pgsink.is_some() {
+            self.sink_events.push(FeedEvent {
+                store: info.store.to_owned(),
+                agent: info.agent.to_owned(),
+                arrival_ms: self.wall_ms,
+                event: Some(event.clone()),
+            });
         }
     }
 }
@@ -185,7 +198,19 @@ impl Runtime {
                     source,
                 })
             })?;
+        let pgsink = match &config.postgres {
+            Some(pg) => Some(Arc::new(
+                PgFeed::open(db.tree().clone(), pg.max_backlog_bytes).map_err(|source| {
+                    RulesError::Db(DbError::Sled {
+                        path: config.state_dir.join("state"),
+                        source,
+                    })
+                })?,
+            )),
+            None => None,
+        };
         Ok(Runtime {
+            pgsink,
             history: Arc::new(history),
             engine: Mutex::new(engine),
             commit: tokio::sync::Mutex::new(()),
@@ -221,10 +246,12 @@ impl Runtime {
                     .history
                     .enabled
                     .load(std::sync::atomic::Ordering::Relaxed),
+                sink_events: Vec::new(),
             };
             let mut changes = apply(&mut group);
             let recorded = std::mem::take(&mut group.recorder).finish();
-            let (intel, outputs) = self.drain(&mut engine);
+            let sink_events = std::mem::take(&mut group.sink_events);
+            let (intel, outputs) = self.drain(&mut engine, sink_events);
             changes.intel = intel;
             changes.history = recorded.kv;
             (changes, outputs, (recorded.rows, recorded.bytes))
@@ -388,10 +415,10 @@ impl Runtime {
         self.engine.lock().expect("engine lock poisoned")
     }
 
-    /// Takes the engine's changed state and the delivery outbox entries of its alert changes
-    /// and signals (for the commit) and its pending outputs (to hand over once the commit is
-    /// durable).
-    fn drain(&self, engine: &mut Engine) -> (Vec<KeyChange>, Vec<Output>) {
+    /// Takes the engine's changed state, the delivery outbox entries of its alert changes and
+    /// signals and the PostgreSQL sink's feed entry (with `events`, the group's) for the commit,
+    /// and its pending outputs (to hand over once the commit is durable).
+    fn drain(&self, engine: &mut Engine, events: Vec<FeedEvent>) -> (Vec<KeyChange>, Vec<Output>) {
         let mut changes = engine.save();
         if let Some(newest) = self.clock.take_unsaved() {
             changes.push((CLOCK_KEY.to_owned(), Some(newest.to_be_bytes().to_vec())));
@@ -405,6 +432,17 @@ impl Runtime {
             |store| profiles.get(store).region.clone(),
             now_ms(),
         ));
+        if let Some(feed) = &self.pgsink {
+            let mut entry = FeedEntry {
+                created_ms: now_ms(),
+                events,
+                alerts: alerts.clone(),
+                signals: signals.clone(),
+                kpi_days: Vec::new(),
+            };
+            entry.add_kpi_changes(&changes);
+            changes.extend(feed.enqueue(&entry));
+        }
         let mut outputs: Vec<Output> = alerts
             .iter()
             .map(|a| output::encode_alert(self.format, a))
@@ -420,7 +458,7 @@ impl Runtime {
     /// Commits the engine's changed state and `audit`, in one batch (blocking), and returns the
     /// outputs to hand over. Only with the commit lock held.
     fn commit_pending(&self, audit: Option<AuditEntry>) -> Result<Vec<Output>, DbError> {
-        let (intel, outputs) = self.drain(&mut self.engine());
+        let (intel, outputs) = self.drain(&mut self.engine(), Vec::new());
         let audit = match audit {
             Some(entry) => vec![entry.to_kv(self.db.generate_id()?)],
             None => Vec::new(),
@@ -437,6 +475,11 @@ impl Runtime {
             .audit_written
             .fetch_add(written, std::sync::atomic::Ordering::Relaxed);
         Ok(outputs)
+    }
+
+    /// The PostgreSQL sink's feed (for the writer and `/metrics`), with `[postgres]` configured.
+    pub fn pgsink(&self) -> Option<&Arc<PgFeed>> {
+        self.pgsink.as_ref()
     }
 
     /// The database, for history and audit queries.
@@ -457,6 +500,9 @@ impl Runtime {
     /// Queues outputs for publishing (only with the commit lock held, after the commit).
     fn hand_over(&self, outputs: Vec<Output>) {
         self.deliveries.committed();
+        if let Some(feed) = &self.pgsink {
+            feed.committed();
+        }
         for output in outputs {
             // The receiver is gone only when the collector is stopping.
             let _ = self.outputs.send(output);
