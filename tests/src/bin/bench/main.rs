@@ -4,7 +4,8 @@
 //! cargo build --release --bins
 //! cargo run --release -p store-tests --bin bench -- [--runs 3] [--events 200000]
 //!     [--latency-rate 1000] [--latency-secs 10] [--idle-secs 5] [--window 8192] [--group 1024]
-//!     [--only journal,feed_only,e2e,latency]
+//!     [--only journal,feed_only,e2e,latency,reconnect,empty_broker,drain]
+//!     [--outage-secs 40] [--drain-rate 0] [--backlog 1000000] [--live-rate 100]
 //! ```
 //!
 //! Each run starts fresh processes in a fresh temporary directory and executes every selected
@@ -25,11 +26,17 @@
 //! - `latency`: `--latency-rate` events/s for `--latency-secs`; the writer records when each
 //!   line was sent, a poller reads `/v1/stats` every 1 ms and records when each `committed_seq`
 //!   was first seen (the time the response arrived, so latencies are upper bounds by up to one
-//!   poll). Latency = committed time − send time.
+//!   poll). Latency = committed time − send time. Also the agent's CPU over the run
+//!   (utime + stime from `/proc/<pid>/stat`), in % of one core.
+//! - `reconnect`, `empty_broker`, `drain`: recovery after an outage and the drain of a backlog
+//!   (see `recovery.rs`). Not run unless named in `--only`: they take minutes. `--drain-rate`
+//!   is written as `uplink.backlog_events_per_sec` (0: uncapped; 5000 was the old default).
 //!
 //! To add a measurement (e.g. an in-process journal-only one), write a
 //! `fn(&Opts) -> Result<Vec<Metric>, String>` and add it to [`MEASUREMENTS`]; to compare it with
 //! another, add a line to [`RATIOS`].
+
+mod recovery;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -51,6 +58,10 @@ struct Opts {
     window: usize,
     group: usize,
     only: Option<Vec<String>>,
+    outage_secs: u64,
+    drain_rate: u64,
+    backlog: u64,
+    live_rate: f64,
 }
 
 impl Default for Opts {
@@ -64,6 +75,10 @@ impl Default for Opts {
             window: 8_192,
             group: 1_024,
             only: None,
+            outage_secs: 40,
+            drain_rate: 0,
+            backlog: 1_000_000,
+            live_rate: 100.0,
         }
     }
 }
@@ -90,7 +105,25 @@ const MEASUREMENTS: &[Measurement<Opts>] = &[
         "line feed -> collector committed, at a fixed rate",
         latency,
     ),
+    (
+        "reconnect",
+        "broker down for --outage-secs, then back: everything journaled meanwhile at HQ",
+        recovery::reconnect,
+    ),
+    (
+        "empty_broker",
+        "broker restarted empty with the collector down: dropped batches at HQ after it returns",
+        recovery::empty_broker,
+    ),
+    (
+        "drain",
+        "a --backlog journaled with the broker down drains beside live events at --live-rate",
+        recovery::drain,
+    ),
 ];
+
+/// What runs without `--only`: the recovery measurements take minutes each.
+const DEFAULT_ONLY: &[&str] = &["journal", "feed_only", "e2e", "latency"];
 
 const RATIOS: &[Ratio] = &[
     (
@@ -166,7 +199,12 @@ fn main() {
         "store-edge bench: {} run(s); {} events flat out; latency at {} events/s for {} s",
         opts.runs, opts.events, opts.latency_rate, opts.latency_secs
     );
-    SUITE.run(&opts, opts.runs, opts.only.as_deref());
+    let default_only: Vec<String> = DEFAULT_ONLY.iter().map(|s| s.to_string()).collect();
+    SUITE.run(
+        &opts,
+        opts.runs,
+        Some(opts.only.as_deref().unwrap_or(&default_only)),
+    );
 }
 
 /// Baseline: how fast the agent journals line-feed events with no broker to talk to.
@@ -318,6 +356,8 @@ fn latency(opts: &Opts) -> Result<Vec<Metric>, String> {
     };
 
     let total = (opts.latency_rate * opts.latency_secs as f64) as u64;
+    let pid = stack.agent.pid().ok_or("agent not running")?;
+    let cpu_before = store_tests::process::cpu_ticks(pid).unwrap_or(0);
     let poll_started = Instant::now();
     let report = Writer::start(
         WriterOptions::new(stack.agent.feed_addr())
@@ -326,6 +366,9 @@ fn latency(opts: &Opts) -> Result<Vec<Metric>, String> {
             .record_send_times(),
     )
     .finish(Duration::from_secs(opts.latency_secs * 10 + 60));
+    let cpu_pct = 100.0 * (store_tests::process::cpu_ticks(pid).unwrap_or(0) - cpu_before) as f64
+        / store_tests::process::clock_ticks() as f64
+        / poll_started.elapsed().as_secs_f64();
     let max = report
         .max_acked()
         .ok_or_else(|| format!("nothing acknowledged: {}", report.summary()))?;
@@ -369,6 +412,7 @@ fn latency(opts: &Opts) -> Result<Vec<Metric>, String> {
         metric("stats_polls_per_sec", "polls/s", poll_rate),
         metric("violations", "count", v.len() as f64),
         metric("agent_rss_peak_mib", "MiB", peak as f64 / 1024.0),
+        metric("agent_cpu_pct", "% of a core", cpu_pct),
     ])
 }
 
@@ -394,6 +438,10 @@ fn parse_args() -> Opts {
             "--idle-secs" => o.idle_secs = parse(&value("--idle-secs")),
             "--window" => o.window = parse(&value("--window")),
             "--group" => o.group = parse(&value("--group")),
+            "--outage-secs" => o.outage_secs = parse(&value("--outage-secs")),
+            "--drain-rate" => o.drain_rate = parse(&value("--drain-rate")),
+            "--backlog" => o.backlog = parse(&value("--backlog")),
+            "--live-rate" => o.live_rate = parse(&value("--live-rate")),
             "--only" => {
                 let list: Vec<String> = value("--only").split(',').map(str::to_string).collect();
                 for n in &list {
@@ -424,7 +472,8 @@ fn usage(err: &str) -> ! {
     }
     eprintln!(
         "usage: bench [--runs N] [--events N] [--latency-rate R] [--latency-secs S] \
-         [--idle-secs S] [--window N] [--group N] [--only {}]",
+         [--idle-secs S] [--window N] [--group N] [--only {}] [--outage-secs S] \
+         [--drain-rate R] [--backlog N] [--live-rate R]",
         SUITE.names()
     );
     std::process::exit(if err.is_empty() { 0 } else { 2 });
