@@ -111,6 +111,11 @@ pub async fn run(
             let _ = journal.send(JournalInput::Trim(mark));
         }
         if state.mode() != mode {
+            if mode == state::Mode::Backlog {
+                // The drain's buffers are free now: give them back instead of idling at the
+                // drain's peak (see crate::memory).
+                crate::memory::release_free();
+            }
             mode = state.mode();
             info!(
                 ?mode,

@@ -6,6 +6,7 @@
 //!     [--latency-rate 1000] [--latency-secs 10] [--idle-secs 5] [--window 8192] [--group 1024]
 //!     [--only journal,feed_only,e2e,latency,reconnect,empty_broker,drain]
 //!     [--outage-secs 40] [--drain-rate 0] [--backlog 1000000] [--live-rate 100]
+//!     [--uplink key=value,...]   (extra [uplink] keys for the recovery measurements)
 //! ```
 //!
 //! Each run starts fresh processes in a fresh temporary directory and executes every selected
@@ -62,6 +63,7 @@ struct Opts {
     drain_rate: u64,
     backlog: u64,
     live_rate: f64,
+    uplink_extra: String,
 }
 
 impl Default for Opts {
@@ -79,6 +81,7 @@ impl Default for Opts {
             drain_rate: 0,
             backlog: 1_000_000,
             live_rate: 100.0,
+            uplink_extra: String::new(),
         }
     }
 }
@@ -442,6 +445,7 @@ fn parse_args() -> Opts {
             "--drain-rate" => o.drain_rate = parse(&value("--drain-rate")),
             "--backlog" => o.backlog = parse(&value("--backlog")),
             "--live-rate" => o.live_rate = parse(&value("--live-rate")),
+            "--uplink" => o.uplink_extra = value("--uplink").replace(',', "\n"),
             "--only" => {
                 let list: Vec<String> = value("--only").split(',').map(str::to_string).collect();
                 for n in &list {
@@ -473,7 +477,7 @@ fn usage(err: &str) -> ! {
     eprintln!(
         "usage: bench [--runs N] [--events N] [--latency-rate R] [--latency-secs S] \
          [--idle-secs S] [--window N] [--group N] [--only {}] [--outage-secs S] \
-         [--drain-rate R] [--backlog N] [--live-rate R]",
+         [--drain-rate R] [--backlog N] [--live-rate R] [--uplink key=value,...]",
         SUITE.names()
     );
     std::process::exit(if err.is_empty() { 0 } else { 2 });

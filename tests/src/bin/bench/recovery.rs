@@ -16,12 +16,14 @@ use store_tests::{http, process, AgentConfig, Stack, Writer, WriterOptions};
 
 use crate::{percentile, Opts};
 
-/// The agent's uplink as shipped: full-jitter backoff up to 30 s, 30 s stall timeout.
-fn production(c: &mut AgentConfig, drain_rate: u64) {
+/// The agent's uplink as shipped: full-jitter backoff up to 30 s, 30 s stall timeout; the
+/// drain rate and any `--uplink` keys from the options.
+fn production(c: &mut AgentConfig, opts: &Opts) {
     c.reconnect_min_ms = 250;
     c.reconnect_max_ms = 30_000;
     c.stall_timeout_secs = 30;
-    c.backlog_events_per_sec = drain_rate;
+    c.backlog_events_per_sec = opts.drain_rate;
+    c.uplink_extra = opts.uplink_extra.clone();
 }
 
 /// Polls `/v1/stats` every 5 ms until the agent's contiguous mark reaches `seq`; returns when
@@ -51,8 +53,7 @@ fn wait_committed_at(stack: &mut Stack, seq: u64, timeout: Duration) -> Result<I
 /// Broker killed for `--outage-secs` (long enough for the backoff to reach its cap), then
 /// started again: seconds until everything journaled meanwhile is committed at HQ.
 pub fn reconnect(opts: &Opts) -> Result<Vec<Metric>, String> {
-    let rate = opts.drain_rate;
-    let mut stack = Stack::with_mosquitto_and("bench-reconnect", |c| production(c, rate));
+    let mut stack = Stack::with_mosquitto_and("bench-reconnect", |c| production(c, opts));
     let writer = Writer::start(WriterOptions::new(stack.agent.feed_addr()).rate(100.0));
     writer.wait_acked(100, Duration::from_secs(60));
     stack.wait_committed(1, Duration::from_secs(60));
@@ -74,8 +75,7 @@ pub fn reconnect(opts: &Opts) -> Result<Vec<Metric>, String> {
 /// accepted and dropped until the collector returns. Seconds from the collector's start (and
 /// from its `/healthz` answering) until they are committed.
 pub fn empty_broker(opts: &Opts) -> Result<Vec<Metric>, String> {
-    let rate = opts.drain_rate;
-    let mut stack = Stack::with_mosquitto_and("bench-empty-broker", |c| production(c, rate));
+    let mut stack = Stack::with_mosquitto_and("bench-empty-broker", |c| production(c, opts));
     let client_id = format!("store-agent-{}-{}", stack.store_id(), stack.agent_id());
     let writer = Writer::start(WriterOptions::new(stack.agent.feed_addr()).rate(100.0));
     writer.wait_acked(100, Duration::from_secs(60));
@@ -124,9 +124,8 @@ type Seen = (Instant, u64, Vec<(u64, u64)>);
 /// events at `--live-rate` meanwhile: drain time, live latency (line sent → applied at HQ,
 /// polled every 5 ms), agent RSS while draining and after, agent CPU over the drain.
 pub fn drain(opts: &Opts) -> Result<Vec<Metric>, String> {
-    let rate = opts.drain_rate;
     let mut stack = Stack::with_mosquitto_and("bench-drain", |c| {
-        production(c, rate);
+        production(c, opts);
         // Only the drain is measured: the agent reconnects quickly once the broker is back.
         c.reconnect_min_ms = 100;
         c.reconnect_max_ms = 1_000;
@@ -175,14 +174,16 @@ pub fn drain(opts: &Opts) -> Result<Vec<Metric>, String> {
         })
     };
     let cpu_before = process::cpu_ticks(pid).unwrap_or(0);
+    stack.broker().start();
+    let back = Instant::now();
+    // Live events are those written once the broker is back: what was journaled before is
+    // the backlog, whenever it was written.
     let live = Writer::start(
         WriterOptions::new(stack.agent.feed_addr())
             .rate(opts.live_rate)
             .first_index(opts.backlog)
             .record_send_times(),
     );
-    stack.broker().start();
-    let back = Instant::now();
     let drained = wait_committed_at(&mut stack, backlog_max, Duration::from_secs(1_800))?;
     let cpu_drain = process::cpu_ticks(pid).unwrap_or(0) - cpu_before;
     let live_report = live.stop();
@@ -190,13 +191,15 @@ pub fn drain(opts: &Opts) -> Result<Vec<Metric>, String> {
     let result = wait_committed_at(&mut stack, live_max, Duration::from_secs(120));
     // The poller must have seen the last live event applied before it stops.
     let last_seen = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < last_seen
-        && !seen
+    while Instant::now() < last_seen {
+        let caught_up = seen
             .lock()
             .unwrap()
             .last()
-            .is_some_and(|(_, c, _)| *c >= live_max)
-    {
+            .is_some_and(|(_, c, _)| *c >= live_max);
+        if caught_up {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
     let (rss_drained, _) = process::rss_kib(pid).unwrap_or((0, 0));
