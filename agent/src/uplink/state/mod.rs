@@ -558,7 +558,8 @@ impl State {
     }
 
     /// Everything PUBACKed and not under the mark goes back to `todo`, except what the
-    /// collector said it holds: a small gap costs a small resend.
+    /// collector said it holds: a small gap costs a small resend. Seqs keep their class: a
+    /// birth right after a reconnect must not turn the first live events into backlog.
     fn resend_unmarked(&mut self) {
         for (a, b) in self.broker_acked.ranges().collect::<Vec<_>>() {
             self.todo.insert_range(a, b);
@@ -568,7 +569,6 @@ impl State {
         }
         self.broker_acked = SeqSet::new();
         self.stall_since = None;
-        self.reclassify();
     }
 
     /// Refills the drain budget and detects a stall; returns true when it rewound.
@@ -588,6 +588,7 @@ impl State {
         if stalled && self.collector_online() {
             self.resend_unmarked();
             self.rewinds += 1;
+            self.reclassify();
             return true;
         }
         self.recovery_stalled(now)

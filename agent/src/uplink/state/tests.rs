@@ -669,3 +669,22 @@ fn historical_batches_leave_window_slots_for_live_ones() {
         "the last slot is live's"
     );
 }
+
+#[test]
+fn a_birth_resend_keeps_live_events_live() {
+    let t = Instant::now();
+    let mut s = State::new(cfg(), Some(1), 200, t);
+    s.on_connected();
+    s.on_head(205, t);
+    let (id, p) = send(&mut s, 10);
+    assert_eq!((p.from, p.historical), (201, false));
+    s.on_puback(id, t);
+    s.on_head(206, t);
+    assert!(s.on_collector_birth("hq", 7, t));
+    let p = s.pick(t).unwrap();
+    assert_eq!(
+        (p.from, p.to, p.historical),
+        (201, 206, false),
+        "the resent live events and the new one are still live"
+    );
+}
