@@ -12,6 +12,7 @@
 pub mod command;
 pub mod config;
 pub mod journal;
+pub mod memory;
 pub mod metrics;
 pub mod privacy;
 pub mod replay;

@@ -371,6 +371,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run { config } => {
+            store_agent::memory::limit_arenas();
             init_logging();
             let config_path = config;
             let config = AgentConfig::load(&config_path)?;

@@ -187,7 +187,12 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> Resu
         config.mqtt.reconnect_max_ms,
     );
     let opts = mqtt::options_with_transport(&config, &host, port)?;
-    let (conn, poll_task) = mqtt::connect(opts, backoff, notice_tx);
+    let (conn, poll_task) = mqtt::connect(
+        opts,
+        backoff,
+        store_runtime::probe::Probe::from_millis(config.mqtt.reconnect_probe_ms),
+        notice_tx,
+    );
     info!(broker = %format!("{host}:{port}"), client_id = %config.mqtt_client_id(), "Connecting to broker.");
 
     let (ack_tx, ack_rx) = mpsc::unbounded_channel();

@@ -163,7 +163,7 @@ pub fn run(data: &[u8]) {
                     Some(LinkEvent::Collector { .. }) if kind == 0 => {
                         panic!("a status decoded from the ack topic")
                     }
-                    Some(LinkEvent::Collector { id, online }) => {
+                    Some(LinkEvent::Collector { id, online, .. }) => {
                         assert!(topic.ends_with("/status") && topic.contains(id.as_str()));
                         state.on_collector(&id, online);
                     }

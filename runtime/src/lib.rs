@@ -15,7 +15,8 @@
 //! - [`log_limit`]: one log line per key and minute about rejected input, with the count of the
 //!   rest, so a hostile sender cannot flood the log;
 //! - [`mqtt_poll`]: the task that polls rumqttc's event loop and never makes a request itself
-//!   (rumqtt#1025); each binary plugs in its own handling.
+//!   (rumqtt#1025); each binary plugs in its own handling;
+//! - [`probe`]: a long reconnect wait cut short as soon as the broker's port accepts again.
 //!
 //! Dependency direction: `store-proto ← store-runtime ← store-agent, store-collector`. Nothing
 //! here knows about events, journals or the rules engine.
@@ -25,5 +26,6 @@ pub mod clock;
 pub mod locate;
 pub mod log_limit;
 pub mod mqtt_poll;
+pub mod probe;
 pub mod secret;
 pub mod tls;

@@ -10,6 +10,10 @@
 //! Invariants the skeleton keeps for every handler: the backoff restarts from its first bound on
 //! each CONNACK; after an error the loop sleeps one jittered delay before polling again (rumqttc
 //! reconnects on the next poll); a notice that cannot be delivered after an error ends the task.
+//!
+//! With a [`Probe`], a long backoff wait ends as soon as the broker's port accepts again (see
+//! [`crate::probe`]); after an attempt a probe triggered fails, the next wait is not probed, so a
+//! port that accepts while the broker behind it is down costs no more than plain backoff.
 
 use std::time::Duration;
 
@@ -17,6 +21,7 @@ use rumqttc::{ConnectionError, Event, EventLoop, Packet};
 use tokio::sync::mpsc;
 
 use crate::backoff::Backoff;
+use crate::probe::{Probe, Waited};
 
 /// What to do after a connection error.
 #[derive(Debug)]
@@ -53,18 +58,25 @@ pub trait PollHandler: Send + 'static {
     }
 }
 
-/// Polls `eventloop` until the handler stops it or the receiver of `notices` is gone.
+/// Polls `eventloop` until the handler stops it or the receiver of `notices` is gone. With a
+/// `probe`, long waits between reconnect attempts end when the broker's port accepts.
 pub async fn run<H: PollHandler>(
     mut eventloop: EventLoop,
     mut backoff: Backoff,
+    probe: Option<Probe>,
     notices: mpsc::UnboundedSender<H::Notice>,
     mut handler: H,
 ) {
+    let (host, port) = eventloop.mqtt_options.broker_address();
+    // Whether the attempt in progress was started by a probe (and, failing, must not be
+    // followed by another probed wait).
+    let mut probed = false;
     loop {
         match eventloop.poll().await {
             Ok(event) => {
                 if matches!(event, Event::Incoming(Packet::ConnAck(_))) {
                     backoff.reset();
+                    probed = false;
                 }
                 if let Some(notice) = handler.on_event(event) {
                     if notices.send(notice).is_err() && handler.on_receiver_gone() {
@@ -79,7 +91,13 @@ pub async fn run<H: PollHandler>(
                         if notices.send(notice).is_err() {
                             return;
                         }
-                        tokio::time::sleep(delay).await;
+                        probed = match (probe, probed) {
+                            (Some(p), false) => p.wait(delay, &host, port).await == Waited::Probed,
+                            _ => {
+                                tokio::time::sleep(delay).await;
+                                false
+                            }
+                        };
                     }
                     AfterError::Stop(notice) => {
                         if let Some(notice) = notice {
@@ -145,7 +163,7 @@ mod tests {
             errors: 0,
             stop_after: 3,
         };
-        run(eventloop, Backoff::from_millis(1, 4), tx, handler).await;
+        run(eventloop, Backoff::from_millis(1, 4), None, tx, handler).await;
         let mut got = Vec::new();
         while let Some(n) = rx.recv().await {
             got.push(n);
@@ -166,7 +184,7 @@ mod tests {
         // Returns after the first error instead of reconnecting forever.
         tokio::time::timeout(
             Duration::from_secs(10),
-            run(eventloop, Backoff::from_millis(1, 1), tx, handler),
+            run(eventloop, Backoff::from_millis(1, 1), None, tx, handler),
         )
         .await
         .expect("the task ends");

@@ -35,6 +35,8 @@ pub struct AgentConfig {
     pub feed_port: u16,
     /// Appended verbatim to the `[mqtt]` table (keys only, e.g. `tls_ca_file = "..."`).
     pub mqtt_extra: String,
+    /// Appended verbatim to the `[uplink]` table (keys only, e.g. `drain_window_events = 5000`).
+    pub uplink_extra: String,
     /// Appended verbatim to the file (tables only, e.g. `[clock]`).
     pub extra_toml: String,
 }
@@ -63,6 +65,7 @@ impl AgentConfig {
             feed_id: "feed".into(),
             feed_port: ports::free_port(),
             mqtt_extra: String::new(),
+            uplink_extra: String::new(),
             extra_toml: String::new(),
         }
     }
@@ -93,6 +96,7 @@ backlog_threshold_events = {backlog_threshold_events}
 backlog_events_per_sec = {backlog_events_per_sec}
 reconnect_min_ms = {reconnect_min_ms}
 reconnect_max_ms = {reconnect_max_ms}
+{uplink_extra}
 
 [[drivers]]
 type = "line_feed"
@@ -116,6 +120,7 @@ listen = "127.0.0.1:{feed_port}"
             backlog_events_per_sec = self.backlog_events_per_sec,
             reconnect_min_ms = self.reconnect_min_ms,
             reconnect_max_ms = self.reconnect_max_ms,
+            uplink_extra = self.uplink_extra,
             feed_id = toml_str(&self.feed_id),
             feed_port = self.feed_port,
         ) + &self.extra_toml

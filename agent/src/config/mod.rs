@@ -161,6 +161,10 @@ impl AgentConfig {
             ("uplink.max_inflight", self.uplink.max_inflight as u64),
             ("uplink.stall_timeout_secs", self.uplink.stall_timeout_secs),
             ("uplink.reconnect_min_ms", self.uplink.reconnect_min_ms),
+            (
+                "uplink.drain_window_events",
+                self.uplink.drain_window_events,
+            ),
         ];
         for (key, value) in positive {
             if value == 0 {

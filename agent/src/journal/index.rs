@@ -1,7 +1,9 @@
 //! In-memory index of the journal: which seqs it holds, in which class, and how many bytes.
 //!
 //! Rebuilt by one scan at open. The byte budget and the shedding policy work on it without
-//! touching sled, and it is cheap: 16 bytes per held event.
+//! touching sled, and it is cheap: 16 bytes per held event. A queue that emptied (a backlog
+//! drained) gives its memory back: a million-event backlog would otherwise keep 16-32 MiB
+//! for good.
 
 use std::collections::VecDeque;
 
@@ -17,6 +19,17 @@ pub struct Index {
 
 fn slot(class: EventClass) -> usize {
     class.tag() as usize - 1
+}
+
+/// Queues this small keep their capacity: shrinking them saves nothing worth a copy.
+const SHRINK_ABOVE: usize = 4096;
+
+/// Halves a queue's capacity when it is a quarter full at most (amortised: each shrink copies
+/// at most a quarter of what was removed since the last one).
+fn shrink(q: &mut VecDeque<(u64, u32)>) {
+    if q.capacity() > SHRINK_ABOVE && q.len() <= q.capacity() / 4 {
+        q.shrink_to((q.len() * 2).max(SHRINK_ABOVE));
+    }
 }
 
 impl Index {
@@ -58,13 +71,16 @@ impl Index {
                 self.entries -= 1;
                 out.push(seq);
             }
+            shrink(q);
         }
         out
     }
 
     /// Removes the oldest event of a class.
     pub fn pop_oldest(&mut self, class: EventClass) -> Option<(u64, u32)> {
-        let e = self.by_class[slot(class)].pop_front()?;
+        let q = &mut self.by_class[slot(class)];
+        let e = q.pop_front()?;
+        shrink(q);
         self.bytes -= u64::from(e.1);
         self.entries -= 1;
         Some(e)
@@ -127,5 +143,26 @@ mod tests {
         assert_eq!(ix.bytes(), 5);
         assert_eq!(ix.pop_oldest(EventClass::Business), Some((3, 5)));
         assert_eq!((ix.bytes(), ix.entries(), ix.first_seq()), (0, 0, None));
+    }
+
+    #[test]
+    fn a_drained_backlog_gives_its_memory_back() {
+        let mut ix = Index::default();
+        for seq in 1..=100_000 {
+            ix.push(seq, EventClass::Business, 10);
+        }
+        let full = ix.class(EventClass::Business).capacity();
+        assert!(full >= 100_000);
+        ix.remove_through(99_990);
+        let left = ix.class(EventClass::Business);
+        assert_eq!(left.len(), 10);
+        assert!(left.capacity() <= 2 * SHRINK_ABOVE, "{}", left.capacity());
+        assert_eq!(ix.bytes(), 100);
+        // Popping one by one shrinks too.
+        for seq in 1..=50_000 {
+            ix.push(100_000 + seq, EventClass::Business, 10);
+        }
+        while ix.pop_oldest(EventClass::Business).is_some() {}
+        assert!(ix.class(EventClass::Business).capacity() <= 2 * SHRINK_ABOVE);
     }
 }

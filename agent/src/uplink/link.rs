@@ -66,6 +66,8 @@ pub enum LinkEvent {
     Collector {
         id: String,
         online: bool,
+        /// When it (re)subscribed (its status's wall time, ms); 0 when unknown (a last will).
+        birth_ms: i64,
     },
 }
 
@@ -182,7 +184,8 @@ impl Link {
             cmd_topic: topics::cmd(&link.identity.store_id, &link.identity.agent_id),
             commands,
         };
-        tokio::spawn(mqtt_poll::run(eventloop, backoff, tx, handler));
+        let probe = store_runtime::probe::Probe::from_millis(config.uplink.reconnect_probe_ms);
+        tokio::spawn(mqtt_poll::run(eventloop, backoff, probe, tx, handler));
         (link, rx)
     }
 
@@ -287,12 +290,13 @@ pub fn decode_incoming(
         }))
     } else if let Some(id) = topics::parse_collector_status(topic) {
         // An empty retained payload clears the status: treat it as offline.
-        let online = CollectorStatus::decode(payload)
-            .map(|s| s.online)
-            .unwrap_or(false);
+        let (online, birth_ms) = CollectorStatus::decode(payload)
+            .map(|s| (s.online, s.wall_time_ms))
+            .unwrap_or((false, 0));
         Ok(Some(LinkEvent::Collector {
             id: id.to_owned(),
             online,
+            birth_ms,
         }))
     } else {
         Ok(None)
@@ -485,7 +489,8 @@ mod tests {
             decode_incoming(ACK, "hq/collector/hq-1/status", &online.encode_to_vec()),
             Ok(Some(LinkEvent::Collector {
                 id: "hq-1".into(),
-                online: true
+                online: true,
+                birth_ms: 0,
             }))
         );
         // A cleared (empty) or garbled status counts as offline.
@@ -494,7 +499,8 @@ mod tests {
                 decode_incoming(ACK, "hq/collector/hq-1/status", payload),
                 Ok(Some(LinkEvent::Collector {
                     id: "hq-1".into(),
-                    online: false
+                    online: false,
+                    birth_ms: 0,
                 }))
             );
         }

@@ -111,6 +111,11 @@ pub async fn run(
             let _ = journal.send(JournalInput::Trim(mark));
         }
         if state.mode() != mode {
+            if mode == state::Mode::Backlog {
+                // The drain's buffers are free now: give them back instead of idling at the
+                // drain's peak (see crate::memory).
+                crate::memory::release_free();
+            }
             mode = state.mode();
             info!(
                 ?mode,
@@ -303,9 +308,22 @@ fn handle(state: &mut State, ev: LinkEvent, marks: &mut Marks<'_>, counters: &mu
                 }
             }
         },
-        LinkEvent::Collector { id, online } => {
-            info!(collector_id = %id, online, "Collector status.");
-            state.on_collector(&id, online);
+        LinkEvent::Collector {
+            id,
+            online,
+            birth_ms,
+        } => {
+            info!(collector_id = %id, online, birth_ms, "Collector status.");
+            if !online {
+                state.on_collector(&id, false);
+            } else if state.on_collector_birth(&id, birth_ms, now) {
+                info!(
+                    collector_id = %id,
+                    mark = state.mark(),
+                    to_send = state.todo_len(),
+                    "A collector (re)subscribed: resending what the broker accepted before and the collector has not confirmed."
+                );
+            }
         }
     }
 }

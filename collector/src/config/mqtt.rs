@@ -35,6 +35,12 @@ pub struct MqttConfig {
     /// Longest wait before reconnecting, in milliseconds.
     #[serde(default = "default_reconnect_max_ms")]
     pub reconnect_max_ms: u64,
+    /// While a reconnect wait is longer than this (ms), the broker's port is probed with a bare
+    /// TCP connect about this often (jittered ±50 %), and the collector reconnects soon after it
+    /// accepts instead of sleeping out the backoff: agents' batches that a restarted broker
+    /// accepts reach HQ without waiting for it. 0 turns probing off.
+    #[serde(default = "default_reconnect_probe_ms")]
+    pub reconnect_probe_ms: u64,
     /// User name for the broker, if it requires one.
     #[serde(default = "default_username")]
     pub username: Option<String>,
@@ -108,6 +114,7 @@ pub(super) fn default_mqtt() -> MqttConfig {
         keep_alive_secs: default_keep_alive_secs(),
         reconnect_min_ms: default_reconnect_min_ms(),
         reconnect_max_ms: default_reconnect_max_ms(),
+        reconnect_probe_ms: default_reconnect_probe_ms(),
         username: default_username(),
         password: default_password(),
         password_file: None,
@@ -143,6 +150,10 @@ fn default_reconnect_min_ms() -> u64 {
 
 fn default_reconnect_max_ms() -> u64 {
     30_000
+}
+
+fn default_reconnect_probe_ms() -> u64 {
+    1_000
 }
 
 fn default_username() -> Option<String> {

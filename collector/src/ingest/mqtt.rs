@@ -203,10 +203,12 @@ pub fn options_with_transport(
     Ok(opts)
 }
 
-/// Creates the client and spawns the polling task.
+/// Creates the client and spawns the polling task; `probe` cuts long reconnect waits short
+/// once the broker's port accepts again.
 pub fn connect(
     opts: MqttOptions,
     backoff: Backoff,
+    probe: Option<store_runtime::probe::Probe>,
     notices: mpsc::UnboundedSender<Notice>,
 ) -> (Connection, JoinHandle<()>) {
     let (client, eventloop) = AsyncClient::new(opts, REQUEST_CAPACITY);
@@ -220,7 +222,7 @@ pub fn connect(
         stopping: conn.stopping.clone(),
         connected: false,
     };
-    let task = tokio::spawn(mqtt_poll::run(eventloop, backoff, notices, handler));
+    let task = tokio::spawn(mqtt_poll::run(eventloop, backoff, probe, notices, handler));
     (conn, task)
 }
 

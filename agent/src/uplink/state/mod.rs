@@ -6,9 +6,23 @@
 //! - a disconnect: in-flight batches are resent (rumqttc drops them on a clean reconnect);
 //! - a stall: a collector is online, yet its mark has not reached what the broker acknowledged
 //!   for `stall_timeout`; the broker lost them (crash, wipe), so everything PUBACKed is resent.
+//! - a collector's birth: a collector publishes its retained online status (with the time it
+//!   subscribed) after every (re)subscription. A birth not seen before means batches the broker
+//!   accepted before it may have reached nobody (a broker restarted empty accepts and drops
+//!   them): everything PUBACKed and not under the mark is resent at once, and so is what was in
+//!   flight when the birth arrived (once PUBACKed), instead of waiting for the stall timeout.
+//!   The same birth again (the retained status after this agent's own reconnect) changes
+//!   nothing; births resend at most once per [`BIRTH_RESEND_GAP`], since anyone allowed to
+//!   publish statuses could make them up (the stall timeout still covers a skipped one).
 //!
 //! Live first: seqs `>= live_from` are live and go first; seqs below it are the backlog,
-//! sent as `historical` batches at the configured drain rate beside the live ones.
+//! sent as `historical` batches with what is left: historical batches (backlog and replays)
+//! take at most three quarters of the in-flight window, so a live batch always finds a slot,
+//! and the backlog published but not under the collector's mark stays within
+//! `drain_window_events`, so a live batch queues at HQ behind at most that many events. The
+//! drain then runs as fast as the collector's marks come back; `backlog_events_per_sec` is an
+//! optional cap on top. Replays are outside the mark bookkeeping: only the window slots bound
+//! them.
 //!
 //! # Commit marks are checked against what was published
 //! The mark on `.../ack` is retained on the broker, so anyone who can publish there (a
@@ -69,6 +83,9 @@ use crate::config::UplinkConfig;
 
 /// Most collectors remembered online (a chain runs one or a few).
 pub const MAX_COLLECTORS: usize = 64;
+
+/// Least time between two resends for a collector's birth (see the module header).
+pub const BIRTH_RESEND_GAP: Duration = Duration::from_secs(1);
 
 /// Which mode the uplink is in, for status and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +161,12 @@ pub struct State {
     recover_since: Option<(u64, Instant)>,
     stall_since: Option<Instant>,
     collectors: HashSet<String>,
+    /// Each collector's last birth (`wall_time_ms` of its online status); kept across this
+    /// agent's reconnects so a retained status seen again is not a new birth.
+    births: HashMap<String, i64>,
+    /// When the last birth made everything unmarked go again: batches in flight that were sent
+    /// before it are resent when their PUBACK arrives.
+    resend_before: Option<Instant>,
     head: u64,
     live_from: u64,
     connected: bool,
@@ -153,6 +176,8 @@ pub struct State {
     /// When the oldest live seq not yet sent became durable (for the linger).
     live_since: Option<Instant>,
     pub rewinds: u64,
+    /// Collector births that made the uplink resend what it had not seen under a mark.
+    pub birth_resends: u64,
     /// Marks that went back (a restored collector), each counted once.
     pub restores: u64,
     /// Commit marks ignored as forged (every message, repeats included).
@@ -181,6 +206,8 @@ impl State {
             recover_since: None,
             stall_since: None,
             collectors: HashSet::new(),
+            births: HashMap::new(),
+            resend_before: None,
             head,
             live_from: 0,
             connected: false,
@@ -188,6 +215,7 @@ impl State {
             next_id: 1,
             live_since: None,
             rewinds: 0,
+            birth_resends: 0,
             restores: 0,
             forged_marks: 0,
         };
@@ -317,6 +345,16 @@ impl State {
     pub fn on_puback(&mut self, id: u64, now: Instant) -> Option<Duration> {
         let b = self.inflight.remove(&id)?;
         if b.replay {
+            return Some(now.saturating_duration_since(b.sent_at));
+        }
+        if self.resend_before.is_some_and(|t| b.sent_at < t) {
+            // Routed before a collector (re)subscribed: the broker may have dropped it.
+            if b.last > self.mark {
+                self.todo.insert_range(b.first.max(self.mark + 1), b.last);
+                for (a, z) in self.done_above.ranges() {
+                    self.todo.remove_range(a, z);
+                }
+            }
             return Some(now.saturating_duration_since(b.sent_at));
         }
         if b.last > self.mark {
@@ -497,6 +535,42 @@ impl State {
         }
     }
 
+    /// A collector said it is online and subscribed since `birth_ms` (its status's wall time).
+    /// Returns true when that birth is new and made the uplink resend what the broker
+    /// acknowledged but the collector has not marked (see the module header).
+    pub fn on_collector_birth(&mut self, id: &str, birth_ms: i64, now: Instant) -> bool {
+        self.on_collector(id, true);
+        let known = self.births.get(id) == Some(&birth_ms);
+        if known || (!self.births.contains_key(id) && self.births.len() >= MAX_COLLECTORS) {
+            return false;
+        }
+        self.births.insert(id.to_owned(), birth_ms);
+        let recent = self
+            .resend_before
+            .is_some_and(|t| now.saturating_duration_since(t) < BIRTH_RESEND_GAP);
+        if recent || (self.broker_acked.is_empty() && self.inflight.is_empty()) {
+            return false;
+        }
+        self.resend_unmarked();
+        self.resend_before = Some(now);
+        self.birth_resends += 1;
+        true
+    }
+
+    /// Everything PUBACKed and not under the mark goes back to `todo`, except what the
+    /// collector said it holds: a small gap costs a small resend. Seqs keep their class: a
+    /// birth right after a reconnect must not turn the first live events into backlog.
+    fn resend_unmarked(&mut self) {
+        for (a, b) in self.broker_acked.ranges().collect::<Vec<_>>() {
+            self.todo.insert_range(a, b);
+        }
+        for (a, b) in self.done_above.ranges() {
+            self.todo.remove_range(a, b);
+        }
+        self.broker_acked = SeqSet::new();
+        self.stall_since = None;
+    }
+
     /// Refills the drain budget and detects a stall; returns true when it rewound.
     pub fn tick(&mut self, now: Instant) -> bool {
         let rate = self.cfg.backlog_events_per_sec as f64;
@@ -512,15 +586,7 @@ impl State {
             now.saturating_duration_since(t) >= Duration::from_secs(self.cfg.stall_timeout_secs)
         });
         if stalled && self.collector_online() {
-            for (a, b) in self.broker_acked.ranges().collect::<Vec<_>>() {
-                self.todo.insert_range(a, b);
-            }
-            // Only what the collector lacks: a small gap costs a small resend.
-            for (a, b) in self.done_above.ranges() {
-                self.todo.remove_range(a, b);
-            }
-            self.broker_acked = SeqSet::new();
-            self.stall_since = None;
+            self.resend_unmarked();
             self.rewinds += 1;
             self.reclassify();
             return true;
@@ -583,7 +649,7 @@ impl State {
                 });
             }
         }
-        let paced = self.cfg.backlog_events_per_sec > 0 && self.tokens <= 0.0;
+        let paced = !self.historical_room();
         if let Some((from, to)) = self.todo.first_range() {
             if from < self.live_from {
                 if paced {
@@ -608,6 +674,45 @@ impl State {
             historical: true,
             replay: true,
         })
+    }
+
+    /// Whether one more historical batch may go out now (see the module header: window slots,
+    /// the drain window and the optional rate cap).
+    fn historical_room(&self) -> bool {
+        if self.cfg.backlog_events_per_sec > 0 && self.tokens <= 0.0 {
+            return false;
+        }
+        let slots = (self.cfg.max_inflight - self.cfg.max_inflight / 4).max(1);
+        let (mut batches, mut events) = (0usize, 0u64);
+        for b in self.inflight.values().filter(|b| b.historical) {
+            batches += 1;
+            events += b.events as u64;
+        }
+        batches < slots && events + self.unmarked_backlog() < self.cfg.drain_window_events
+    }
+
+    /// Backlog seqs the broker acknowledged that the collector has not confirmed: neither under
+    /// its mark nor among what it said it holds above it.
+    fn unmarked_backlog(&self) -> u64 {
+        if self.live_from <= self.mark + 1 {
+            return 0;
+        }
+        let end = self.live_from - 1;
+        let mut n = 0;
+        for (a, b) in self.broker_acked.ranges() {
+            if a > end {
+                break;
+            }
+            let b = b.min(end);
+            n += b - a + 1;
+            for (x, y) in self.done_above.ranges() {
+                let (lo, hi) = (x.max(a), y.min(b));
+                if lo <= hi {
+                    n -= hi - lo + 1;
+                }
+            }
+        }
+        n
     }
 
     /// A batch that could not be handed to the client after all: back to the to-send set.

@@ -543,3 +543,148 @@ fn replays_the_collector_has_that_left_retention_are_dropped_not_reported() {
     let sent: Vec<_> = drain(&mut s, t).iter().map(|p| (p.from, p.to)).collect();
     assert_eq!(sent, [(6, 8)]);
 }
+
+#[test]
+fn a_new_collector_birth_resends_what_the_broker_acked_at_once() {
+    let t = Instant::now();
+    let mut s = State::new(cfg(), Some(1), 30, t);
+    s.on_connected();
+    assert!(!s.on_collector_birth("hq", 1_000, t), "nothing sent yet");
+    let (a, _) = send(&mut s, 10);
+    let (b, _) = send(&mut s, 10);
+    s.on_puback(a, t);
+    // The broker restarted empty: 1..=10 were accepted and dropped; 11..=20 are in flight.
+    let later = t + Duration::from_millis(10);
+    assert!(s.on_collector_birth("hq", 2_000, later));
+    assert_eq!(s.birth_resends, 1);
+    let p = s.pick(later).unwrap();
+    assert_eq!((p.from, p.to), (1, 10), "resent at once, no stall timeout");
+    // The batch in flight when the birth arrived goes again once the broker acknowledges it.
+    s.on_puback(b, later);
+    s.sent(1, 10, 10, p.historical);
+    let p = s.pick(later).unwrap();
+    assert_eq!(
+        (p.from, p.to),
+        (11, 30),
+        "11..=20 back before the unsent 21..=30"
+    );
+    s.audit().unwrap();
+}
+
+#[test]
+fn the_same_birth_again_or_too_soon_resends_nothing() {
+    let t = Instant::now();
+    let mut s = State::new(cfg(), Some(1), 30, t);
+    s.on_connected();
+    let (a, _) = send(&mut s, 10);
+    s.on_puback(a, t);
+    assert!(s.on_collector_birth("hq", 1_000, t));
+    let (a, _) = send(&mut s, 10);
+    s.on_puback(a, t);
+    // This agent reconnects and the broker tells it the retained status again: same birth.
+    s.on_disconnected();
+    s.on_connected();
+    let t2 = t + Duration::from_secs(2);
+    assert!(!s.on_collector_birth("hq", 1_000, t2));
+    assert!(s.collector_online(), "still counts as online");
+    // A made-up birth right after a real one is not worth a second resend.
+    let (c, _) = send(&mut s, 10);
+    s.on_puback(c, t2);
+    assert!(s.on_collector_birth("hq", 3_000, t2));
+    assert!(!s.on_collector_birth("hq", 4_000, t2 + Duration::from_millis(100)));
+    assert_eq!(s.birth_resends, 2);
+    s.audit().unwrap();
+}
+
+#[test]
+fn the_backlog_fills_the_drain_window_and_moves_on_with_the_mark() {
+    let t = Instant::now();
+    let mut c = cfg();
+    c.max_inflight = 8;
+    c.drain_window_events = 30;
+    let mut s = State::new(c, Some(1), 200, t);
+    s.on_connected();
+    s.on_collector_birth("hq", 1, t);
+    assert_eq!(s.mode(), Mode::Backlog);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (id, p) = send(&mut s, 10);
+        assert!(p.historical);
+        ids.push(id);
+    }
+    assert_eq!(
+        s.pick(t),
+        None,
+        "30 historical events out: the window is full"
+    );
+    for id in ids {
+        s.on_puback(id, t);
+    }
+    assert_eq!(
+        s.pick(t),
+        None,
+        "PUBACKed is not enough: the collector has not confirmed them"
+    );
+    // Live events are not held back by the drain window.
+    s.on_head(205, t);
+    let (_, p) = send(&mut s, 10);
+    assert_eq!((p.from, p.to, p.historical), (201, 205, false));
+    // The collector commits 1..=20: 20 more may go.
+    assert_eq!(s.on_mark(20, &[], t), MarkVerdict::Trim(20));
+    let (x, p) = send(&mut s, 10);
+    assert_eq!((p.from, p.historical), (31, true));
+    let (y, p) = send(&mut s, 10);
+    assert_eq!(p.from, 41);
+    assert_eq!(s.pick(t), None);
+    s.on_puback(x, t);
+    s.on_puback(y, t);
+    // What the collector holds above a gap does not count against the window.
+    assert_eq!(s.on_mark(20, &[(31, 40)], t), MarkVerdict::Nothing);
+    let (_, p) = send(&mut s, 10);
+    assert_eq!(p.from, 51);
+    s.audit().unwrap();
+}
+
+#[test]
+fn historical_batches_leave_window_slots_for_live_ones() {
+    let t = Instant::now();
+    let mut c = cfg();
+    c.max_inflight = 4;
+    c.drain_window_events = 1_000_000;
+    let mut s = State::new(c, Some(1), 500, t);
+    s.on_connected();
+    for _ in 0..3 {
+        assert!(send(&mut s, 10).1.historical);
+    }
+    assert_eq!(
+        s.pick(t),
+        None,
+        "three of four slots are historical at most"
+    );
+    s.on_head(501, t);
+    let (_, p) = send(&mut s, 10);
+    assert_eq!(
+        (p.from, p.historical),
+        (501, false),
+        "the last slot is live's"
+    );
+}
+
+#[test]
+fn a_birth_resend_keeps_live_events_live() {
+    let t = Instant::now();
+    let mut s = State::new(cfg(), Some(1), 200, t);
+    s.on_connected();
+    s.on_head(205, t);
+    let (id, p) = send(&mut s, 10);
+    assert_eq!((p.from, p.historical), (201, false));
+    s.on_puback(id, t);
+    s.on_head(206, t);
+    assert!(s.on_collector_birth("hq", 7, t));
+    let p = s.pick(t).unwrap();
+    assert_eq!(
+        (p.from, p.to, p.historical),
+        (201, 206, false),
+        "the resent live events and the new one are still live"
+    );
+}

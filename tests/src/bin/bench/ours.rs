@@ -237,12 +237,14 @@ fn latency(opts: &Opts, rate: f64) -> Result<Vec<Metric>, String> {
     Ok(m)
 }
 
-/// Backlog at the agent's default historical rate (`[uplink] backlog_events_per_sec`, 5000).
+/// Backlog with the historical rate capped at 5000 events/s (`[uplink] backlog_events_per_sec`;
+/// the default before the live-first drain window, kept for comparison).
 pub fn backlog_default(opts: &Opts) -> Result<Vec<Metric>, String> {
     backlog(opts, 5_000)
 }
 
-/// Backlog with the historical rate unlimited (`backlog_events_per_sec = 0`).
+/// Backlog with no rate cap (`backlog_events_per_sec = 0`, the default: the live-first drain
+/// window alone paces it).
 pub fn backlog_unlimited(opts: &Opts) -> Result<Vec<Metric>, String> {
     backlog(opts, 0)
 }
