@@ -28,4 +28,5 @@ pub mod log_limit;
 pub mod mqtt_poll;
 pub mod probe;
 pub mod secret;
+pub mod sled_conf;
 pub mod tls;

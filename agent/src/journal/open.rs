@@ -320,6 +320,10 @@ fn open_db_inner(
                 },
             }
         })?;
+    store_runtime::sled_conf::sync(path).map_err(|source| JournalError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
     let data_path = path.join("db");
     let data_file = File::open(&data_path).map_err(|source| JournalError::Io {
         path: data_path.clone(),

@@ -171,6 +171,7 @@ impl Db {
                 path: path.clone(),
                 source,
             })?;
+        store_runtime::sled_conf::sync(dir).map_err(io)?;
         // A separate handle on sled's data file, only for fdatasync (see the module docs).
         let data_file = File::options()
             .read(true)
