@@ -28,5 +28,5 @@ pub mod log_limit;
 pub mod mqtt_poll;
 pub mod probe;
 pub mod secret;
-pub mod sled_conf;
+pub mod sled_durable;
 pub mod tls;

@@ -320,7 +320,7 @@ fn open_db_inner(
                 },
             }
         })?;
-    store_runtime::sled_conf::sync(path).map_err(|source| JournalError::Io {
+    store_runtime::sled_durable::sync(path).map_err(|source| JournalError::Io {
         path: path.to_owned(),
         source,
     })?;

@@ -32,8 +32,10 @@
 //! - A commit is durable only after sled's `flush()` *and* an fdatasync of sled's data file
 //!   `{state_dir}/state/db`: sled flushes with sync_file_range, which does not survive a power cut
 //!   (ARCHITECTURE.md invariant 4). Callers PUBACK batches and publish commit marks only after `commit` returned.
-//! - Records stay small (ranges, not seqs), so they live in sled's main log. sled writes values
-//!   over about 128 KiB to separate blob files that it never fsyncs.
+//! - Records stay small (ranges, not seqs), so they mostly live in sled's main log. sled writes
+//!   log items over about 128 KiB (a big value, or a leaf of 16 values that add up to it) to
+//!   separate blob files that it never fsyncs; every commit fsyncs new blob files before the
+//!   data file (`store_runtime::sled_durable::Blobs`).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -145,6 +147,8 @@ pub struct Db {
     /// The command book's tree (see the module docs).
     commands: sled::Tree,
     data_file: File,
+    /// sled's blob files, fsynced before each fdatasync (see `store_runtime::sled_durable`).
+    blobs: store_runtime::sled_durable::Blobs,
     path: PathBuf,
 }
 
@@ -171,7 +175,7 @@ impl Db {
                 path: path.clone(),
                 source,
             })?;
-        store_runtime::sled_conf::sync(dir).map_err(io)?;
+        store_runtime::sled_durable::sync(dir).map_err(io)?;
         // A separate handle on sled's data file, only for fdatasync (see the module docs).
         let data_file = File::options()
             .read(true)
@@ -188,6 +192,7 @@ impl Db {
             db,
             commands,
             data_file,
+            blobs: store_runtime::sled_durable::Blobs::new(dir),
             path: path.clone(),
         };
         match db.db.get(FORMAT_KEY).map_err(|e| db.sled(e))? {
@@ -362,6 +367,10 @@ impl Db {
     /// sled flush, then fdatasync of the data file: only both together survive a power cut.
     fn sync(&self) -> Result<(), DbError> {
         self.db.flush().map_err(|e| self.sled(e))?;
+        self.blobs.sync_new().map_err(|source| DbError::Io {
+            path: self.path.join("blobs"),
+            source,
+        })?;
         self.data_file.sync_data().map_err(|source| DbError::Io {
             path: self.path.join("db"),
             source,
