@@ -583,6 +583,22 @@ mod tests {
         db.commit(&changes).unwrap();
     }
 
+    /// Opens again once sled's background flusher of the dropped handle has let go of the
+    /// database's file lock (it can outlive the drop by a moment on a busy machine).
+    fn reopen(path: &Path) -> (Db, State) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Db::open(path) {
+                Ok(opened) => return opened,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    eprintln!("reopen: {e}; trying again");
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => panic!("reopen {}: {e}", path.display()),
+            }
+        }
+    }
+
     #[test]
     fn reopened_state_is_identical() {
         let dir = tempfile::tempdir().unwrap();
@@ -602,7 +618,7 @@ mod tests {
             .unwrap();
         drop(db);
 
-        let (db, reopened) = Db::open(&path).unwrap();
+        let (db, reopened) = reopen(&path);
         assert_eq!(reopened, state);
         let agent = &reopened.agents[&AgentKey::new("s1", "a1")];
         assert_eq!(agent.committed_seq(), 10);
