@@ -544,7 +544,13 @@ impl State {
         if known || (!self.births.contains_key(id) && self.births.len() >= MAX_COLLECTORS) {
             return false;
         }
-        self.births.insert(id.to_owned(), birth_ms);
+        let first_sight = self.births.insert(id.to_owned(), birth_ms).is_none();
+        // The first birth this process sees is the collector that was already there: its
+        // retained status often arrives just after the first batch went out, and resending that
+        // batch would only make duplicates. Only a birth that replaces a known one is a restart.
+        if first_sight {
+            return false;
+        }
         let recent = self
             .resend_before
             .is_some_and(|t| now.saturating_duration_since(t) < BIRTH_RESEND_GAP);

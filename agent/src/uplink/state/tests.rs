@@ -545,6 +545,20 @@ fn replays_the_collector_has_that_left_retention_are_dropped_not_reported() {
 }
 
 #[test]
+fn the_first_birth_seen_is_the_collector_already_there() {
+    let t = Instant::now();
+    let mut s = State::new(cfg(), Some(1), 30, t);
+    s.on_connected();
+    let (a, _) = send(&mut s, 10);
+    s.on_puback(a, t);
+    // Its retained status arrives after the first batch went out: no resend, no duplicates.
+    assert!(!s.on_collector_birth("hq", 1_000, t));
+    assert_eq!(s.birth_resends, 0);
+    assert!(s.pick(t).is_none_or(|p| p.from > 10), "1..=10 queued again");
+    s.audit().unwrap();
+}
+
+#[test]
 fn a_new_collector_birth_resends_what_the_broker_acked_at_once() {
     let t = Instant::now();
     let mut s = State::new(cfg(), Some(1), 30, t);
@@ -576,6 +590,10 @@ fn the_same_birth_again_or_too_soon_resends_nothing() {
     let t = Instant::now();
     let mut s = State::new(cfg(), Some(1), 30, t);
     s.on_connected();
+    assert!(
+        !s.on_collector_birth("hq", 500, t),
+        "the collector already there"
+    );
     let (a, _) = send(&mut s, 10);
     s.on_puback(a, t);
     assert!(s.on_collector_birth("hq", 1_000, t));
@@ -675,6 +693,7 @@ fn a_birth_resend_keeps_live_events_live() {
     let t = Instant::now();
     let mut s = State::new(cfg(), Some(1), 200, t);
     s.on_connected();
+    s.on_collector_birth("hq", 6, t);
     s.on_head(205, t);
     let (id, p) = send(&mut s, 10);
     assert_eq!((p.from, p.historical), (201, false));
