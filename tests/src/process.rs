@@ -278,7 +278,6 @@ pub fn tail(path: &Path, lines: usize) -> String {
     }
 }
 
-/// Resident set size (`VmRSS`) and its peak (`VmHWM`) of a process, in KiB.
 /// CPU time the process has used (user + system), in clock ticks (see [`clock_ticks`]).
 pub fn cpu_ticks(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -302,6 +301,7 @@ pub fn clock_ticks() -> u64 {
         .unwrap_or(100)
 }
 
+/// Resident set size (`VmRSS`) and its peak (`VmHWM`) of a process, in KiB.
 pub fn rss_kib(pid: u32) -> Option<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| {

@@ -5,7 +5,8 @@
 //! a stock position, and which events an alert is about. The audit log keeps who at HQ did what.
 //!
 //! - [`keys`]: the key layout (time index per store, audit log) and its ordering;
-//! - [`record`]: a row's bytes and its JSON;
+//! - [`pack`]: one agent's rows of one commit group in one value, and reading them back;
+//! - [`record`]: a row and its JSON;
 //! - [`time`]: RFC 3339 and millisecond times in queries and exports;
 //! - [`query`]: time-range pages with filters and cursors, and single rows;
 //! - [`audit`]: audit records, [`audit::AuditLog::record`] and audit pages;
@@ -25,6 +26,7 @@ pub mod audit;
 pub mod cli;
 pub mod export;
 pub mod keys;
+pub mod pack;
 pub mod query;
 pub mod record;
 pub mod retention;
@@ -40,35 +42,65 @@ pub use self::audit::{Actor, AuditEntry, AuditLog};
 pub use self::query::{Page, Query, QueryError};
 pub use self::record::Row;
 
-/// Size of one row in the byte count: its key and its value.
-fn row_bytes(time_key: usize, value: usize) -> u64 {
-    (time_key + value) as u64
-}
-
-/// Collects a commit group's history rows, as key/value pairs ready for the sled batch.
+/// Collects a commit group's history rows as packs ([`pack`]): one per agent, more only where
+/// a pack's bounds are reached.
 #[derive(Debug, Default)]
 pub struct Recorder {
-    pub(crate) kv: Vec<(Vec<u8>, Vec<u8>)>,
-    pub(crate) rows: u64,
-    pub(crate) bytes: u64,
+    packs: Vec<pack::Builder>,
+    /// The pack the last row went to (rows of one batch come one after another).
+    last: usize,
+    rows: u64,
+}
+
+/// A commit group's history, ready for the sled batch.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    /// Pack keys and values.
+    pub kv: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Rows (events) in them.
+    pub rows: u64,
+    /// Bytes of keys and values, as [`Stats::bytes`] counts them.
+    pub bytes: u64,
 }
 
 impl Recorder {
     /// Records one event applied for the first time, filed under its wall time.
     pub fn record(&mut self, store: &str, agent: &str, arrival_ms: i64, event: &Event) {
-        let key = keys::RowKey {
-            store,
-            time_ms: event.wall_time_ms,
-            agent,
-            seq: event.seq,
-        };
-        let time_key = key.time_key();
-        let value = record::encode(arrival_ms, event);
-        self.bytes += row_bytes(time_key.len(), value.len());
         self.rows += 1;
-        // One key per event: a second (agent, seq) index key doubled the sled inserts of every
-        // commit for a lookup that no request path needs (see `query::event`).
-        self.kv.push((time_key, value));
+        let same = |p: &pack::Builder| p.store == store && p.agent == agent;
+        let found = match self.packs.get(self.last) {
+            Some(p) if same(p) => Some(self.last),
+            _ => self.packs.iter().rposition(same),
+        };
+        if let Some(i) = found {
+            if self.packs[i].fits(event) {
+                self.packs[i].push(event);
+                self.last = i;
+                return;
+            }
+        }
+        self.packs
+            .push(pack::Builder::new(store, agent, arrival_ms, event));
+        self.last = self.packs.len() - 1;
+    }
+
+    /// The packs' keys and values, and what they add to the stats.
+    pub fn finish(self) -> Recorded {
+        let mut bytes = 0u64;
+        let kv: Vec<(Vec<u8>, Vec<u8>)> = self
+            .packs
+            .into_iter()
+            .map(|p| {
+                let (key, value) = p.finish();
+                bytes += (key.len() + value.len()) as u64;
+                (key, value)
+            })
+            .collect();
+        Recorded {
+            kv,
+            rows: self.rows,
+            bytes,
+        }
     }
 }
 
@@ -77,7 +109,7 @@ impl Recorder {
 pub struct Stats {
     /// Whether rows are recorded (`[history] enabled`).
     pub enabled: AtomicBool,
-    /// Event rows stored.
+    /// Event rows stored (events, not packs).
     pub rows: AtomicI64,
     /// Bytes of event rows (keys and values).
     pub bytes: AtomicI64,
@@ -96,14 +128,16 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Counts what is stored (at start-up: one pass over the history's keys). Blocking.
+    /// Counts what is stored (at start-up: one pass over the history's keys, reading each
+    /// pack's header, not its rows). Blocking.
     pub fn count(tree: &sled::Tree, enabled: bool) -> Result<Stats, sled::Error> {
         let stats = Stats::default();
         stats.enabled.store(enabled, Ordering::Relaxed);
         let (mut rows, mut bytes) = (0i64, 0i64);
         for item in tree.scan_prefix(keys::TIME_PREFIX) {
             let (key, value) = item?;
-            rows += 1;
+            // A damaged value still takes its bytes; it counts as one row.
+            rows += pack::parse(&key, &value).map_or(1, |p| i64::from(p.rows));
             bytes += (key.len() + value.len()) as i64;
         }
         stats.rows.store(rows, Ordering::Relaxed);

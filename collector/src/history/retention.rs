@@ -1,15 +1,20 @@
 //! Retention: the oldest rows go once they are older than `[history] max_age_days` or once the
 //! rows take more than `[history] max_bytes`; audit records after `audit_max_age_days`.
 //!
+//! Rows go a pack at a time ([`super::pack`]); a pack goes by age once its earliest row is
+//! `SPAN_MS` older than the cut-off, so its newest row is older too (rows are kept up to a minute
+//! past `max_age_days`, never pruned early).
+//!
 //! Pruning never takes the commit lock and never holds anything across batches: each step
-//! deletes at most [`BATCH_ROWS`] rows in one sled batch, so a commit group
-//! waits at most for one small batch. Deletions need no fdatasync: a deletion lost in a crash is
+//! deletes at most [`BATCH_ROWS`] rows (or one pack, if it is larger) in one sled batch, so a
+//! commit group waits at most for one small batch. Deletions need no fdatasync: a deletion lost in a crash is
 //! simply done again. "Oldest" is by event time, per store for age; for bytes, the store whose
 //! oldest row is oldest loses rows first, so across stores the oldest rows go first too.
 
 use std::sync::atomic::Ordering;
 
 use super::keys;
+use super::pack;
 use super::Stats;
 
 /// Most rows deleted in one sled batch.
@@ -58,8 +63,9 @@ pub fn oldest_per_store(tree: &sled::Tree) -> Result<Vec<(String, i64)>, sled::E
     Ok(out)
 }
 
-/// Deletes up to `max` of `store`'s oldest rows with an event time before `before` (any time
-/// when `None`). Returns how many went.
+/// Deletes `store`'s oldest packs, those filed before `before` (any when `None`), about `max`
+/// rows' worth: packs are taken while they fit in `max` rows, and at least one. Returns how many
+/// rows went.
 pub fn prune_store(
     tree: &sled::Tree,
     stats: &Stats,
@@ -74,14 +80,22 @@ pub fn prune_store(
     };
     let mut batch = sled::Batch::default();
     let (mut rows, mut bytes) = (0usize, 0i64);
-    for item in tree.range(start..end).take(max) {
+    for item in tree.range(start..end) {
         let (key, value) = item?;
         if keys::parse_time_key(&key).is_none() {
             continue;
         }
+        // A damaged value goes like any other; it counts as one row, as `Stats::count` did.
+        let pack_rows = pack::parse(&key, &value).map_or(1, |p| p.rows as usize);
+        if rows > 0 && rows + pack_rows > max {
+            break;
+        }
         bytes += (key.len() + value.len()) as i64;
         batch.remove(key.to_vec());
-        rows += 1;
+        rows += pack_rows;
+        if rows >= max {
+            break;
+        }
     }
     if rows > 0 {
         tree.apply_batch(batch)?;
@@ -133,7 +147,9 @@ pub fn step(
         let cutoff = now_ms.saturating_sub(max_age);
         for (store, oldest) in &stores {
             if *oldest < cutoff {
-                let n = prune_store(tree, stats, store, Some(cutoff), BATCH_ROWS)?;
+                // A pack filed before `cutoff - SPAN_MS` holds only rows older than `cutoff`.
+                let before = cutoff.saturating_sub(pack::SPAN_MS);
+                let n = prune_store(tree, stats, store, Some(before), BATCH_ROWS)?;
                 if n > 0 {
                     return Ok(n);
                 }

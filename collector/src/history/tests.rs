@@ -9,7 +9,7 @@ use store_proto::{Body, Event};
 
 use super::query::{page, Query, QueryError};
 use super::retention::{self, Policy};
-use super::{audit, keys, Recorder, Stats};
+use super::{audit, keys, pack, Recorder, Stats};
 
 fn tree() -> sled::Db {
     sled::Config::new().temporary(true).open().unwrap()
@@ -28,21 +28,35 @@ fn event(seq: u64, wall_time_ms: i64, device: &str, gtin: &str) -> Event {
     }
 }
 
-/// Writes rows as a commit does; returns the recorder's (rows, bytes).
+/// Writes rows as one commit group does; returns the recorder's (rows, bytes).
 fn write(tree: &sled::Tree, rows: &[(&str, &str, Event)]) -> (u64, u64) {
     let mut recorder = Recorder::default();
     for (store, agent, e) in rows {
         recorder.record(store, agent, 1, e);
     }
+    let recorded = recorder.finish();
     let mut batch = sled::Batch::default();
-    for (k, v) in &recorder.kv {
+    for (k, v) in &recorded.kv {
         batch.insert(k.as_slice(), v.as_slice());
     }
     tree.apply_batch(batch).unwrap();
-    (recorder.rows, recorder.bytes)
+    (recorded.rows, recorded.bytes)
 }
 
-/// Three agents, 300 events over 300 seconds, plus another store's rows in between.
+/// Every row stored, as (store, agent, seq, time), in key order.
+fn stored(tree: &sled::Tree) -> Vec<(String, String, u64, i64)> {
+    let mut out = Vec::new();
+    for item in tree.scan_prefix(keys::TIME_PREFIX) {
+        let (k, v) = item.unwrap();
+        for row in pack::parse(&k, &v).unwrap().decode_all().unwrap() {
+            out.push((row.store, row.agent, row.event.seq, row.time_ms));
+        }
+    }
+    out
+}
+
+/// Three agents, 300 events over 300 seconds, plus another store's rows in between; written as
+/// ten commit groups of 30 seconds, so each group packs 10 rows per agent.
 fn fixture(tree: &sled::Tree) {
     let mut rows = Vec::new();
     for i in 0..300u64 {
@@ -60,7 +74,9 @@ fn fixture(tree: &sled::Tree) {
         ));
         rows.push(("s10", "a1", event(i + 1, 1_000 * i as i64, device, gtin)));
     }
-    write(tree, &rows);
+    for group in rows.chunks(60) {
+        write(tree, group);
+    }
 }
 
 /// Every page of `q`, following cursors; panics on a loop.
@@ -84,7 +100,7 @@ fn all_pages(tree: &sled::Tree, mut q: Query, max_scan: usize) -> (Vec<(String, 
 }
 
 #[test]
-fn time_range_pages_return_every_row_once_in_time_order() {
+fn time_range_pages_return_every_row_once_oldest_pack_first() {
     let db = tree();
     fixture(&db);
     let q = Query {
@@ -95,13 +111,29 @@ fn time_range_pages_return_every_row_once_in_time_order() {
         ..Query::default()
     };
     let (rows, pages) = all_pages(&db, q.clone(), 20_000);
-    // Rows 10..250 of s1: exactly those, none twice, oldest first; s10 never leaks in.
+    // Rows 10..250 of s1: exactly those, none twice; s10 never leaks in. The packs that start
+    // before 10 s hold rows after it, and those are found.
     assert_eq!(rows.len(), 240);
     assert_eq!(pages, 240 / 7 + 1);
+    let mut times: Vec<i64> = rows.iter().map(|r| r.2).collect();
+    times.sort_unstable();
     let expected: Vec<i64> = (10..250).map(|i| 1_000 * i).collect();
-    assert_eq!(rows.iter().map(|r| r.2).collect::<Vec<_>>(), expected);
+    assert_eq!(times, expected);
     let unique: BTreeSet<_> = rows.iter().map(|r| (r.0.clone(), r.1)).collect();
     assert_eq!(unique.len(), 240);
+    // Oldest first to within a pack's span; one agent's rows strictly in time order.
+    let mut newest = i64::MIN;
+    for r in &rows {
+        assert!(
+            r.2 > newest.saturating_sub(pack::SPAN_MS),
+            "{r:?} after {newest}"
+        );
+        newest = newest.max(r.2);
+    }
+    for agent in ["a1", "a2", "a10"] {
+        let own: Vec<i64> = rows.iter().filter(|r| r.0 == agent).map(|r| r.2).collect();
+        assert!(own.windows(2).all(|w| w[0] < w[1]), "{agent}: {own:?}");
+    }
 
     // A tiny scan bound gives short (even empty) pages, never a different set of rows.
     let filtered = Query {
@@ -242,12 +274,60 @@ fn single_rows_are_found_by_agent_and_seq() {
 }
 
 #[test]
+fn a_commit_group_writes_one_key_per_agent() {
+    let db = tree();
+    // Two stores' agents interleaved, batch by batch, as a group applies them.
+    let mut rows = Vec::new();
+    for batch in 0..4u64 {
+        for (store, agent) in [("s1", "a1"), ("s1", "a2"), ("s2", "a1")] {
+            for i in 0..15 {
+                let seq = batch * 15 + i + 1;
+                rows.push((store, agent, event(seq, 1_000 + seq as i64, "d", "g")));
+            }
+        }
+    }
+    let (n, bytes) = write(&db, &rows);
+    assert_eq!(n, 180);
+    assert_eq!(db.scan_prefix(keys::TIME_PREFIX).count(), 3);
+    // The counts match a fresh count, and every row reads back once.
+    let stats = Stats::count(&db, true).unwrap();
+    assert_eq!(stats.rows.load(Ordering::Relaxed), 180);
+    assert_eq!(stats.bytes.load(Ordering::Relaxed), bytes as i64);
+    let all = stored(&db);
+    assert_eq!(all.len(), 180);
+    let unique: BTreeSet<_> = all.iter().map(|r| (&r.0, &r.1, r.2)).collect();
+    assert_eq!(unique.len(), 180);
+    // A later row of a pack is found by its seq; its pack keeps its own arrival time.
+    let row = super::query::event(&db, "s1", "a2", 47).unwrap().unwrap();
+    assert_eq!((row.event.seq, row.time_ms, row.arrival_ms), (47, 1_047, 1));
+    // Rows a minute apart go to separate packs, so a pack stays within its span.
+    write(
+        &db,
+        &[
+            ("s3", "a1", event(1, 0, "d", "g")),
+            ("s3", "a1", event(2, pack::SPAN_MS, "d", "g")),
+        ],
+    );
+    assert_eq!(db.scan_prefix(keys::store_prefix("s3")).count(), 2);
+    // A pack closes at MAX_ROWS rows: an agent's long batch takes one key per MAX_ROWS rows.
+    let long: Vec<_> = (1..=3 * u64::from(pack::MAX_ROWS))
+        .map(|seq| ("s4", "a1", event(seq, 5_000 + seq as i64, "d", "g")))
+        .collect();
+    write(&db, &long);
+    assert_eq!(db.scan_prefix(keys::store_prefix("s4")).count(), 3);
+    let mut values = db.scan_prefix(keys::TIME_PREFIX).values();
+    assert!(values.all(|v| v.unwrap().len() < pack::MAX_BYTES + 1_024));
+}
+
+#[test]
 fn retention_prunes_by_age_oldest_first_in_batches() {
     let db = tree();
     let rows: Vec<_> = (0..1200u64)
         .map(|i| ("s1", "a1", event(i + 1, i as i64 * 1000, "d", "g")))
         .collect();
     let (n, bytes) = write(&db, &rows);
+    // Rows a second apart: one pack per minute, 60 rows each.
+    assert_eq!(db.scan_prefix(keys::TIME_PREFIX).count(), 20);
     let stats = Stats::count(&db, true).unwrap();
     assert_eq!(stats.rows.load(Ordering::Relaxed), n as i64);
     assert_eq!(stats.bytes.load(Ordering::Relaxed), bytes as i64);
@@ -256,29 +336,27 @@ fn retention_prunes_by_age_oldest_first_in_batches() {
         max_bytes: None,
         audit_max_age_ms: None,
     };
-    // Now is 1 400 000: rows older than 1 000 000 (seqs 1..=1000) go, 500 per step.
+    // Now is 1 400 000: rows older than 1 000 000 go, whole packs, at most 500 rows per step.
+    // The pack of 960 000..1 019 000 holds younger rows and stays: rows are kept up to a
+    // pack's span past the bound, never pruned early.
     let now = 1_400_000;
-    assert_eq!(retention::step(&db, &stats, &policy, now).unwrap(), 500);
-    assert_eq!(retention::step(&db, &stats, &policy, now).unwrap(), 500);
+    assert_eq!(retention::step(&db, &stats, &policy, now).unwrap(), 480);
+    assert_eq!(retention::step(&db, &stats, &policy, now).unwrap(), 480);
     assert_eq!(retention::step(&db, &stats, &policy, now).unwrap(), 0);
-    assert_eq!(stats.pruned.load(Ordering::Relaxed), 1000);
-    assert_eq!(stats.rows.load(Ordering::Relaxed), 200);
-    assert_eq!(stats.oldest_ms.load(Ordering::Relaxed), 1_000_000);
-    // Both keys of a pruned row are gone; the counts match a fresh count.
-    assert!(super::query::event(&db, "s1", "a1", 1000)
-        .unwrap()
-        .is_none());
-    assert!(super::query::event(&db, "s1", "a1", 1001)
-        .unwrap()
-        .is_some());
+    assert_eq!(stats.pruned.load(Ordering::Relaxed), 960);
+    assert_eq!(stats.rows.load(Ordering::Relaxed), 240);
+    assert_eq!(stats.oldest_ms.load(Ordering::Relaxed), 960_000);
+    assert!(super::query::event(&db, "s1", "a1", 960).unwrap().is_none());
+    assert!(super::query::event(&db, "s1", "a1", 961).unwrap().is_some());
+    // The counts match a fresh count.
     let fresh = Stats::count(&db, true).unwrap();
-    assert_eq!(fresh.rows.load(Ordering::Relaxed), 200);
+    assert_eq!(fresh.rows.load(Ordering::Relaxed), 240);
     assert_eq!(
         fresh.bytes.load(Ordering::Relaxed),
         stats.bytes.load(Ordering::Relaxed)
     );
-    // One key per row, nothing else under `hist/`.
-    assert_eq!(db.scan_prefix(b"hist/").count(), 200);
+    // Nothing else under `hist/`.
+    assert_eq!(db.scan_prefix(b"hist/").count(), 4);
 }
 
 #[test]
@@ -290,7 +368,10 @@ fn retention_prunes_by_bytes_oldest_first_across_stores() {
         let store = if i < 220 { "s1" } else { "s2" };
         rows.push((store, "a1", event(i + 1, i as i64, "d", "g")));
     }
-    write(&db, &rows);
+    // Commit groups of 10 rows: packs of 10.
+    for group in rows.chunks(10) {
+        write(&db, group);
+    }
     let stats = Stats::count(&db, true).unwrap();
     let per_row = stats.bytes.load(Ordering::Relaxed) / 400;
     let policy = Policy {
@@ -301,10 +382,7 @@ fn retention_prunes_by_bytes_oldest_first_across_stores() {
     while retention::step(&db, &stats, &policy, 0).unwrap() > 0 {}
     assert!(stats.bytes.load(Ordering::Relaxed) <= per_row * 100);
     // What is left is the newest rows, all of s2.
-    let left: Vec<i64> = db
-        .scan_prefix(keys::TIME_PREFIX)
-        .map(|kv| keys::parse_time_key(&kv.unwrap().0).unwrap().time_ms)
-        .collect();
+    let left: Vec<i64> = stored(&db).into_iter().map(|r| r.3).collect();
     assert!(!left.is_empty());
     let oldest_left = *left.iter().min().unwrap();
     assert_eq!(

@@ -249,12 +249,12 @@ impl Runtime {
                 sink_events: Vec::new(),
             };
             let mut changes = apply(&mut group);
-            let recorder = std::mem::take(&mut group.recorder);
+            let recorded = std::mem::take(&mut group.recorder).finish();
             let sink_events = std::mem::take(&mut group.sink_events);
             let (intel, outputs) = self.drain(&mut engine, sink_events);
             changes.intel = intel;
-            changes.history = recorder.kv;
-            (changes, outputs, (recorder.rows, recorder.bytes))
+            changes.history = recorded.kv;
+            (changes, outputs, (recorded.rows, recorded.bytes))
         };
         if !changes.is_empty() {
             let db = self.db.clone();
@@ -317,7 +317,9 @@ impl Runtime {
     /// The event history is the exception: it can be large, and its rows never change once
     /// written, so it is read after the lock is released, keeping exactly the rows of the events
     /// the copied dedup records count as applied (rows of later groups are left out; rows pruned
-    /// by retention meanwhile are missing, as they would be a moment later anyway).
+    /// by retention meanwhile are missing, as they would be a moment later anyway). A pack
+    /// (`history::pack`) is committed whole with its dedup marks, so its key's first seq
+    /// stands for all its rows.
     pub async fn snapshot(&self) -> Result<Snapshot, CommitError> {
         use crate::history::keys::{parse_time_key, TIME_PREFIX};
         let (mut entries, paused) = {

@@ -17,6 +17,7 @@ use store_collector::ingest::Ingest;
 use store_collector::ledger::{Db, Live, Shared};
 use store_collector::rules::{Output, Runtime};
 use store_tests::benchkit::{metric, Metric};
+use store_tests::process::cpu_secs;
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::workload::{collector_config, workload};
@@ -153,6 +154,7 @@ fn ingest_run(opts: &Opts) -> Result<Vec<Metric>, String> {
             })
             .collect();
         let total = notices.len() as u64;
+        let cpu_before = cpu_secs(std::process::id());
         let started = Instant::now();
         let window = mqtt.window.clone();
         let feeder = tokio::spawn(async move {
@@ -172,6 +174,9 @@ fn ingest_run(opts: &Opts) -> Result<Vec<Metric>, String> {
         .await
         .map(|r| r.map(|_| ()));
         let took = started.elapsed();
+        let cpu = cpu_secs(std::process::id())
+            .zip(cpu_before)
+            .map_or(0.0, |(after, before)| after - before);
         let _notice_tx = feeder.await.map_err(|e| e.to_string())?;
         let _ = stop_tx.send(true);
         task.await
@@ -201,6 +206,13 @@ fn ingest_run(opts: &Opts) -> Result<Vec<Metric>, String> {
                 "events_per_sec",
                 "events/s",
                 work.events as f64 / took.as_secs_f64(),
+            ),
+            // CPU time (user + system, all threads) per event while timed: the cost per event,
+            // which the machine's other load disturbs far less than the rate does.
+            metric(
+                "cpu_us_per_event",
+                "µs CPU/event",
+                cpu * 1e6 / work.events as f64,
             ),
             metric(
                 "batches_per_sec",

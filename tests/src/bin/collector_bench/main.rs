@@ -14,8 +14,8 @@
 //!   catalogue and collector config.
 //! - [`ingest`]: `ingest`, the collector's ingest in process, timed until the last durable
 //!   acknowledgement; `ingest_no_history` the same with `[history] enabled = false`, so the
-//!   cost of the event history is the ratio of the two (`--history off` turns it off for
-//!   `ingest` too).
+//!   cost of the event history is the ratio of the two, in events/s and in CPU time per event
+//!   (`--history off` turns it off for `ingest` too).
 //! - [`baselines`]: `no_rules` (ingest without the rules engine) and `rules` (the rules engine
 //!   alone), to read `ingest` against.
 //! - [`mosquitto`]: `mosquitto`, publishers through a real broker to the real `store-collector`
@@ -105,6 +105,11 @@ const RATIOS: &[Ratio] = &[
         "ingest over ingest without history (the history's cost)",
         "ingest.events_per_sec",
         "ingest_no_history.events_per_sec",
+    ),
+    (
+        "CPU per event with history over without (the history's cost per event)",
+        "ingest.cpu_us_per_event",
+        "ingest_no_history.cpu_us_per_event",
     ),
     (
         "ingest over the no-rules baseline",
