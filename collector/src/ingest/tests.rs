@@ -1,5 +1,6 @@
 //! The ingest loop against a fake broker and a real database.
 
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use prost::Message;
@@ -480,4 +481,44 @@ async fn history_off_records_nothing() {
             .count(),
         0
     );
+}
+
+#[tokio::test]
+async fn a_group_closes_at_max_group_bytes() {
+    let h = start("[]");
+    let applied_at_ack = Arc::new(Mutex::new(Vec::new()));
+    let (seen, state) = (applied_at_ack.clone(), h.shared.clone());
+    h.fake.on_ack(move || {
+        let applied = state.lock().unwrap().state.applied_total();
+        seen.lock().unwrap().push(applied);
+    });
+    h.notices
+        .send(Notice::Connected {
+            session_present: false,
+        })
+        .unwrap();
+    // Batches worth more than twice the bound, all queued before the loop takes any.
+    let per_batch = 20_000u64;
+    let (mut seq, mut bytes, mut pkid) = (0u64, 0usize, 0u16);
+    while bytes <= 2 * MAX_GROUP_BYTES {
+        let payload = scans(seq + 1..=seq + per_batch).encode_to_vec();
+        bytes += payload.len();
+        seq += per_batch;
+        pkid += 1;
+        h.notices
+            .send(publish("stores/s1/agents/a1/events", payload, pkid))
+            .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while h.fake.acked().len() < usize::from(pkid) {
+        assert!(Instant::now() < deadline, "acks: {:?}", h.fake.acked());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // One group would have acknowledged every batch with all events applied; the bound makes
+    // at least two commits, the first before everything is applied.
+    let seen = applied_at_ack.lock().unwrap().clone();
+    let commits: BTreeSet<u64> = seen.iter().copied().collect();
+    assert!(commits.len() >= 2, "applied at each ack: {seen:?}");
+    assert!(seen[0] < seq, "applied at each ack: {seen:?}");
+    assert_eq!(*seen.last().unwrap(), seq);
 }
