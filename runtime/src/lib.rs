@@ -12,6 +12,7 @@
 //!   error that names the config key and the path;
 //! - [`tls`]: TLS to the broker (rustls with ring) from the `[mqtt]` keys both configs share,
 //!   and the rule that a broker off this machine is not reached in plaintext by accident;
+//! - [`log_directives`]: the plain `target=level` shape of a log filter sent from HQ;
 //! - [`log_limit`]: one log line per key and minute about rejected input, with the count of the
 //!   rest, so a hostile sender cannot flood the log;
 //! - [`mqtt_poll`]: the task that polls rumqttc's event loop and never makes a request itself
@@ -24,6 +25,7 @@
 pub mod backoff;
 pub mod clock;
 pub mod locate;
+pub mod log_directives;
 pub mod log_limit;
 pub mod mqtt_poll;
 pub mod probe;

@@ -55,9 +55,11 @@ impl KeyError {
         if let Some(field) = missing_field(&message) {
             key.push(field.to_owned());
         }
-        // A missing top-level key has an empty span at offset 0: there is no line to point at.
+        // A missing top-level key has an empty span at offset 0: there is no line to point at. A
+        // syntax error at the very start has the same span, and is on line 1.
+        let missing_top_level = missing_field(&message).is_some();
         let mut line = span
-            .filter(|s| !(s.start == 0 && s.end == 0))
+            .filter(|s| !(s.start == 0 && s.end == 0 && missing_top_level))
             .map(|s| line_of_offset(text, s.start));
         // An unknown field of an internally tagged enum (a `[[drivers]]` entry) spans the whole
         // table: point at the field itself.
@@ -332,6 +334,9 @@ mod tests {
     fn syntax_errors_name_the_line() {
         let e = err("id = \"x\"\n[mqtt]\nport = 1\nport = 2\n");
         assert!(e.starts_with("c.toml:4: mqtt.port: "), "{e}");
+        // At the very first byte (a fuzz finding: this had neither line nor key).
+        let e = err(",,\nid = \"x\"\n");
+        assert!(e.starts_with("c.toml:1: "), "{e}");
     }
 
     #[test]

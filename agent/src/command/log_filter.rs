@@ -44,8 +44,10 @@ pub fn installed() -> Option<Arc<dyn FilterTarget>> {
     INSTALLED.get().cloned()
 }
 
-/// Whether `filter` parses as a tracing `EnvFilter` directive list.
+/// Whether `filter` is plain `target=level` directives ([`store_runtime::log_directives`]) that
+/// parse as a tracing `EnvFilter`.
 pub fn check(filter: &str) -> Result<(), String> {
+    store_runtime::log_directives::check_plain(filter)?;
     EnvFilter::try_new(filter)
         .map(|_| ())
         .map_err(|e| e.to_string())

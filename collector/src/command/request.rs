@@ -190,6 +190,9 @@ pub fn parse(body: &[u8]) -> Result<Request, RequestError> {
             }
             // The agent parses it with the same grammar and refuses what does not parse: refused
             // here, the operator hears at once instead of after the command's round trip.
+            if let Err(e) = store_runtime::log_directives::check_plain(&filter) {
+                return refuse(format!("filter: {e}"));
+            }
             if let Err(e) = tracing_subscriber::EnvFilter::try_new(&filter) {
                 return refuse(format!(
                     "filter: {:?} is not a tracing filter: {e}",
@@ -331,12 +334,23 @@ mod tests {
         ] {
             let body = format!(r#"{{"kind":"set_log_filter","filter":"{filter}"}}"#);
             let e = err(&body);
+            assert!(e.starts_with("filter: directive "), "{e}");
+        }
+        ok(r#"{"kind":"set_log_filter","filter":"store_agent=debug,rumqttc=warn"}"#);
+    }
+
+    /// Found by the `collector_command` fuzz target: a span and field filter whose regex took
+    /// 11 s of CPU to compile (`fuzz/regressions/collector_command/timeout-regex-log-filter`).
+    #[test]
+    fn refuses_span_and_field_log_filters() {
+        for filter in ["store_agent[uplink]=debug", "store_agent[{seq=1}]=debug"] {
+            let body = format!(r#"{{"kind":"set_log_filter","filter":"{filter}"}}"#);
+            let e = err(&body);
             assert!(
-                e.starts_with("filter: ") && e.contains("not a tracing filter"),
+                e.starts_with("filter: directive ") && e.contains("span and field"),
                 "{e}"
             );
         }
-        ok(r#"{"kind":"set_log_filter","filter":"store_agent=debug,rumqttc=warn"}"#);
     }
 
     #[test]
