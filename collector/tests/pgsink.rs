@@ -525,8 +525,29 @@ fn date(ms: i64) -> String {
     store_collector::history::time::format_ms(ms)[..10].to_owned()
 }
 
-/// Hourly KPI rows of `store` from the API: period → (entries, transactions, sales_minor).
-fn api_kpis(api: SocketAddr, store: &str, now_ms: i64) -> BTreeMap<String, (i64, i64, i64)> {
+/// Every hourly counter `kpi_hourly` stores, by the API's name (hours where the table keeps
+/// minutes).
+const KPI_FIELDS: [&str; 13] = [
+    "entries",
+    "transactions",
+    "returns",
+    "voids",
+    "sales_minor",
+    "returns_minor",
+    "units",
+    "stockout_hours",
+    "understaffed_hours",
+    "overstaffed_hours",
+    "alerts_raised",
+    "alerts_acknowledged",
+    "alerts_resolved",
+];
+
+/// An hour's counters in [`KPI_FIELDS`] order, as text so that rows compare exactly.
+type KpiRow = Vec<String>;
+
+/// Hourly KPI rows of `store` from the API, hours with any non-zero counter: period → counters.
+fn api_kpis(api: SocketAddr, store: &str, now_ms: i64) -> BTreeMap<String, KpiRow> {
     let path = format!(
         "/v1/kpis?scope=store&id={store}&granularity=hour&from={}&to={}",
         date(now_ms - 86_400_000),
@@ -540,14 +561,18 @@ fn api_kpis(api: SocketAddr, store: &str, now_ms: i64) -> BTreeMap<String, (i64,
         .unwrap()
         .iter()
         .map(|r| {
-            let n = |k: &str| r[k].as_i64().unwrap_or(0);
-            (
-                r["period"].as_str().unwrap().to_owned(),
-                (n("entries"), n("transactions"), n("sales_minor")),
-            )
+            let row = KPI_FIELDS
+                .iter()
+                .map(|k| format!("{:.6}", r[*k].as_f64().unwrap_or(0.0)))
+                .collect();
+            (r["period"].as_str().unwrap().to_owned(), row)
         })
-        .filter(|(_, c)| *c != (0, 0, 0))
+        .filter(|(_, row)| !all_zero(row))
         .collect()
+}
+
+fn all_zero(row: &KpiRow) -> bool {
+    row.iter().all(|v| v.parse::<f64>() == Ok(0.0))
 }
 
 /// Events flow agent batches → Mosquitto → collector → PostgreSQL while the collector is
@@ -665,16 +690,25 @@ async fn every_event_once_across_collector_kills_and_a_postgres_restart() {
         let rows = client
             .query(
                 "SELECT to_char(hour_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24\":00+00:00\"'),
-                        entries, transactions, sales_minor
+                        entries::float8, transactions::float8, returns::float8, voids::float8,
+                        sales_minor::float8, returns_minor::float8, units,
+                        stockout_minutes / 60.0::float8, understaffed_minutes / 60.0::float8,
+                        overstaffed_minutes / 60.0::float8, alerts_raised::float8,
+                        alerts_acknowledged::float8, alerts_resolved::float8
                  FROM kpi_hourly WHERE store = $1 ORDER BY hour_start",
                 &[&store],
             )
             .await
             .unwrap();
-        let in_pg: BTreeMap<String, (i64, i64, i64)> = rows
+        let in_pg: BTreeMap<String, KpiRow> = rows
             .iter()
-            .map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3))))
-            .filter(|(_, c)| *c != (0, 0, 0))
+            .map(|r| {
+                let row = (1..=KPI_FIELDS.len())
+                    .map(|i| format!("{:.6}", r.get::<_, f64>(i)))
+                    .collect();
+                (r.get(0), row)
+            })
+            .filter(|(_, row)| !all_zero(row))
             .collect();
         let from_api = api_kpis(collector.api, store, now_ms);
         assert!(from_api.len() >= 3, "{store}: {from_api:?}");
