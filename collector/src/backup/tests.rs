@@ -549,9 +549,11 @@ fn copy_dir(from: &Path, to: &Path) {
     super::files::copy_tree(&from.join(STATE_DIR), &to.join(STATE_DIR)).unwrap();
 }
 
-/// Measures what the history costs a backup: the ingest pause (every entry is read under the
-/// commit lock) and the memory of the copy, with `STORE_BACKUP_HISTORY_ROWS` (default 1 000 000)
-/// rows of a realistic size in the tree. A measurement, not a check of a bound: run with
+/// Measures what a large history costs a backup's ingest pause, with `STORE_BACKUP_HISTORY_ROWS`
+/// (default 1 000 000) rows of a realistic size in the tree: the history is read after the
+/// commit lock is released, so the pause should not grow with it. The rows name seqs no dedup
+/// record counts as applied, so the copy leaves them out (as it leaves out rows of groups
+/// committed after the lock). A measurement, not a check of a bound: run with
 /// `cargo test --release -p store-collector --lib backup::tests::history_rows_pause -- --ignored
 /// --nocapture`; the README's "Backup and restore" quotes its numbers.
 #[tokio::test]
@@ -565,8 +567,8 @@ async fn history_rows_pause() {
     let live = root.path().join("live");
     let mut c = open(&live);
     c.group(&[scans(1..=5)]).await;
-    // Row keys and values of the sizes the history writes (a time-index row of about 120 bytes
-    // and its 8-byte event-index entry); their content does not matter to a snapshot.
+    // Row keys and values of the size of a one-row value (about 120 bytes); their content does
+    // not matter to a snapshot.
     let tree = c.db.tree();
     for chunk in (0..rows).collect::<Vec<_>>().chunks(10_000) {
         let mut batch = sled::Batch::default();
@@ -575,7 +577,6 @@ async fn history_rows_pause() {
             t.extend_from_slice(&(i as i64).to_be_bytes());
             t.extend_from_slice(format!("a1\0{i:020}").as_bytes());
             batch.insert(t, vec![0x5a; 120]);
-            batch.insert(format!("hist/e/s1\0a1\0{i:020}").into_bytes(), vec![0; 8]);
         }
         tree.apply_batch(batch).unwrap();
     }
@@ -595,5 +596,11 @@ async fn history_rows_pause() {
         snapshot.paused,
         started.elapsed()
     );
-    assert!(snapshot.entries.len() as u64 > 2 * rows);
+    // The state of the one applied group is there; rows of seqs never applied are not.
+    assert!(!snapshot.entries.is_empty());
+    assert!(
+        (snapshot.entries.len() as u64) < rows,
+        "{} entries",
+        snapshot.entries.len()
+    );
 }
