@@ -73,6 +73,17 @@ fn start_with(dir: tempfile::TempDir, extra: &str) -> Harness {
     }
 }
 
+/// Records, at every PUBACK, how many events the state holds as applied at that moment.
+fn record_applied_at_acks(h: &Harness) -> Arc<Mutex<Vec<u64>>> {
+    let applied_at_ack = Arc::new(Mutex::new(Vec::new()));
+    let (seen, state) = (applied_at_ack.clone(), h.shared.clone());
+    h.fake.on_ack(move || {
+        let applied = state.lock().unwrap().state.applied_total();
+        seen.lock().unwrap().push(applied);
+    });
+    applied_at_ack
+}
+
 async fn settle(h: &Harness, acks: usize) {
     for _ in 0..500 {
         if h.fake.acked().len() >= acks {
@@ -87,12 +98,7 @@ async fn settle(h: &Harness, acks: usize) {
 async fn commits_then_acks_dedups_and_rejects_garbage() {
     let mut h = start("[]");
     // Every PUBACK must come after its batch is committed (and so visible in the state).
-    let applied_at_ack = Arc::new(Mutex::new(Vec::new()));
-    let (seen, state) = (applied_at_ack.clone(), h.shared.clone());
-    h.fake.on_ack(move || {
-        let applied = state.lock().unwrap().state.applied_total();
-        seen.lock().unwrap().push(applied);
-    });
+    let applied_at_ack = record_applied_at_acks(&h);
     h.notices
         .send(Notice::Connected {
             session_present: false,
@@ -486,12 +492,7 @@ async fn history_off_records_nothing() {
 #[tokio::test]
 async fn a_group_closes_at_max_group_bytes() {
     let h = start("[]");
-    let applied_at_ack = Arc::new(Mutex::new(Vec::new()));
-    let (seen, state) = (applied_at_ack.clone(), h.shared.clone());
-    h.fake.on_ack(move || {
-        let applied = state.lock().unwrap().state.applied_total();
-        seen.lock().unwrap().push(applied);
-    });
+    let applied_at_ack = record_applied_at_acks(&h);
     h.notices
         .send(Notice::Connected {
             session_present: false,
